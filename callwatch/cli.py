@@ -1,0 +1,276 @@
+"""The ``callwatch`` command."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import signal
+import subprocess
+import sys
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Annotated, Any, Optional
+
+import typer
+from rich.console import Console
+from rich.live import Live
+from rich.logging import RichHandler
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from callwatch.settings import ClockMode, Settings
+
+app = typer.Typer(help="callwatch: a streaming, real-time call-center monitor.", no_args_is_help=True,
+                  add_completion=False, pretty_exceptions_show_locals=False)
+console = Console(stderr=True)
+
+DEMO_LOG = Path(__file__).resolve().parent.parent / "examples" / "demo-day.jsonl.gz"
+
+
+def _settings(**overrides: Any) -> Settings:
+    try:
+        return Settings(**{k: v for k, v in overrides.items() if v is not None})
+    except Exception as exc:
+        console.print(f"[red]invalid settings:[/red] {exc}")
+        raise typer.Exit(2) from None
+
+
+def _logging(level: str) -> None:
+    logging.basicConfig(level=level.upper(), format="%(message)s",
+                        handlers=[RichHandler(console=console, show_path=False)])
+
+
+def _parse_speed(speed: str) -> float | None:
+    if speed == "max":
+        return None
+    try:
+        value = float(speed)
+    except ValueError:
+        raise typer.BadParameter("a number (log seconds per second) or 'max'") from None
+    if value <= 0:
+        raise typer.BadParameter("must be above 0")
+    return value
+
+
+@app.command()
+def worker(
+    clock: Annotated[Optional[ClockMode], typer.Option(help="wall: a live floor; event: replays")] = None,
+    bootstrap: Annotated[Optional[str], typer.Option(help="Kafka bootstrap servers")] = None,
+    redis_url: Annotated[Optional[str], typer.Option(help="Redis URL")] = None,
+    web_port: Annotated[Optional[int], typer.Option(help="port of /metrics and /healthz")] = None,
+    loglevel: str = "info",
+) -> None:
+    """Run a stream worker: events from Kafka into live state in Redis, /metrics, the wait alarm."""
+    settings = _settings(clock=clock, kafka_bootstrap=bootstrap, redis_url=redis_url, web_port=web_port)
+    _logging(loglevel)
+    from streams.app import run_worker
+
+    run_worker(settings, loglevel=loglevel)
+
+
+@app.command()
+def replay(
+    log: Annotated[Path, typer.Argument(help="a JSON Lines event log (.jsonl or .jsonl.gz)", exists=True,
+                                        dir_okay=False)],
+    speed: Annotated[str, typer.Option(help="log seconds per second (1 = real time, 60) or 'max'")] = "max",
+    offline: Annotated[bool, typer.Option(help="run the engine here, without Kafka")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="print the figures as JSON (with --offline)")] = False,
+    rebase_now: Annotated[bool, typer.Option(help="shift the log so that its first event is now")] = False,
+    bootstrap: Annotated[Optional[str], typer.Option(help="Kafka bootstrap servers")] = None,
+    topic: Annotated[Optional[str], typer.Option(help="the events topic")] = None,
+) -> None:
+    """Publish a recorded log to Kafka, paced by its timestamps; or, with --offline, print its figures."""
+    settings = _settings(kafka_bootstrap=bootstrap, events_topic=topic)
+    if offline:
+        _replay_offline(log, settings, as_json)
+        return
+    from callwatch.eventlog import read_raw
+    from producers.replay import first_timestamp, make_producer, prepare
+    from producers.replay import replay as publish
+
+    pace = _parse_speed(speed)
+    shift = 0.0
+    if rebase_now:
+        first = first_timestamp(log)
+        shift = 0.0 if first is None else time.time() - first
+    total = sum(1 for _ in read_raw(log))
+    producer = make_producer(settings.kafka_bootstrap)
+    with Progress(TextColumn("publishing"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                  console=console, transient=False) as progress:
+        task = progress.add_task("replay", total=total)
+        result = publish(prepare(read_raw(log), shift), producer, settings.events_topic, pace,
+                         on_sent=lambda n: progress.advance(task, n))
+    producer.close()  # type: ignore[attr-defined]
+    rate = result.sent / result.seconds if result.seconds else float("inf")
+    console.print(f"sent {result.sent}, acknowledged {result.acknowledged}, failed {result.failed} "
+                  f"in {result.seconds:.1f}s ({rate:,.0f} events/s) to {settings.events_topic}")
+    if not result.ok:
+        console.print(f"[red]{result.sent - result.acknowledged} events were not acknowledged by the broker[/red]")
+        raise typer.Exit(1)
+
+
+def _replay_offline(log: Path, settings: Settings, as_json: bool) -> None:
+    from callwatch.eventlog import read_raw
+    from callwatch.offline import replay_log
+
+    total = sum(1 for _ in read_raw(log))
+    with Progress(TextColumn("replaying"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                  console=console, transient=True, disable=as_json or not console.is_terminal) as progress:
+        task = progress.add_task("offline", total=total)
+        _, rep = replay_log(log, settings.monitor, settings.wallboard_url,
+                            progress=lambda n: progress.advance(task, n))
+    if as_json:
+        sys.stdout.write(json.dumps(rep, indent=1, sort_keys=True) + "\n")
+        return
+    out = Console()
+    from rich.table import Table
+
+    table = Table(title=f"{log.name}: figures per queue and day", title_justify="left")
+    for col in ("queue", "day", "offered", "answered", "abandoned", "short ab.", "SL", "aband. rate",
+                "ASA s", "AHT s", "max wait s"):
+        table.add_column(col, justify="left" if col in ("queue", "day") else "right")
+
+    def row(name: str, day: str, f: dict[str, Any]) -> None:
+        def pct(x: float | None) -> str:
+            return "–" if x is None else f"{x * 100:.1f}%"
+
+        def num(x: float | None) -> str:
+            return "–" if x is None else f"{x:.1f}"
+
+        table.add_row(name, day, str(f["offered"]), str(f["answered"]), str(f["abandoned"]),
+                      str(f["short_abandoned"]), pct(f["service_level"]), pct(f["abandonment_rate"]),
+                      num(f["asa"]), num(f["aht"]), num(f["wait_answered_max"]))
+
+    for q, qf in rep["queues"].items():
+        for day, f in qf["days"].items():
+            row(q, day, f)
+    for day, f in rep["all_queues"]["days"].items():
+        row("all queues", day, f)
+    row("all queues", "whole log", rep["all_queues"]["total"])
+    out.print(table)
+    pipe = rep["pipeline"]
+    out.print(f"events {rep['log']['events']}, duplicates {pipe['duplicates']}, late {pipe['late']}, "
+              f"inconsistent {sum(pipe['inconsistent'].values())}, invalid {sum(pipe['invalid'].values())}")
+    for a in rep["alarms"]:
+        out.print(f"[{'red' if a['status'] == 'started' else 'green'}]{a['at']} {a['alarm']} {a['status']} "
+                  f"{a['queue']}: {a['summary']}[/]")
+
+
+@app.command()
+def stats(
+    as_json: Annotated[bool, typer.Option("--json", help="print the figures as JSON")] = False,
+    watch: Annotated[bool, typer.Option(help="refresh every second until Ctrl-C")] = False,
+    redis_url: Annotated[Optional[str], typer.Option(help="Redis URL")] = None,
+) -> None:
+    """Show the live figures per queue from Redis: a terminal wallboard."""
+    from callwatch.wallboard import live_figures, render
+
+    settings = _settings(redis_url=redis_url)
+    if as_json:
+        sys.stdout.write(json.dumps(live_figures(settings), indent=1, sort_keys=True) + "\n")
+        return
+    out = Console()
+    if not watch:
+        out.print(render(live_figures(settings)))
+        return
+    with Live(render(live_figures(settings)), console=out, refresh_per_second=2, screen=False) as live:
+        try:
+            while True:
+                time.sleep(1)
+                live.update(render(live_figures(settings)))
+        except KeyboardInterrupt:
+            pass
+
+
+@app.command()
+def report(
+    redis_url: Annotated[Optional[str], typer.Option(help="Redis URL")] = None,
+) -> None:
+    """Print, as JSON, the figures of the state the workers committed to Redis (the same report as
+    `replay --offline --json`, so that a live run can be checked against an offline one)."""
+    from callwatch.wallboard import stored_report
+
+    settings = _settings(redis_url=redis_url)
+    sys.stdout.write(json.dumps(stored_report(settings), indent=1, sort_keys=True) + "\n")
+
+
+@app.command("example-log")
+def example_log(
+    out: Annotated[Path, typer.Argument(help="where to write (.jsonl or .jsonl.gz)")] = DEMO_LOG,
+    seed: int = 7,
+    hours: float = 2.0,
+    scale: Annotated[float, typer.Option(help="traffic and staff multiplier")] = 1.0,
+    start: Annotated[str, typer.Option(help="first moment, RFC 3339")] = "2026-11-23T08:00:00Z",
+) -> None:
+    """Write the example day (billing falls behind, a caller waits past three minutes, breaks)."""
+    from callwatch.eventlog import write_events
+    from producers.storyline import demo_events
+
+    begin = datetime.fromisoformat(start.replace("Z", "+00:00")).astimezone(timezone.utc)
+    n = write_events(out, demo_events(begin, seed=seed, hours=hours, scale=scale))
+    console.print(f"wrote {n} events to {out}")
+
+
+@app.command()
+def demo(
+    speed: Annotated[float, typer.Option(help="log seconds per second of the replay")] = 30.0,
+    log: Annotated[Path, typer.Option(help="the log to replay")] = DEMO_LOG,
+    web_port: int = 6066,
+    kafka_port: int = 9092,
+    redis_port: int = 6379,
+) -> None:
+    """Start an embedded broker, Redis and a worker, replay the example day, and say where to look."""
+    from callwatch.embedded import ServiceError, start_redis, start_tansu, wait_for_port
+
+    workdir = Path(os.environ.get("CALLWATCH_DEMO_DIR", ".demo"))
+    workdir.mkdir(exist_ok=True)
+    try:
+        broker = start_tansu(kafka_port, workdir)
+        redis = start_redis(redis_port, workdir)
+    except ServiceError as exc:
+        console.print(f"[red]could not start the embedded services:[/red] {exc}")
+        raise typer.Exit(1) from None
+    env = {**os.environ, "CALLWATCH_KAFKA_BOOTSTRAP": broker.url, "CALLWATCH_REDIS_URL": redis.url,
+           "CALLWATCH_CLOCK": "event", "CALLWATCH_WEB_PORT": str(web_port),
+           "CALLWATCH_TOPIC_PARTITIONS": "1"}
+    worker_log = open(workdir / "worker.log", "wb")  # noqa: SIM115 - lives as long as the worker
+    worker_proc = subprocess.Popen([sys.executable, "-m", "callwatch", "worker"], env=env,
+                                   stdout=worker_log, stderr=subprocess.STDOUT)
+    procs = [worker_proc]
+    try:
+        wait_for_port(web_port, timeout=60, proc=worker_proc)
+        console.print(f"""[bold]callwatch demo[/bold] — embedded broker {broker.url}, Redis {redis.url}
+  wallboard in this terminal:  CALLWATCH_REDIS_URL={redis.url} callwatch stats --watch
+  figures as JSON:             CALLWATCH_REDIS_URL={redis.url} callwatch stats --json
+  Prometheus metrics:          http://127.0.0.1:{web_port}/metrics
+  alarms topic:                callwatch-alerts (also logged in {workdir / 'worker.log'})
+The story: billing falls behind mid-morning (a burst while two agents are on break); one caller
+waits past three minutes and the wait alarm fires; support stays healthy. Replaying at {speed:g}x.
+""")
+        replay_proc = subprocess.run(
+            [sys.executable, "-m", "callwatch", "replay", str(log), "--speed", str(speed), "--rebase-now"],
+            env=env, check=False)
+        if replay_proc.returncode != 0:
+            console.print("[red]the replay did not complete[/red]")
+        console.print("replay done; the monitor keeps running — Ctrl-C stops everything.")
+        signal.pause()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        for p in procs:
+            p.terminate()
+            try:
+                p.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                p.kill()
+        broker.stop()
+        redis.stop()
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

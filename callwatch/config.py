@@ -1,0 +1,139 @@
+"""Per-queue thresholds and formulas (METRICS.md), with defaults.
+
+A :class:`MonitorConfig` is plain data: the engine reads it, never the environment. Settings
+(:mod:`callwatch.settings`) build one from the environment and the settings file.
+"""
+
+from __future__ import annotations
+
+from datetime import time
+from enum import Enum
+from functools import cached_property
+from typing import Annotated
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator
+
+from callwatch.events import Channel
+
+
+class ServiceLevelFormula(str, Enum):
+    #: answered within T / (answered + abandoned) — the default
+    standard = "standard"
+    #: answered within T / answered
+    answered_only = "answered_only"
+    #: answered within T / (answered + abandoned after T)
+    abandons_neutral = "abandons_neutral"
+
+
+#: Service-level threshold T by channel when a queue does not set one. Voice is METRICS.md's 20 s;
+#: the written channels follow common contact-center practice (a chat in a minute, e-mail in an hour).
+DEFAULT_SERVICE_LEVEL_S: dict[Channel, float] = {
+    Channel.voice: 20.0,
+    Channel.callback: 20.0,
+    Channel.chat: 60.0,
+    Channel.social: 3600.0,
+    Channel.email: 3600.0,
+}
+
+
+class QueueConfig(BaseModel):
+    """Everything configurable per queue (and per queue × channel where METRICS.md says so)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    #: the wait window: a contact waiting longer raises the wait alarm (the seeds' three minutes)
+    wait_window_s: Annotated[float, Field(gt=0)] = 180.0
+    #: T, per channel; channels not listed use DEFAULT_SERVICE_LEVEL_S
+    service_level_s: dict[Channel, Annotated[float, Field(gt=0)]] = Field(default_factory=dict)
+    service_level_target: Annotated[float, Field(ge=0, le=1)] = 0.8
+    service_level_formula: ServiceLevelFormula = ServiceLevelFormula.standard
+    #: S: abandons with a shorter wait are "short abandoned" and left out of the rates
+    short_abandon_s: Annotated[float, Field(ge=0)] = 5.0
+    #: a call with less talk than this is a "short call"
+    short_call_s: Annotated[float, Field(ge=0)] = 20.0
+    timezone: str = "UTC"
+    #: when "today" starts, in the queue's time zone; a multiple of 15 minutes so that "today" is a
+    #: whole number of 15-minute intervals in every real time zone
+    day_starts_at: time = time(0, 0)
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown IANA time zone {value!r}") from None
+        return value
+
+    @field_validator("day_starts_at")
+    @classmethod
+    def _whole_interval(cls, value: time) -> time:
+        if value.minute % 15 or value.second or value.microsecond:
+            raise ValueError("day_starts_at must fall on a 15-minute boundary (e.g. 06:00, 06:15)")
+        return value
+
+    @cached_property
+    def zone(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+    def threshold_s(self, channel: Channel) -> float:
+        return self.service_level_s.get(channel, DEFAULT_SERVICE_LEVEL_S[channel])
+
+
+class MonitorConfig(BaseModel):
+    """The engine's whole configuration: defaults, per-queue overrides and the stream's tolerances."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    defaults: QueueConfig = Field(default_factory=QueueConfig)
+    #: per-queue overrides; fields not given fall back to ``defaults``
+    queues: dict[str, dict[str, object]] = Field(default_factory=dict)
+    #: events may arrive this late (event time) and still give the same figures as in order
+    allowed_lateness_s: Annotated[float, Field(ge=0)] = 60.0
+    #: a second event with the same id within this horizon is a duplicate
+    dedup_horizon_s: Annotated[float, Field(gt=0)] = 86400.0
+    #: closed 15-minute intervals kept for history
+    history_days: Annotated[int, Field(ge=1, le=400)] = 8
+    #: finished contacts are remembered this long for late ACW, dispositions and surveys
+    contact_retention_s: Annotated[float, Field(gt=0)] = 86400.0
+    #: per-agent daily figures kept this long (the seeds' "this month and the three before")
+    agent_history_days: Annotated[int, Field(ge=1)] = 130
+    #: time zone of the floor: per-agent days and the all-queues day are counted in it
+    floor_timezone: str = "UTC"
+    #: how many entries the longest-waiting list shows
+    longest_waiting_size: Annotated[int, Field(ge=1, le=1000)] = 10
+
+    _queue_cache: dict[str, QueueConfig] = PrivateAttr(default_factory=dict)
+
+    @field_validator("floor_timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        return QueueConfig._known_zone(value)  # type: ignore[operator]
+
+    @field_validator("queues")
+    @classmethod
+    def _valid_overrides(cls, value: dict[str, dict[str, object]]) -> dict[str, dict[str, object]]:
+        for name, override in value.items():
+            try:
+                QueueConfig.model_validate(override)
+            except Exception as exc:
+                raise ValueError(f"queue {name!r}: {exc}") from None
+        return value
+
+    def for_queue(self, queue: str) -> QueueConfig:
+        cache = self._queue_cache
+        found = cache.get(queue)
+        if found is None:
+            override = self.queues.get(queue)
+            found = (
+                self.defaults
+                if not override
+                else QueueConfig.model_validate({**self.defaults.model_dump(), **override})
+            )
+            cache[queue] = found
+        return found
+
+    @cached_property
+    def floor_zone(self) -> ZoneInfo:
+        return ZoneInfo(self.floor_timezone)

@@ -1,0 +1,810 @@
+"""The call-center engine: a pure, deterministic state machine over validated events.
+
+No I/O, no wall clock: time comes in with each event (its ``ts``) and with :meth:`Engine.advance`
+(``now``: the wall clock live, the event-time watermark in a replay). The Faust worker and the offline
+replay drive the same class, so the same events give the same figures either way.
+
+Out of order. An event whose prerequisite has not been seen yet (an answer before its ``call.queued``,
+an end before its answer) is held, and applied the moment the prerequisite arrives; if the watermark
+(latest ``ts`` less the allowed lateness) passes it first, it is applied as far as it makes sense and
+counted as inconsistent. Agent state changes are accounted once the watermark has passed them. Both
+make the figures of events within the allowed lateness the same as in order.
+
+Persistence. Every container the engine mutates records the touched keys in ``dirty``; a driver
+writes exactly those (a key no longer in its container is deleted), together with the offsets, in one
+transaction. :meth:`Engine.restore` rebuilds the rest (indexes, timer heaps) from the containers.
+"""
+
+from __future__ import annotations
+
+import heapq
+from collections import Counter
+from collections.abc import Iterable
+from datetime import datetime
+from typing import Any
+
+import orjson
+
+from callwatch.config import MonitorConfig
+from callwatch.engine.figures import agents_in_queue, service_level_of, window_agg
+from callwatch.engine.aggregates import INTERVAL_S, MINUTE_S, AgentDay, Agg, wait_bucket
+from callwatch.engine.records import ActiveAlarm, AgentRecord, AlarmEvent, Leg
+from callwatch.events import (
+    AgentState,
+    CallAbandoned,
+    CallAnswered,
+    CallDequeued,
+    CallDisposition,
+    CallEnded,
+    CallQueued,
+    CallTransferred,
+    CallWrapped,
+    Event,
+    SourceHeartbeat,
+    SurveyCompleted,
+    SurveyOffered,
+    decode,
+    encode,
+)
+
+WAIT_ALARM = "wait_window_exceeded"
+#: minute buckets older than this behind the newest event are dropped (rolling windows need 60 min,
+#: the 30-minute alarms less; the rest is slack for late events)
+MINUTE_RETENTION_S = 75 * 60
+#: how often (event time) old state is swept out
+PURGE_EVERY_S = 60.0
+NEG_INF = float("-inf")
+
+#: the containers a driver persists, and the record type each holds
+CONTAINERS: dict[str, Any] = {
+    "legs": Leg,
+    "intervals": Agg,
+    "minutes": Agg,
+    "agents": AgentRecord,
+    "agent_days": AgentDay,
+    "seen": float,
+    "held": list,
+    "alarms": ActiveAlarm,
+    "sources": float,
+}
+#: containers keyed by a tuple (stored as a JSON array); the others are keyed by a plain string
+TUPLE_KEYED = frozenset({"legs", "intervals", "minutes", "agent_days", "held"})
+
+
+class Engine:
+    """Live queue state, interval figures, agent figures and the wait alarm for one event stream."""
+
+    def __init__(self, config: MonitorConfig) -> None:
+        self.config = config
+        self.legs: dict[tuple[str, str], Leg] = {}
+        self.intervals: dict[tuple[str, str, int], Agg] = {}
+        self.minutes: dict[tuple[str, str, int], Agg] = {}
+        self.agents: dict[str, AgentRecord] = {}
+        self.agent_days: dict[tuple[str, str], AgentDay] = {}
+        self.seen: dict[str, float] = {}
+        self.held: dict[tuple[str, str], list[Event]] = {}
+        self.alarms: dict[str, ActiveAlarm] = {}
+        #: latest event time per source (feed-silent detection and the clock-anomaly counts)
+        self.sources: dict[str, float] = {}
+        #: event count and pipeline counters: late, duplicate, inconsistent:<reason>
+        self.counters: Counter[str] = Counter()
+        self.max_ts = NEG_INF
+        self.min_ts = float("inf")
+        self.swept_to = NEG_INF
+        self.seq = 0
+        self._last_purge = NEG_INF
+        # derived indexes, rebuilt by restore()
+        self.waiting: dict[str, dict[str, Leg]] = {}
+        self._crossings: list[tuple[float, int, str, str]] = []
+        self._departures: list[tuple[float, int, str, str]] = []
+        self._over: dict[str, set[int]] = {}
+        self._held_heap: list[tuple[float, str, str]] = []
+        self._agents_pending: set[str] = set()
+        self._day_cache: dict[int, str] = {}
+        self.outbox: list[AlarmEvent] = []
+        self.dirty: dict[str, set[Any]] = {name: set() for name in CONTAINERS}
+
+    # ------------------------------------------------------------------ time
+
+    @property
+    def watermark(self) -> float:
+        """The event-time watermark: the newest ``ts`` seen less the allowed lateness."""
+        return self.max_ts - self.config.allowed_lateness_s
+
+    def day_of(self, ts: float) -> str:
+        """The floor's calendar day (ISO date) that ``ts`` falls in."""
+        slot = int(ts // INTERVAL_S)
+        day = self._day_cache.get(slot)
+        if day is None:
+            day = datetime.fromtimestamp(slot * INTERVAL_S, self.config.floor_zone).date().isoformat()
+            self._day_cache[slot] = day
+        return day
+
+    # ----------------------------------------------------------------- input
+
+    def step(self, event: Event, now: float | None = None) -> list[AlarmEvent]:
+        """Apply one event and move the clock: what both drivers call, event by event.
+
+        Advancing after every event (not after a batch) is what makes a live run, whatever its
+        batching, give exactly the figures of an offline replay of the same events.
+        """
+        self.apply(event)
+        return self.advance(now)
+
+    def apply(self, event: Event) -> bool:
+        """Apply one validated event. False when it was a duplicate and changed nothing."""
+        ts = event.ts.timestamp()
+        if event.id in self.seen:
+            self.counters["duplicate"] += 1
+            return False
+        self.seen[event.id] = ts
+        self.dirty["seen"].add(event.id)
+        self.counters["events"] += 1
+        if ts < self.watermark:
+            self.counters["late"] += 1
+        if ts > self.max_ts:
+            self.max_ts = ts
+        if ts < self.min_ts:
+            self.min_ts = ts
+        source = event.source
+        if source is not None and ts > self.sources.get(source, NEG_INF):
+            self.sources[source] = ts
+            self.dirty["sources"].add(source)
+        self._dispatch(event, ts)
+        return True
+
+    def _dispatch(self, ev: Event, ts: float) -> None:
+        if isinstance(ev, CallQueued):
+            self._queued(ev, ts)
+        elif isinstance(ev, CallAnswered):
+            self._answered(ev, ts)
+        elif isinstance(ev, CallEnded):
+            self._ended(ev, ts)
+        elif isinstance(ev, AgentState):
+            self._agent_state(ev, ts)
+        elif isinstance(ev, CallWrapped):
+            self._wrapped(ev, ts)
+        elif isinstance(ev, CallAbandoned | CallDequeued):
+            self._left_unanswered(ev, ts)
+        elif isinstance(ev, CallTransferred):
+            self._transferred(ev, ts)
+        elif isinstance(ev, CallDisposition):
+            self._disposition(ev, ts)
+        elif isinstance(ev, SurveyOffered | SurveyCompleted):
+            self._survey(ev, ts)
+        elif isinstance(ev, SourceHeartbeat):
+            pass  # its only effect, the source's latest time, is recorded in apply()
+
+    def _inconsistent(self, reason: str) -> None:
+        self.counters[f"inconsistent:{reason}"] += 1
+
+    # ------------------------------------------------------- buckets helpers
+
+    def _buckets(self, queue: str, channel: str, ts: float) -> tuple[Agg, ...]:
+        """The 15-minute interval and the minute bucket ``ts`` falls in (the minute only if recent)."""
+        ik = (queue, channel, int(ts // INTERVAL_S) * INTERVAL_S)
+        iv = self.intervals.get(ik)
+        if iv is None:
+            iv = self.intervals[ik] = Agg()
+        self.dirty["intervals"].add(ik)
+        if ts < self.max_ts - MINUTE_RETENTION_S:
+            return (iv,)
+        mk = (queue, channel, int(ts // MINUTE_S) * MINUTE_S)
+        mn = self.minutes.get(mk)
+        if mn is None:
+            mn = self.minutes[mk] = Agg()
+        self.dirty["minutes"].add(mk)
+        return (iv, mn)
+
+    def _agent_day(self, agent: str, ts: float) -> AgentDay:
+        key = (agent, self.day_of(ts))
+        day = self.agent_days.get(key)
+        if day is None:
+            day = self.agent_days[key] = AgentDay()
+        self.dirty["agent_days"].add(key)
+        return day
+
+    def _touch(self, leg: Leg, ts: float) -> None:
+        if ts > leg.last_ts:
+            leg.last_ts = ts
+        self.dirty["legs"].add((leg.queue, leg.call_id))
+
+    # ------------------------------------------------------------ holding
+
+    def _hold(self, ev: Event, key: tuple[str, str], ts: float) -> None:
+        held = self.held.setdefault(key, [])
+        held.append(ev)
+        self.dirty["held"].add(key)
+        heapq.heappush(self._held_heap, (ts, key[0], key[1]))
+
+    def _release(self, key: tuple[str, str]) -> None:
+        """A leg just changed: apply the events that were waiting for it, in event-time order."""
+        held = self.held.pop(key, None)
+        if not held:
+            return
+        self.dirty["held"].add(key)
+        for ev in sorted(held, key=lambda e: (e.ts, e.id)):
+            self._dispatch(ev, ev.ts.timestamp())
+
+    def _release_expired(self, watermark: float) -> None:
+        """Held events the watermark has passed: their prerequisite is not coming; apply them as orphans."""
+        heap = self._held_heap
+        while heap and heap[0][0] <= watermark:
+            _, queue, call_id = heapq.heappop(heap)
+            key = (queue, call_id)
+            held = self.held.get(key)
+            if not held:
+                continue
+            due = [e for e in held if e.ts.timestamp() <= watermark]
+            rest = [e for e in held if e.ts.timestamp() > watermark]
+            if rest:
+                self.held[key] = rest
+            else:
+                del self.held[key]
+            self.dirty["held"].add(key)
+            for ev in sorted(due, key=lambda e: (e.ts, e.id)):
+                self._orphan(ev, ev.ts.timestamp())
+
+    def _orphan(self, ev: Event, ts: float) -> None:
+        """Apply an event whose contact history is incomplete (e.g. the monitor started mid-call).
+
+        Its queue figures are not counted (its wait is unknown), but the agent's work is, and the leg
+        is created so that the contact's later events apply normally.
+        """
+        key = (ev.queue, ev.call_id)  # type: ignore[union-attr]
+        leg = self.legs.get(key)
+        if leg is not None:
+            self._dispatch(ev, ts)  # the leg appeared meanwhile: the normal rules decide
+            return
+        self._inconsistent(f"{ev.type.split('.')[1]}_without_history")
+        if isinstance(ev, CallAnswered | CallEnded | CallTransferred | CallWrapped):
+            self.seq += 1
+            leg = Leg(ev.call_id, ev.queue, ev.channel.value, ev.priority, self.seq, None, None, "answered",
+                      agent=ev.agent, answered_at=ts, left_at=ts)
+            self.legs[key] = leg
+            self._touch(leg, ts)
+            if isinstance(ev, CallEnded | CallTransferred):
+                leg.answered_at = None  # talk unknown: the end is recorded, the talk time is not
+                self._finish(leg, ev, ts, talk=0.0)
+            elif isinstance(ev, CallWrapped):
+                leg.status = "ended"
+                leg.wrapped = True
+        # an orphan abandon or dequeue has no wait to report and no one else to credit: counted only
+
+    # ------------------------------------------------------------ contacts
+
+    def _queued(self, ev: CallQueued, ts: float) -> None:
+        key = (ev.queue, ev.call_id)
+        leg = self.legs.get(key)
+        if leg is not None and leg.status == "waiting":
+            self._inconsistent("queued_twice")
+            return
+        wait_from = ts
+        if ev.waiting_since is not None:
+            since = ev.waiting_since.timestamp()
+            if since > ts:
+                self._inconsistent("waiting_since_after_queued")
+            else:
+                wait_from = since
+        self.seq += 1
+        leg = Leg(ev.call_id, ev.queue, ev.channel.value, ev.priority, self.seq, ts, wait_from, "waiting",
+                  customer=ev.customer)
+        self.legs[key] = leg
+        self._touch(leg, ts)
+        self.waiting.setdefault(ev.queue, {})[ev.call_id] = leg
+        for agg in self._buckets(ev.queue, leg.channel, ts):
+            agg.offered += 1
+        window = self.config.for_queue(ev.queue).wait_window_s
+        heapq.heappush(self._crossings, (wait_from + window, leg.seq, ev.queue, ev.call_id))
+        self._release(key)
+
+    def _leave(self, leg: Leg, ts: float) -> float:
+        """Take a waiting leg out of its queue at ``ts``; returns its wait (never below 0)."""
+        assert leg.wait_from is not None
+        del self.waiting[leg.queue][leg.call_id]
+        leg.left_at = ts
+        wait = ts - leg.wait_from
+        if wait < 0:
+            self._inconsistent("left_before_queued")
+            wait = 0.0
+        window = self.config.for_queue(leg.queue).wait_window_s
+        if wait > window:
+            heapq.heappush(self._departures, (ts, leg.seq, leg.queue, leg.call_id))
+        return wait
+
+    def _answered(self, ev: CallAnswered, ts: float) -> None:
+        key = (ev.queue, ev.call_id)
+        leg = self.legs.get(key)
+        if leg is None:
+            self._hold(ev, key, ts)
+            return
+        if leg.status != "waiting":
+            self._inconsistent("answered_twice" if leg.answered_at is not None else "answered_after_leaving")
+            return
+        wait = self._leave(leg, ts)
+        qc = self.config.for_queue(ev.queue)
+        within = wait <= qc.threshold_s(ev.channel)
+        bucket = wait_bucket(wait)
+        for agg in self._buckets(ev.queue, leg.channel, ts):
+            agg.answered += 1
+            agg.answered_within_t += within
+            agg.wait_answered_sum_s += wait
+            if wait > agg.wait_answered_max_s:
+                agg.wait_answered_max_s = wait
+            agg.wait_answered_hist[bucket] += 1
+        leg.status = "answered"
+        leg.agent = ev.agent
+        leg.answered_at = ts
+        self._touch(leg, ts)
+        self._release(key)
+
+    def _left_unanswered(self, ev: CallAbandoned | CallDequeued, ts: float) -> None:
+        key = (ev.queue, ev.call_id)
+        leg = self.legs.get(key)
+        if leg is None:
+            self._hold(ev, key, ts)
+            return
+        if leg.status != "waiting":
+            self._inconsistent(f"{ev.type.split('.')[1]}_not_waiting")
+            return
+        wait = self._leave(leg, ts)
+        if isinstance(ev, CallDequeued):
+            for agg in self._buckets(ev.queue, leg.channel, ts):
+                agg.dequeued[ev.reason] = agg.dequeued.get(ev.reason, 0) + 1
+            leg.status = "dequeued"
+        else:
+            qc = self.config.for_queue(ev.queue)
+            short = wait < qc.short_abandon_s
+            after_t = wait > qc.threshold_s(ev.channel)
+            bucket = wait_bucket(wait)
+            for agg in self._buckets(ev.queue, leg.channel, ts):
+                if short:
+                    agg.short_abandoned += 1
+                    agg.short_abandon_wait_sum_s += wait
+                    continue
+                agg.abandoned += 1
+                agg.abandoned_after_t += after_t
+                agg.wait_abandoned_sum_s += wait
+                if wait > agg.wait_abandoned_max_s:
+                    agg.wait_abandoned_max_s = wait
+                agg.wait_abandoned_hist[bucket] += 1
+            leg.status = "abandoned"
+        self._touch(leg, ts)
+        self._release(key)
+
+    def _conversation(self, ev: CallEnded | CallTransferred, ts: float) -> Leg | None:
+        """The answered leg a conversation-ending event belongs to, or None (held or inconsistent)."""
+        key = (ev.queue, ev.call_id)
+        leg = self.legs.get(key)
+        if leg is None or leg.status == "waiting":
+            self._hold(ev, key, ts)
+            return None
+        if leg.status != "answered":
+            if leg.status in ("ended", "transferred"):
+                self._inconsistent(f"{ev.type.split('.')[1]}_after_end")
+            else:
+                self._inconsistent(f"{ev.type.split('.')[1]}_not_answered")
+            return None
+        return leg
+
+    def _ended(self, ev: CallEnded, ts: float) -> None:
+        leg = self._conversation(ev, ts)
+        if leg is not None:
+            assert leg.answered_at is not None
+            self._finish(leg, ev, ts, talk=ts - leg.answered_at)
+
+    def _transferred(self, ev: CallTransferred, ts: float) -> None:
+        leg = self._conversation(ev, ts)
+        if leg is not None:
+            assert leg.answered_at is not None
+            self._finish(leg, ev, ts, talk=ts - leg.answered_at)
+
+    def _finish(self, leg: Leg, ev: CallEnded | CallTransferred, ts: float, talk: float) -> None:
+        if talk < 0:
+            self._inconsistent("ended_before_answered")
+            talk = 0.0
+        qc = self.config.for_queue(leg.queue)
+        ended = isinstance(ev, CallEnded)
+        hold = min(ev.hold_s or 0.0, talk) if ended else 0.0  # type: ignore[union-attr]
+        by_agent = ended and ev.ended_by == "agent"  # type: ignore[union-attr]
+        short = ended and leg.answered_at is not None and talk < qc.short_call_s
+        transfer = not ended
+        for agg in self._buckets(leg.queue, leg.channel, ts):
+            agg.ended += 1
+            agg.talk_s += talk
+            agg.hold_s += hold
+            agg.agent_ended += by_agent
+            agg.short_calls += short
+            agg.transfers += transfer
+        day = self._agent_day(ev.agent, ts)
+        day.handled += 1
+        day.talk_s += talk
+        day.hold_s += hold
+        day.agent_ended += by_agent
+        day.short_calls += short
+        day.transfers += transfer
+        leg.status = "ended" if ended else "transferred"
+        leg.ended_at = ts
+        leg.agent = ev.agent
+        self._touch(leg, ts)
+        self._release((leg.queue, leg.call_id))
+
+    def _wrapped(self, ev: CallWrapped, ts: float) -> None:
+        key = (ev.queue, ev.call_id)
+        leg = self.legs.get(key)
+        if leg is None or leg.status in ("waiting", "answered"):
+            self._hold(ev, key, ts)
+            return
+        if leg.status not in ("ended", "transferred") or leg.ended_at is None:
+            self._inconsistent("wrapped_not_ended")
+            return
+        if leg.wrapped:
+            self._inconsistent("wrapped_twice")
+            return
+        acw = ts - leg.ended_at
+        if acw < 0:
+            self._inconsistent("wrapped_before_ended")
+            acw = 0.0
+        # handle time belongs to the interval in which the contact ended
+        for agg in self._buckets(leg.queue, leg.channel, leg.ended_at):
+            agg.acw_s += acw
+        self._agent_day(ev.agent, leg.ended_at).acw_s += acw
+        leg.wrapped = True
+        self._touch(leg, ts)
+
+    def _disposition(self, ev: CallDisposition, ts: float) -> None:
+        complaint = bool(ev.complaint)
+        for agg in self._buckets(ev.queue, ev.channel.value, ts):
+            agg.dispositions += 1
+            agg.resolved += ev.resolved
+            agg.complaints += complaint
+        day = self._agent_day(ev.agent, ts)
+        day.dispositions += 1
+        day.resolved += ev.resolved
+        leg = self.legs.get((ev.queue, ev.call_id))
+        if leg is not None:
+            leg.resolved = ev.resolved
+            leg.complaint = ev.complaint
+            self._touch(leg, ts)
+
+    def _survey(self, ev: SurveyOffered | SurveyCompleted, ts: float) -> None:
+        day = self._agent_day(ev.agent, ts)
+        buckets = self._buckets(ev.queue, ev.channel.value, ts)
+        if isinstance(ev, SurveyOffered):
+            for agg in buckets:
+                agg.surveys_offered += 1
+            day.surveys_offered += 1
+            return
+        sat, pro, more = ev.satisfied, ev.professional, ev.more_help
+        for agg in buckets:
+            agg.surveys_completed += 1
+            if sat is not None:
+                agg.satisfied_n += 1
+                agg.satisfied_top2 += sat >= 4
+                agg.satisfied_sum += sat
+            if pro is not None:
+                agg.professional_n += 1
+                agg.professional_top2 += pro >= 4
+                agg.professional_sum += pro
+            if more is not None:
+                agg.more_help_n += 1
+                agg.more_help_yes += more
+        day.surveys_completed += 1
+        if sat is not None:
+            day.satisfied_n += 1
+            day.satisfied_top2 += sat >= 4
+            day.satisfied_sum += sat
+
+    # -------------------------------------------------------------- agents
+
+    def _agent_state(self, ev: AgentState, ts: float) -> None:
+        rec = self.agents.get(ev.agent)
+        if rec is None:
+            rec = self.agents[ev.agent] = AgentRecord(ev.agent)
+        if ev.queues is not None and ts >= rec.queues_ts:
+            rec.queues = list(ev.queues)
+            rec.queues_ts = ts
+        if ev.team is not None:
+            rec.team = ev.team
+        self.dirty["agents"].add(ev.agent)
+        if rec.since is not None and ts < rec.since:
+            # older than a change already made final: it cannot be placed any more
+            self._inconsistent("agent_state_too_late")
+            return
+        change = [ts, ev.state.value, ev.reason]
+        pending = rec.pending
+        if not pending or ts >= pending[-1][0]:
+            pending.append(change)
+        else:
+            i = len(pending)
+            while i and pending[i - 1][0] > ts:
+                i -= 1
+            pending.insert(i, change)
+        self._agents_pending.add(ev.agent)
+
+    def _finalise_agents(self, watermark: float) -> None:
+        done = []
+        for name in self._agents_pending:
+            rec = self.agents[name]
+            pending = rec.pending
+            n = 0
+            while n < len(pending) and pending[n][0] <= watermark:
+                ts, state, reason = pending[n]
+                if rec.since is not None:
+                    self._account(rec, rec.since, ts, next_state=state)
+                rec.previous, rec.state, rec.reason, rec.since = rec.state, state, reason, ts
+                n += 1
+            if n:
+                del pending[:n]
+                self.dirty["agents"].add(name)
+            if not pending:
+                done.append(name)
+        self._agents_pending.difference_update(done)
+
+    def _account(self, rec: AgentRecord, start: float, end: float, next_state: str | None) -> None:
+        """Add the spell [start, end) of ``rec.state`` to the agent's days (split at midnight)."""
+        if end <= start:
+            return
+        state, reason = rec.state, rec.reason
+        idle = state == "available" and next_state == "busy" and rec.previous in ("busy", "wrap_up")
+        t = start
+        while t < end:
+            day_key = self.day_of(t)
+            # the next slot whose day differs bounds this piece
+            stop = (int(t // INTERVAL_S) + 1) * INTERVAL_S
+            while stop < end and self.day_of(stop) == day_key:
+                stop += INTERVAL_S
+            piece_end = min(stop, end)
+            day = self._agent_day(rec.agent, t)
+            d = piece_end - t
+            day.state_s[state] = day.state_s.get(state, 0.0) + d
+            if state == "away":
+                r = reason or "unspecified"
+                day.away_reason_s[r] = day.away_reason_s.get(r, 0.0) + d
+            if idle:
+                day.idle_between_s += d
+            t = piece_end
+        if idle:
+            self._agent_day(rec.agent, end).idle_between_n += 1
+
+    # ------------------------------------------------------------ the clock
+
+    def advance(self, now: float | None = None) -> list[AlarmEvent]:
+        """Move time forward: apply what the watermark released, run the alarm timer up to ``now``.
+
+        ``now`` is the wall clock in live mode; in a replay leave it None, and the watermark is used.
+        Returns the alarm events this produced (also appended to ``outbox``).
+        """
+        wm = self.watermark
+        if self._held_heap and self._held_heap[0][0] <= wm:
+            self._release_expired(wm)
+        if self._agents_pending:
+            self._finalise_agents(wm)
+        start = len(self.outbox)
+        self._sweep(wm if now is None else now)
+        if wm - self._last_purge >= PURGE_EVERY_S:
+            self._purge(wm)
+            self._last_purge = wm
+        return self.outbox[start:]
+
+    def next_deadline(self) -> float | None:
+        """When the alarm timer next has something to decide (for a driver's sleep)."""
+        times = []
+        if self._crossings:
+            times.append(self._crossings[0][0])
+        if self._departures:
+            times.append(self._departures[0][0])
+        return min(times) if times else None
+
+    def _sweep(self, now: float) -> None:
+        crossings, departures = self._crossings, self._departures
+        while True:
+            c = crossings[0][0] if crossings else None
+            d = departures[0][0] if departures else None
+            # on a tie the crossing goes first, so an incident handed from one caller to the next
+            # stays one incident
+            if c is not None and c <= now and (d is None or c <= d):
+                deadline, seq, queue, call_id = heapq.heappop(crossings)
+                leg = self.legs.get((queue, call_id))
+                if leg is None or leg.seq != seq or (leg.left_at is not None and leg.left_at <= deadline):
+                    continue
+                over = self._over.setdefault(queue, set())
+                over.add(seq)
+                if queue not in self.alarms:
+                    self.alarms[queue] = ActiveAlarm(queue, deadline, call_id)
+                    self.dirty["alarms"].add(queue)
+                    self._emit("started", queue, deadline, call_id)
+            elif d is not None and d <= now:
+                left_at, seq, queue, call_id = heapq.heappop(departures)
+                over = self._over.get(queue)
+                if not over or seq not in over:
+                    continue
+                over.discard(seq)
+                if not over and queue in self.alarms:
+                    self._emit("resolved", queue, left_at, call_id)
+                    del self.alarms[queue]
+                    self.dirty["alarms"].add(queue)
+            else:
+                break
+        if now > self.swept_to:
+            self.swept_to = now
+
+    def _emit(self, status: str, queue: str, at: float, call_id: str) -> None:
+        active = self.alarms[queue]
+        qc = self.config.for_queue(queue)
+        # the context as of the alarm's moment, which in a replay lies behind the newest event
+        waits = [at - leg.wait_from for leg in self.legs.values()
+                 if leg.queue == queue and leg.wait_from is not None and leg.wait_from <= at
+                 and (leg.left_at is None or leg.left_at > at)]
+        oldest = max(waits, default=0.0)
+        if status == "started":
+            oldest = max(oldest, qc.wait_window_s)
+        sl = service_level_of(window_agg(self, queue, None, at - 15 * 60, at), qc)
+        self.outbox.append(AlarmEvent(
+            alarm=WAIT_ALARM, status=status, queue=queue, at=at,
+            started_at=max(active.started_at, 0.0), severity="critical",
+            value_s=round(oldest, 3), threshold_s=qc.wait_window_s, call_id=call_id,
+            waiting=len(waits), agents_available=agents_in_queue(self, queue).get("available", 0),
+            service_level=sl, over_window=len(self._over.get(queue, ())),
+        ))
+
+    # ------------------------------------------------------------ retention
+
+    def _purge(self, wm: float) -> None:
+        """Forget what has ended, by event time, so that memory (and Redis) stays bounded."""
+        cfg = self.config
+        cut_seen = wm - cfg.dedup_horizon_s
+        for k in [k for k, t in self.seen.items() if t < cut_seen]:
+            del self.seen[k]
+            self.dirty["seen"].add(k)
+        cut_legs = wm - cfg.contact_retention_s
+        for k in [k for k, leg in self.legs.items() if leg.status != "waiting" and leg.last_ts < cut_legs]:
+            del self.legs[k]
+            self.dirty["legs"].add(k)
+        cut_iv = wm - cfg.history_days * 86400
+        for k in [k for k in self.intervals if k[2] + INTERVAL_S <= cut_iv]:
+            del self.intervals[k]
+            self.dirty["intervals"].add(k)
+        cut_mn = self.max_ts - MINUTE_RETENTION_S
+        for k in [k for k in self.minutes if k[2] + MINUTE_S <= cut_mn]:
+            del self.minutes[k]
+            self.dirty["minutes"].add(k)
+        if self.agent_days:
+            oldest_day = self.day_of(wm - cfg.agent_history_days * 86400)
+            for k in [k for k in self.agent_days if k[1] < oldest_day]:
+                del self.agent_days[k]
+                self.dirty["agent_days"].add(k)
+
+    # ---------------------------------------------------------- persistence
+
+    def take_dirty(self) -> dict[str, dict[str, bytes | None]]:
+        """The changes since the last call, as container -> {key: serialised value or None (deleted)}."""
+        out: dict[str, dict[str, bytes | None]] = {}
+        for name, keys in self.dirty.items():
+            if not keys:
+                continue
+            container = getattr(self, name)
+            out[name] = {_key_out(k): _value_out(container.get(k)) for k in keys}
+            keys.clear()
+        return out
+
+    def clear_dirty(self) -> None:
+        for keys in self.dirty.values():
+            keys.clear()
+
+    def meta(self) -> dict[str, Any]:
+        return {
+            "max_ts": None if self.max_ts == NEG_INF else self.max_ts,
+            "min_ts": None if self.min_ts == float("inf") else self.min_ts,
+            "swept_to": None if self.swept_to == NEG_INF else self.swept_to,
+            "seq": self.seq,
+            "last_purge": None if self._last_purge == NEG_INF else self._last_purge,
+            "counters": dict(self.counters),
+        }
+
+    def dump(self) -> tuple[dict[str, Any], dict[str, dict[str, bytes]]]:
+        """The whole state (meta and every container), serialised as a driver stores it."""
+        containers = {
+            name: {_key_out(k): v for k, raw in getattr(self, name).items()
+                   if (v := _value_out(raw)) is not None}
+            for name in CONTAINERS
+        }
+        return self.meta(), containers
+
+    @classmethod
+    def restore(cls, config: MonitorConfig, meta: dict[str, Any] | None,
+                containers: dict[str, dict[str, bytes]]) -> Engine:
+        """Rebuild an engine from what :meth:`dump` or :meth:`take_dirty` wrote."""
+        eng = cls(config)
+        if meta:
+            eng.max_ts = meta["max_ts"] if meta.get("max_ts") is not None else NEG_INF
+            eng.min_ts = meta["min_ts"] if meta.get("min_ts") is not None else float("inf")
+            eng.swept_to = meta["swept_to"] if meta.get("swept_to") is not None else NEG_INF
+            eng._last_purge = meta["last_purge"] if meta.get("last_purge") is not None else NEG_INF
+            eng.seq = meta.get("seq", 0)
+            eng.counters.update(meta.get("counters", {}))
+        for name, kind in CONTAINERS.items():
+            target = getattr(eng, name)
+            tupled = name in TUPLE_KEYED
+            for raw_key, raw_value in containers.get(name, {}).items():
+                key = _key_in(raw_key, tupled)
+                value = orjson.loads(raw_value)
+                if kind is float:
+                    target[key] = value
+                elif kind is list:
+                    target[key] = [decode(e) for e in value]
+                else:
+                    target[key] = kind.from_dict(value)
+        eng._reindex()
+        return eng
+
+    def _reindex(self) -> None:
+        for (queue, call_id), leg in self.legs.items():
+            if leg.wait_from is None:
+                continue
+            window = self.config.for_queue(queue).wait_window_s
+            deadline = leg.wait_from + window
+            if leg.status == "waiting":
+                self.waiting.setdefault(queue, {})[call_id] = leg
+            crossed = leg.left_at is None or leg.left_at > deadline
+            if not crossed:
+                continue
+            if deadline > self.swept_to:
+                heapq.heappush(self._crossings, (deadline, leg.seq, queue, call_id))
+            elif leg.left_at is None or leg.left_at > self.swept_to:
+                self._over.setdefault(queue, set()).add(leg.seq)
+            if leg.left_at is not None and leg.left_at > self.swept_to:
+                heapq.heappush(self._departures, (leg.left_at, leg.seq, queue, call_id))
+        for key, events in self.held.items():
+            for ev in events:
+                heapq.heappush(self._held_heap, (ev.ts.timestamp(), key[0], key[1]))
+        self._agents_pending = {name for name, rec in self.agents.items() if rec.pending}
+
+    # -------------------------------------------------------------- merging
+
+    def absorb(self, other: Engine) -> None:
+        """Fold another engine's state into this one (the read side's union of partitions)."""
+        self.legs.update(other.legs)
+        for src, dst in ((other.intervals, self.intervals), (other.minutes, self.minutes),
+                         (other.agent_days, self.agent_days)):
+            for k, v in src.items():
+                mine = dst.get(k)
+                if mine is None:
+                    dst[k] = v  # type: ignore[index]
+                else:
+                    mine.merge(v)  # type: ignore[arg-type]
+        self.agents.update(other.agents)
+        self.alarms.update(other.alarms)
+        for s, t in other.sources.items():
+            self.sources[s] = max(t, self.sources.get(s, NEG_INF))
+        self.counters.update(other.counters)
+        for q, legs in other.waiting.items():
+            self.waiting.setdefault(q, {}).update(legs)
+        self.max_ts = max(self.max_ts, other.max_ts)
+        self.min_ts = min(self.min_ts, other.min_ts)
+        self.swept_to = max(self.swept_to, other.swept_to)
+
+
+def _key_out(key: Any) -> str:
+    return key if isinstance(key, str) else orjson.dumps(key).decode()
+
+
+def _key_in(raw: bytes | str, tupled: bool) -> Any:
+    text = raw.decode() if isinstance(raw, bytes) else raw
+    return tuple(orjson.loads(text)) if tupled else text
+
+
+def _value_out(value: Any) -> bytes | None:
+    if value is None:
+        return None
+    if isinstance(value, list):  # held events
+        return b"[" + b",".join(encode(e) for e in value) + b"]"
+    return orjson.dumps(value)
+
+
+def replay_events(engine: Engine, events: Iterable[Event]) -> Engine:
+    """Drive an engine over events in event-time mode (the offline replay)."""
+    step = engine.step
+    for ev in events:
+        step(ev)
+    return engine

@@ -1,0 +1,122 @@
+"""The engine's per-entity state: a contact's stay in a queue, an agent, an active alarm."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass(slots=True)
+class Leg:
+    """One contact's stay in one queue, from ``call.queued`` to the end of its handling there.
+
+    A contact that is transferred or overflows to another queue gets a new leg there (the event
+    contract says events carry "the queue the event happens in"), so a leg never changes queue.
+    """
+
+    call_id: str
+    queue: str
+    channel: str
+    priority: int
+    #: distinguishes a re-entry into the same queue in the alarm timer's heaps
+    seq: int
+    #: the ``call.queued`` time (``offered`` belongs to its interval); None for an orphan leg
+    arrived_at: float | None
+    #: when the customer's wait started (``waiting_since`` if given); None for an orphan leg
+    wait_from: float | None
+    status: str  # waiting | answered | abandoned | dequeued | ended | transferred
+    customer: str | None = None
+    left_at: float | None = None
+    agent: str | None = None
+    answered_at: float | None = None
+    ended_at: float | None = None
+    wrapped: bool = False
+    resolved: bool | None = None
+    complaint: bool | None = None
+    #: the latest event time seen for this leg: finished legs are forgotten by it
+    last_ts: float = 0.0
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Leg:
+        return cls(**data)
+
+
+@dataclass(slots=True)
+class AgentRecord:
+    """An agent's latest known state, and the state changes not yet final (newer than the watermark).
+
+    Time in state is only accounted once the watermark has passed a change, so that a change arriving
+    out of order within the allowed lateness lands where it belongs.
+    """
+
+    agent: str
+    queues: list[str] = field(default_factory=list)
+    team: str | None = None
+    #: the final state (at or before the watermark), since when, and the state before it
+    state: str = "offline"
+    reason: str | None = None
+    since: float | None = None
+    previous: str = "offline"
+    #: changes newer than the watermark, sorted by time: [ts, state, reason]
+    pending: list[list[Any]] = field(default_factory=list)
+    queues_ts: float = float("-inf")
+
+    @property
+    def current(self) -> tuple[str, str | None]:
+        """The latest state known, final or not (what a wallboard shows)."""
+        if self.pending:
+            _, state, reason = self.pending[-1]
+            return state, reason
+        return self.state, self.reason
+
+    @property
+    def current_since(self) -> float | None:
+        return self.pending[-1][0] if self.pending else self.since
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> AgentRecord:
+        if data.get("queues_ts") is None:
+            data["queues_ts"] = float("-inf")
+        return cls(**data)
+
+
+@dataclass(slots=True)
+class ActiveAlarm:
+    """A wait alarm that is on for a queue: since when, and which contact crossed first."""
+
+    queue: str
+    started_at: float
+    call_id: str
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> ActiveAlarm:
+        return cls(**data)
+
+
+@dataclass(slots=True, frozen=True)
+class AlarmEvent:
+    """What the engine says about an alarm: it started, or it resolved. Times are event/clock seconds."""
+
+    alarm: str
+    status: str  # started | resolved
+    queue: str
+    at: float
+    started_at: float
+    severity: str
+    #: the oldest wait at that moment, and the window it is compared with (seconds)
+    value_s: float
+    threshold_s: float
+    call_id: str
+    waiting: int
+    agents_available: int
+    service_level: float | None
+    over_window: int
+
+    @property
+    def key(self) -> str:
+        """Stable for the life of the incident: a restart neither pages again nor forgets to resolve."""
+        return f"{self.alarm}:{self.queue}"
+
+    @property
+    def id(self) -> str:
+        return f"{self.key}:{round(self.started_at * 1000)}:{self.status}"

@@ -1,0 +1,66 @@
+"""Recorded event logs: JSON Lines, optionally gzip-compressed (``.jsonl.gz``)."""
+
+from __future__ import annotations
+
+import gzip
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO
+
+from callwatch.events import Event, InvalidEvent, decode, encode
+
+
+def _open(path: Path, mode: str) -> IO[bytes]:
+    if path.suffix == ".gz":
+        return gzip.open(path, mode + "b")  # type: ignore[return-value]
+    return open(path, mode + "b")
+
+
+@dataclass(frozen=True, slots=True)
+class LogLine:
+    """One line of a log: its number, its bytes, and the event or why it is not one."""
+
+    number: int
+    raw: bytes
+    event: Event | None
+    error: InvalidEvent | None
+
+
+def read_lines(path: str | Path) -> Iterator[LogLine]:
+    """Every non-blank line, validated; invalid lines come with their error instead of stopping."""
+    with _open(Path(path), "r") as fh:
+        for number, line in enumerate(fh, 1):
+            raw = line.rstrip(b"\r\n")
+            if not raw.strip():
+                continue
+            try:
+                yield LogLine(number, raw, decode(raw), None)
+            except InvalidEvent as exc:
+                yield LogLine(number, raw, None, exc)
+
+
+def read_events(path: str | Path) -> Iterator[Event]:
+    """The valid events of a log, in file order."""
+    for line in read_lines(path):
+        if line.event is not None:
+            yield line.event
+
+
+def read_raw(path: str | Path) -> Iterator[bytes]:
+    """The lines of a log as bytes, unvalidated (what a replay publishes)."""
+    with _open(Path(path), "r") as fh:
+        for line in fh:
+            raw = line.rstrip(b"\r\n")
+            if raw.strip():
+                yield raw
+
+
+def write_events(path: str | Path, events: Iterable[Event | bytes]) -> int:
+    """Write events (or already-encoded lines) as JSON Lines; returns how many were written."""
+    n = 0
+    with _open(Path(path), "w") as fh:
+        for ev in events:
+            fh.write((ev if isinstance(ev, bytes) else encode(ev)) + b"\n")
+            n += 1
+    return n

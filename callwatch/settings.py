@@ -1,0 +1,88 @@
+"""One typed settings object, from the environment (``CALLWATCH_…``) and an optional YAML file.
+
+Precedence, highest first: constructor arguments, environment variables, the YAML file named by
+``CALLWATCH_CONFIG`` (default ``./callwatch.yaml`` if it exists), the defaults below. Nested values use
+``__`` in the environment: ``CALLWATCH_MONITOR__DEFAULTS__WAIT_WINDOW_S=120``.
+"""
+
+from __future__ import annotations
+
+import os
+from enum import Enum
+from pathlib import Path
+from typing import Annotated, Any
+
+import yaml
+from pydantic import Field
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+from callwatch.config import MonitorConfig
+
+
+class ClockMode(str, Enum):
+    #: "now" is the wall clock: a live floor
+    wall = "wall"
+    #: "now" is the event-time watermark: a replay of a recorded log through the live pipeline
+    event = "event"
+
+
+class _YamlSource(PydanticBaseSettingsSource):
+    def __init__(self, settings_cls: type[BaseSettings]) -> None:
+        super().__init__(settings_cls)
+        name = os.environ.get("CALLWATCH_CONFIG")
+        path = Path(name) if name else Path("callwatch.yaml")
+        self.data: dict[str, Any] = {}
+        if path.is_file():
+            loaded = yaml.safe_load(path.read_text()) or {}
+            if not isinstance(loaded, dict):
+                raise ValueError(f"{path}: the settings file must be a mapping")
+            self.data = loaded
+        elif name:
+            raise FileNotFoundError(f"CALLWATCH_CONFIG names {path}, which does not exist")
+
+    def get_field_value(self, field: Any, field_name: str) -> tuple[Any, str, bool]:
+        return self.data.get(field_name), field_name, False
+
+    def __call__(self) -> dict[str, Any]:
+        return dict(self.data)
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="CALLWATCH_", env_nested_delimiter="__", frozen=True,
+                                      extra="forbid")
+
+    kafka_bootstrap: str = "localhost:9092"
+    redis_url: str = "redis://localhost:6379/0"
+    events_topic: str = "callwatch-events"
+    dead_letter_topic: str = "callwatch-dead-letters"
+    alerts_topic: str = "callwatch-alerts"
+    #: partitions of the events topic when the worker creates it; events are keyed by their source
+    topic_partitions: Annotated[int, Field(ge=1)] = 4
+    #: the Faust app id, which is also the consumer group
+    app_id: str = "callwatch"
+    clock: ClockMode = ClockMode.wall
+    #: the worker's web server: /metrics for Prometheus, /healthz
+    web_host: str = "0.0.0.0"
+    web_port: Annotated[int, Field(ge=1, le=65535)] = 6066
+    #: events are applied and written to Redis in batches of at most this many…
+    batch_max: Annotated[int, Field(ge=1)] = 2000
+    #: …or whatever arrived within this many seconds
+    batch_within_s: Annotated[float, Field(gt=0)] = 0.05
+    #: how often the wallboard snapshot in Redis is refreshed
+    snapshot_interval_s: Annotated[float, Field(gt=0)] = 1.0
+    #: every Redis key starts with this
+    redis_prefix: str = "callwatch"
+    #: where a supervisor finds the wallboard; alarms link to it
+    wallboard_url: str = "http://localhost:3000/d/callwatch-floor"
+    monitor: MonitorConfig = Field(default_factory=MonitorConfig)
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return (init_settings, env_settings, _YamlSource(settings_cls))

@@ -1,0 +1,139 @@
+"""The Faust application: a thin loop that feeds the monitor service and serves /metrics.
+
+Built by :func:`create_app` from one :class:`Settings`; nothing connects or registers at import.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+import faust
+from faust.types import TP
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+
+from alerts.messages import encode_alarm
+from callwatch.engine import AlarmEvent
+from callwatch.settings import Settings
+from streams.metrics import MonitorCollector, WorkerMetrics
+from streams.monitor import MonitorService
+from streams.partition import DeadLetter
+from streams.state_store import RedisStateStore, StateStore
+
+log = logging.getLogger("callwatch.worker")
+
+
+class KafkaPublisher:
+    """Dead letters and alarms to their topics, waiting for the broker's acknowledgement of each."""
+
+    def __init__(self, app: faust.App, settings: Settings) -> None:
+        self.app = app
+        self.settings = settings
+
+    async def _send_all(self, topic: str, items: list[tuple[bytes, bytes]]) -> None:
+        producer = self.app.producer
+        futures = [await producer.send(topic, key, value, None, None, None) for key, value in items]
+        await asyncio.gather(*futures)
+
+    async def dead_letters(self, items: list[DeadLetter]) -> None:
+        for d in items:
+            log.info("dead letter partition=%d offset=%d: %s", d.partition, d.offset, d.reason)
+        await self._send_all(self.settings.dead_letter_topic, [(d.key, d.encode()) for d in items])
+
+    async def alarms(self, items: list[AlarmEvent]) -> None:
+        await self._send_all(self.settings.alerts_topic,
+                             [(a.key.encode(), encode_alarm(a, self.settings.wallboard_url)) for a in items])
+
+
+def create_app(settings: Settings, store: StateStore | None = None,
+               registry: CollectorRegistry | None = None) -> tuple[faust.App, MonitorService]:
+    app = faust.App(
+        settings.app_id,
+        broker=[f"kafka://{h.strip()}" for h in settings.kafka_bootstrap.split(",")],
+        value_serializer="raw",
+        key_serializer="raw",
+        web_host=settings.web_host,
+        web_port=settings.web_port,
+        web_in_thread=False,
+        topic_partitions=settings.topic_partitions,
+        consumer_auto_offset_reset="earliest",
+        producer_acks=-1,
+        # our own offsets in Redis are the truth; Kafka's commits only save re-reading
+        broker_commit_interval=2.0,
+        stream_buffer_maxsize=max(4096, settings.batch_max * 2),
+        store="memory://",
+        loghandlers=[],
+    )
+    store = store or RedisStateStore(settings.redis_url, settings.redis_prefix,
+                                     retention_days=settings.monitor.agent_history_days + 1)
+    registry = registry or CollectorRegistry()
+    metrics = WorkerMetrics(registry)
+    service = MonitorService(settings, store, KafkaPublisher(app, settings), observer=metrics)
+    events_topic = app.topic(settings.events_topic, value_serializer="raw", key_serializer="raw",
+                             partitions=settings.topic_partitions)
+    side_topics = [app.topic(settings.dead_letter_topic, value_serializer="raw", key_serializer="raw",
+                             partitions=1),
+                   app.topic(settings.alerts_topic, value_serializer="raw", key_serializer="raw",
+                             partitions=1)]
+
+    def lag(partition: int, applied: int) -> int | None:
+        try:
+            high = app.consumer.highwater(TP(settings.events_topic, partition))
+        except Exception:  # not assigned yet, or no fetch so far
+            return None
+        return None if high is None else max(0, high - applied - 1)
+
+    registry.register(MonitorCollector(service, lag))
+
+    @app.agent(events_topic, name="callwatch.monitor")
+    async def monitor(stream: faust.StreamT[Any]) -> None:
+        async for events in stream.take_events(settings.batch_max, within=settings.batch_within_s):
+            batch: dict[int, list[tuple[int, bytes]]] = {}
+            for ev in events:
+                msg = ev.message
+                batch.setdefault(msg.tp.partition, []).append((msg.offset, msg.value))
+            for records in batch.values():
+                records.sort()
+            await service.handle(batch)
+
+    @app.task
+    async def declare_side_topics() -> None:
+        for t in side_topics:
+            await t.maybe_declare()
+
+    @app.task
+    async def alarm_timer() -> None:
+        await service.run_timer()
+
+    @app.task
+    async def snapshots() -> None:
+        await service.run_snapshots()
+
+    async def on_assigned(sender: Any, assigned: set[TP], **kwargs: Any) -> None:
+        await service.assign(tp.partition for tp in assigned if tp.topic == settings.events_topic)
+
+    async def on_revoked(sender: Any, revoked: set[TP], **kwargs: Any) -> None:
+        await service.revoke(tp.partition for tp in revoked if tp.topic == settings.events_topic)
+
+    app.on_partitions_assigned.connect(on_assigned)
+    app.on_partitions_revoked.connect(on_revoked)
+
+    @app.page("/metrics")
+    async def metrics_page(web: Any, request: Any) -> Any:
+        return web.bytes(generate_latest(registry), content_type=CONTENT_TYPE_LATEST.split(";")[0])
+
+    @app.page("/healthz")
+    async def health(web: Any, request: Any) -> Any:
+        return web.json({"ok": True, "partitions": sorted(service.runners)})
+
+    return app, service
+
+
+def run_worker(settings: Settings, loglevel: str = "info") -> None:
+    """Run the worker in the foreground until interrupted."""
+    from faust.worker import Worker
+
+    app, _ = create_app(settings)
+    worker = Worker(app, loglevel=loglevel, quiet=True, redirect_stdouts=False)
+    worker.execute_from_commandline()

@@ -1,0 +1,157 @@
+"""Prometheus metrics: read from the engines this worker owns at scrape time.
+
+Each worker exports only the partitions it owns now, so several workers never export the same figure
+twice, and a partition that moves takes its series with it (no stale series). Events are keyed by
+their source, so a queue's contacts live in one partition: the per-queue series come from exactly one
+worker, and the pipeline counters (labelled by partition) add up across workers.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+
+from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+from prometheus_client.registry import Collector
+
+from callwatch.engine import AlarmEvent
+from callwatch.engine.figures import live_queue, queue_windows, queues_of
+from streams.monitor import MonitorService
+
+#: the windowed figures exported per queue × channel × window: (metric suffix, figure, help)
+WINDOW_FIGURES: tuple[tuple[str, str, str], ...] = (
+    ("offered_contacts", "offered", "call.queued events (by arrival interval)"),
+    ("answered_contacts", "answered", "contacts answered (by the interval they left the queue)"),
+    ("answered_within_threshold_contacts", "answered_within_t", "answered with wait <= T"),
+    ("abandoned_contacts", "abandoned", "abandoned with wait >= S (short abandons excluded)"),
+    ("short_abandoned_contacts", "short_abandoned", "abandoned with wait < S"),
+    ("dequeued_contacts", "dequeued", "left unanswered for a routing reason"),
+    ("abandonment_ratio", "abandonment_rate", "abandoned / (answered + abandoned + dequeued)"),
+    ("asa_seconds", "asa", "average speed of answer: wait of answered / answered"),
+    ("average_abandon_time_seconds", "average_abandon_time", "wait of abandoned / abandoned"),
+    ("aht_seconds", "aht", "average handle time: (talk + ACW) / contacts that ended"),
+    ("wait_answered_max_seconds", "wait_answered_max", "longest wait of an answered contact"),
+    ("resolution_ratio", "resolution_ratio", "dispositions with resolved=true / dispositions"),
+)
+WINDOWS = ("last_15m", "last_60m", "today")
+DELAY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
+
+
+class MonitorCollector(Collector):
+    def __init__(self, service: MonitorService, lag: Callable[[int, int], int | None]) -> None:
+        self.service = service
+        self.lag = lag
+
+    def collect(self) -> Iterator[GaugeMetricFamily | CounterMetricFamily]:
+        svc = self.service
+        g = GaugeMetricFamily
+        waiting = g("callwatch_queue_waiting_contacts", "Contacts waiting in the queue now", labels=["queue"])
+        oldest = g("callwatch_queue_oldest_wait_seconds",
+                   "Age of the longest-waiting contact now (from waiting_since if set); 0 when none waits",
+                   labels=["queue"])
+        over = g("callwatch_queue_over_window_contacts", "Waiting contacts whose wait is over the window",
+                 labels=["queue"])
+        window_s = g("callwatch_queue_wait_window_seconds", "The queue's wait window (alarm threshold)",
+                     labels=["queue"])
+        target = g("callwatch_queue_service_level_target_ratio", "The queue's service-level target",
+                   labels=["queue"])
+        agents = g("callwatch_queue_agents", "Agents serving the queue, by state (staffed = not offline)",
+                   labels=["queue", "state"])
+        alarm = g("callwatch_queue_wait_alarm_active", "1 while the wait-window alarm is on", labels=["queue"])
+        sl = g("callwatch_window_service_level_ratio",
+               "Service level over the window, by the queue's formula (label formula)",
+               labels=["queue", "channel", "window", "formula"])
+        figures = {
+            suffix: g(f"callwatch_window_{suffix}", f"{helptext} over the window",
+                      labels=["queue", "channel", "window"])
+            for suffix, _, helptext in WINDOW_FIGURES
+        }
+        c = CounterMetricFamily
+        events = c("callwatch_events", "Valid, non-duplicate events applied", labels=["partition"])
+        dup = c("callwatch_events_duplicate", "Events dropped as duplicates (same id within 24 h)",
+                labels=["partition"])
+        late = c("callwatch_events_late", "Events older than the watermark when they arrived (still applied)",
+                 labels=["partition"])
+        incons = c("callwatch_events_inconsistent", "Events that did not fit the contact's history, by reason",
+                   labels=["partition", "reason"])
+        dead = c("callwatch_dead_letters", "Invalid inputs sent to the dead-letter topic, by reason",
+                 labels=["partition", "reason"])
+        lag = g("callwatch_consumer_lag_messages", "Messages in the partition not yet applied",
+                labels=["partition"])
+        wm = g("callwatch_event_time_watermark_timestamp_seconds",
+               "Newest event time seen less the allowed lateness", labels=["partition"])
+        src = g("callwatch_source_last_event_timestamp_seconds", "Event time of the newest event per source",
+                labels=["source"])
+        assigned = g("callwatch_partitions_assigned", "Partitions of the events topic this worker owns")
+        assigned.add_metric([], len(svc.runners))
+        for p, runner in sorted(svc.runners.items()):
+            eng = runner.engine
+            part = str(p)
+            now = svc.wall() if svc.live else eng.watermark
+            counters = eng.counters
+            events.add_metric([part], counters.get("events", 0))
+            dup.add_metric([part], counters.get("duplicate", 0))
+            late.add_metric([part], counters.get("late", 0))
+            for key, n in sorted(counters.items()):
+                kind, _, reason = key.partition(":")
+                if kind == "inconsistent":
+                    incons.add_metric([part, reason], n)
+                elif kind == "invalid":
+                    dead.add_metric([part, reason], n)
+            behind = self.lag(p, runner.offset)
+            if behind is not None:
+                lag.add_metric([part], behind)
+            if eng.max_ts > float("-inf"):
+                wm.add_metric([part], eng.watermark)
+            for source, ts in sorted(eng.sources.items()):
+                src.add_metric([source], ts)
+            if now == float("-inf"):
+                continue
+            for q in queues_of(eng):
+                qc = eng.config.for_queue(q)
+                live = live_queue(eng, q, now)
+                waiting.add_metric([q], live["waiting"])
+                oldest.add_metric([q], live["oldest_wait"])
+                over.add_metric([q], live["over_window"])
+                window_s.add_metric([q], qc.wait_window_s)
+                target.add_metric([q], qc.service_level_target)
+                alarm.add_metric([q], 1.0 if q in eng.alarms else 0.0)
+                for state, n in live["agents"].items():
+                    agents.add_metric([q, state], n)
+                for wname, wfig in queue_windows(eng, q, now).items():
+                    for channel, figs in [("all", wfig), *wfig["channels"].items()]:
+                        if figs["service_level"] is not None:
+                            sl.add_metric([q, channel, wname, figs["service_level_formula"]],
+                                          figs["service_level"])
+                        for suffix, name, _ in WINDOW_FIGURES:
+                            value = figs[name]
+                            if value is not None:
+                                figures[suffix].add_metric([q, channel, wname], value)
+        yield from (waiting, oldest, over, window_s, target, agents, alarm, sl, *figures.values(),
+                    events, dup, late, incons, dead, lag, wm, src, assigned)
+
+
+class WorkerMetrics:
+    """The registry of one worker: the collector plus the batch, delay and alarm instruments."""
+
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.registry = registry
+        self.delay = Histogram("callwatch_event_delay_seconds",
+                               "From an event's ts to its effect being committed to Redis",
+                               buckets=DELAY_BUCKETS, registry=registry)
+        self.batch_seconds = Histogram("callwatch_batch_duration_seconds", "Time to apply and commit a batch",
+                                       buckets=DELAY_BUCKETS, registry=registry)
+        self.batch_events = Counter("callwatch_batch_events", "Events applied by this worker process",
+                                    registry=registry)
+        self.alarms_published = Counter("callwatch_alarms_published", "Alarm messages published",
+                                        labelnames=["alarm", "status"], registry=registry)
+
+    def batch(self, seconds: float, applied: int, delays: list[float]) -> None:
+        self.batch_seconds.observe(seconds)
+        self.batch_events.inc(applied)
+        for d in delays:
+            self.delay.observe(max(d, 0.0))
+
+    def alarms(self, items: list[AlarmEvent]) -> None:
+        for a in items:
+            self.alarms_published.labels(a.alarm, a.status).inc()
