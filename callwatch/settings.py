@@ -70,6 +70,8 @@ class Settings(BaseSettings):
     batch_within_s: Annotated[float, Field(gt=0)] = 0.05
     #: how often the wallboard snapshot in Redis is refreshed
     snapshot_interval_s: Annotated[float, Field(gt=0)] = 1.0
+    #: Kafka consumer-group session (and rebalance) timeout: how soon a dead worker's partitions move
+    session_timeout_s: Annotated[float, Field(ge=1)] = 10.0
     #: every Redis key starts with this
     redis_prefix: str = "callwatch"
     #: where a supervisor finds the wallboard; alarms link to it

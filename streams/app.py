@@ -63,6 +63,11 @@ def create_app(settings: Settings, store: StateStore | None = None,
         broker_commit_interval=2.0,
         stream_buffer_maxsize=max(4096, settings.batch_max * 2),
         store="memory://",
+        # a joining member waits for the group's rebalance; short timeouts make a restarted worker
+        # (and the embedded broker, which waits them out) resume in seconds, not a minute
+        broker_session_timeout=settings.session_timeout_s,
+        broker_heartbeat_interval=settings.session_timeout_s / 5,
+        broker_rebalance_timeout=settings.session_timeout_s,
         loghandlers=[],
     )
     store = store or RedisStateStore(settings.redis_url, settings.redis_prefix,

@@ -101,6 +101,7 @@ class Engine:
         self._held_heap: list[tuple[float, str, str]] = []
         self._agents_pending: set[str] = set()
         self._day_cache: dict[int, str] = {}
+        self._expiring = False
         self.outbox: list[AlarmEvent] = []
         self.dirty: dict[str, set[Any]] = {name: set() for name in CONTAINERS}
 
@@ -212,6 +213,10 @@ class Engine:
     # ------------------------------------------------------------ holding
 
     def _hold(self, ev: Event, key: tuple[str, str], ts: float) -> None:
+        if self._expiring:
+            # the watermark has passed it: what it waits for is not coming
+            self._inconsistent(f"{ev.type.split('.')[1]}_out_of_sequence")
+            return
         held = self.held.setdefault(key, [])
         held.append(ev)
         self.dirty["held"].add(key)
@@ -242,8 +247,15 @@ class Engine:
             else:
                 del self.held[key]
             self.dirty["held"].add(key)
-            for ev in sorted(due, key=lambda e: (e.ts, e.id)):
-                self._orphan(ev, ev.ts.timestamp())
+            self._expiring = True
+            try:
+                for ev in sorted(due, key=lambda e: (e.ts, e.id)):
+                    if key in self.legs:  # an earlier orphan of this contact created its leg
+                        self._dispatch(ev, ev.ts.timestamp())
+                    else:
+                        self._orphan(ev, ev.ts.timestamp())
+            finally:
+                self._expiring = False
 
     def _orphan(self, ev: Event, ts: float) -> None:
         """Apply an event whose contact history is incomplete (e.g. the monitor started mid-call).
@@ -252,10 +264,6 @@ class Engine:
         is created so that the contact's later events apply normally.
         """
         key = (ev.queue, ev.call_id)  # type: ignore[union-attr]
-        leg = self.legs.get(key)
-        if leg is not None:
-            self._dispatch(ev, ts)  # the leg appeared meanwhile: the normal rules decide
-            return
         self._inconsistent(f"{ev.type.split('.')[1]}_without_history")
         if isinstance(ev, CallAnswered | CallEnded | CallTransferred | CallWrapped):
             self.seq += 1
@@ -511,13 +519,15 @@ class Engine:
             # older than a change already made final: it cannot be placed any more
             self._inconsistent("agent_state_too_late")
             return
-        change = [ts, ev.state.value, ev.reason]
+        # changes at the same instant are ordered by event id: arrival order must not matter
+        change = [ts, ev.state.value, ev.reason, ev.id]
         pending = rec.pending
-        if not pending or ts >= pending[-1][0]:
+        order = (ts, ev.id)
+        if not pending or order >= (pending[-1][0], pending[-1][3]):
             pending.append(change)
         else:
             i = len(pending)
-            while i and pending[i - 1][0] > ts:
+            while i and (pending[i - 1][0], pending[i - 1][3]) > order:
                 i -= 1
             pending.insert(i, change)
         self._agents_pending.add(ev.agent)
@@ -529,7 +539,7 @@ class Engine:
             pending = rec.pending
             n = 0
             while n < len(pending) and pending[n][0] <= watermark:
-                ts, state, reason = pending[n]
+                ts, state, reason, _ = pending[n]
                 if rec.since is not None:
                     self._account(rec, rec.since, ts, next_state=state)
                 rec.previous, rec.state, rec.reason, rec.since = rec.state, state, reason, ts
@@ -639,12 +649,13 @@ class Engine:
         oldest = max(waits, default=0.0)
         if status == "started":
             oldest = max(oldest, qc.wait_window_s)
-        sl = service_level_of(window_agg(self, queue, None, at - 15 * 60, at), qc)
+        # the whole minutes before the alarm: all their events are in, whatever the arrival order
+        sl = service_level_of(window_agg(self, queue, None, at - 15 * 60, at - MINUTE_S), qc)
         self.outbox.append(AlarmEvent(
             alarm=WAIT_ALARM, status=status, queue=queue, at=at,
             started_at=max(active.started_at, 0.0), severity="critical",
             value_s=round(oldest, 3), threshold_s=qc.wait_window_s, call_id=call_id,
-            waiting=len(waits), agents_available=agents_in_queue(self, queue).get("available", 0),
+            waiting=len(waits), agents_available=agents_in_queue(self, queue, at)["available"],
             service_level=sl, over_window=len(self._over.get(queue, ())),
         ))
 

@@ -121,12 +121,15 @@ def day_start(now: float, qc: QueueConfig) -> float:
 # ---------------------------------------------------------------------- live
 
 
-def agents_in_queue(engine: Engine, queue: str) -> dict[str, int]:
-    """Agents serving the queue (per their latest ``queues``) in each state; staffed = not offline."""
+def agents_in_queue(engine: Engine, queue: str, at: float | None = None) -> dict[str, int]:
+    """Agents serving the queue (per their latest ``queues``) in each state; staffed = not offline.
+
+    By default the latest state known; with ``at``, the state each agent was in at that moment.
+    """
     counts = dict.fromkeys(AGENT_STATES, 0)
     for rec in engine.agents.values():
         if queue in rec.queues:
-            state, _ = rec.current
+            state = rec.current[0] if at is None else rec.state_at(at)
             if state in counts:
                 counts[state] += 1
     counts["staffed"] = sum(counts.values())

@@ -57,7 +57,7 @@ class AgentRecord:
     reason: str | None = None
     since: float | None = None
     previous: str = "offline"
-    #: changes newer than the watermark, sorted by time: [ts, state, reason]
+    #: changes newer than the watermark, sorted by time and id: [ts, state, reason, event id]
     pending: list[list[Any]] = field(default_factory=list)
     queues_ts: float = float("-inf")
 
@@ -65,9 +65,16 @@ class AgentRecord:
     def current(self) -> tuple[str, str | None]:
         """The latest state known, final or not (what a wallboard shows)."""
         if self.pending:
-            _, state, reason = self.pending[-1]
+            _, state, reason, _ = self.pending[-1]
             return state, reason
         return self.state, self.reason
+
+    def state_at(self, t: float) -> str:
+        """The state at time ``t``, as far as it is known (the final state when ``t`` is older)."""
+        for ts, state, _, _ in reversed(self.pending):
+            if ts <= t:
+                return str(state)
+        return self.state
 
     @property
     def current_since(self) -> float | None:

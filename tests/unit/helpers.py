@@ -1,0 +1,38 @@
+"""Small builders for hand-written event sequences (a real part of the tests, not a mock)."""
+
+from __future__ import annotations
+
+import itertools
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+from callwatch.events import Event, build
+
+T0 = datetime(2026, 11, 23, 9, 0, tzinfo=timezone.utc)
+_ids = itertools.count(1)
+
+
+def at(seconds: float) -> str:
+    return (T0 + timedelta(seconds=seconds)).isoformat().replace("+00:00", "Z")
+
+
+def ev(kind: str, t: float, **fields: Any) -> Event:
+    fields.setdefault("id", f"e{next(_ids)}")
+    return build(type=kind, ts=at(t), **fields)
+
+
+def call(call_id: str, queue: str, queued: float, answered: float | None = None, ended: float | None = None,
+         wrapped: float | None = None, abandoned: float | None = None, agent: str = "a1",
+         ended_by: str = "customer", channel: str = "voice", **queued_fields: Any) -> list[Event]:
+    """The events of one ordinary contact."""
+    out = [ev("call.queued", queued, call_id=call_id, queue=queue, channel=channel, **queued_fields)]
+    if abandoned is not None:
+        out.append(ev("call.abandoned", abandoned, call_id=call_id, queue=queue, channel=channel))
+    if answered is not None:
+        out.append(ev("call.answered", answered, call_id=call_id, queue=queue, agent=agent, channel=channel))
+    if ended is not None:
+        out.append(ev("call.ended", ended, call_id=call_id, queue=queue, agent=agent, ended_by=ended_by,
+                      channel=channel))
+    if wrapped is not None:
+        out.append(ev("call.wrapped", wrapped, call_id=call_id, queue=queue, agent=agent, channel=channel))
+    return out
