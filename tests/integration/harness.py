@@ -1,0 +1,177 @@
+"""Drive real workers (subprocesses), publish logs, and read topics and Redis, for the integration tests."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import orjson
+from kafka import KafkaConsumer, TopicPartition
+
+from callwatch.embedded import free_port
+from callwatch.settings import Settings
+from producers.replay import make_producer, prepare, replay
+from streams.state_store import RedisStateStore
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@dataclass
+class Stack:
+    """One test's names on the shared broker and Redis: topics, consumer group, key prefix."""
+
+    bootstrap: str
+    redis_url: str
+    name: str
+    clock: str = "event"
+    extra_env: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def topic(self) -> str:
+        return f"events-{self.name}"
+
+    @property
+    def alerts_topic(self) -> str:
+        return f"alerts-{self.name}"
+
+    @property
+    def dead_letter_topic(self) -> str:
+        return f"dead-{self.name}"
+
+    def env(self, web_port: int) -> dict[str, str]:
+        return {
+            **os.environ,
+            "CALLWATCH_KAFKA_BOOTSTRAP": self.bootstrap,
+            "CALLWATCH_REDIS_URL": self.redis_url,
+            "CALLWATCH_EVENTS_TOPIC": self.topic,
+            "CALLWATCH_ALERTS_TOPIC": self.alerts_topic,
+            "CALLWATCH_DEAD_LETTER_TOPIC": self.dead_letter_topic,
+            "CALLWATCH_APP_ID": f"cw-{self.name}",
+            "CALLWATCH_REDIS_PREFIX": f"cw-{self.name}",
+            "CALLWATCH_CLOCK": self.clock,
+            "CALLWATCH_WEB_PORT": str(web_port),
+            "CALLWATCH_WEB_HOST": "127.0.0.1",
+            "CALLWATCH_SESSION_TIMEOUT_S": "4",
+            "CALLWATCH_TOPIC_PARTITIONS": "2",
+            **self.extra_env,
+        }
+
+    def settings(self) -> Settings:
+        env = self.env(0)
+        return Settings(
+            kafka_bootstrap=self.bootstrap, redis_url=self.redis_url, events_topic=self.topic,
+            alerts_topic=self.alerts_topic, dead_letter_topic=self.dead_letter_topic,
+            redis_prefix=env["CALLWATCH_REDIS_PREFIX"],
+        )
+
+
+class Worker:
+    """``callwatch worker`` as its own process, so that a test can SIGKILL it."""
+
+    def __init__(self, stack: Stack, log_dir: Path) -> None:
+        self.stack = stack
+        self.port = free_port()
+        self.log_path = log_dir / f"worker-{self.port}.log"
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self, timeout: float = 90.0) -> Worker:
+        with open(self.log_path, "wb") as log:
+            self.proc = subprocess.Popen([sys.executable, "-m", "callwatch", "worker"], cwd=ROOT,
+                                         env=self.stack.env(self.port), stdout=log, stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"worker exited: {self.log_path.read_text()[-3000:]}")
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/healthz", timeout=1) as r:
+                    if orjson.loads(r.read())["partitions"]:
+                        return self
+            except OSError:
+                pass
+            time.sleep(0.2)
+        raise TimeoutError(f"worker not ready: {self.log_path.read_text()[-3000:]}")
+
+    def metrics(self) -> str:
+        with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/metrics", timeout=5) as r:
+            return r.read().decode()
+
+    def kill(self) -> None:
+        assert self.proc is not None
+        self.proc.send_signal(signal.SIGKILL)
+        self.proc.wait()
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+
+def publish(stack: Stack, lines: Iterable[bytes], speed: float | None = None) -> int:
+    producer = make_producer(stack.bootstrap)
+    result = replay(prepare(lines), producer, stack.topic, speed)
+    producer.close()  # type: ignore[attr-defined]
+    assert result.ok, result
+    return result.sent
+
+
+def end_offsets(stack: Stack, topic: str) -> dict[int, int]:
+    consumer = KafkaConsumer(bootstrap_servers=stack.bootstrap)
+    try:
+        parts = consumer.partitions_for_topic(topic) or set()
+        tps = [TopicPartition(topic, p) for p in parts]
+        return {tp.partition: off for tp, off in consumer.end_offsets(tps).items()}
+    finally:
+        consumer.close()
+
+
+def applied_offsets(stack: Stack) -> dict[int, int]:
+    async def read() -> dict[int, int]:
+        store = RedisStateStore(stack.redis_url, f"cw-{stack.name}")
+        try:
+            return {p.partition: p.offset for p in await store.load_all(stack.topic)}
+        finally:
+            await store.close()
+
+    return asyncio.run(read())
+
+
+def wait_until_applied(stack: Stack, timeout: float = 120.0) -> None:
+    """Until Redis holds every message of the events topic (last offset = end offset - 1)."""
+    ends = end_offsets(stack, stack.topic)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        applied = applied_offsets(stack)
+        if all(applied.get(p, -1) >= end - 1 for p, end in ends.items() if end > 0):
+            return
+        time.sleep(0.2)
+    raise TimeoutError(f"not applied: ends {ends}, applied {applied_offsets(stack)}")
+
+
+def read_topic(stack: Stack, topic: str, expect: int | None = None, timeout: float = 30.0) -> list[Any]:
+    """Every message of a topic, decoded from JSON (waits for ``expect`` messages when given)."""
+    consumer = KafkaConsumer(topic, bootstrap_servers=stack.bootstrap, auto_offset_reset="earliest",
+                             enable_auto_commit=False, consumer_timeout_ms=2000)
+    out: list[Any] = []
+    deadline = time.monotonic() + timeout
+    try:
+        while time.monotonic() < deadline:
+            for msg in consumer:
+                out.append((msg.key, orjson.loads(msg.value), msg.timestamp))
+            if expect is None or len(out) >= expect:
+                break
+    finally:
+        consumer.close()
+    return out
