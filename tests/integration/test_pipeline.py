@@ -60,7 +60,7 @@ def test_live_run_equals_offline_replay(stack: Stack, workers: list[Worker], tmp
 
 
 def test_sigkill_mid_replay_loses_nothing_and_counts_nothing_twice(
-        stack: Stack, workers: list[Worker], tmp_path: Path) -> None:
+        stack: Stack, workers: list[Worker], tmp_path: Path, artifacts: Path) -> None:
     """A worker killed with SIGKILL in the middle of a 20,000-event replay ends with the exact figures."""
     log = tmp_path / "big.jsonl.gz"
     n = write_events(log, demo_events(datetime(2026, 11, 23, 7, 0, tzinfo=timezone.utc), seed=11, hours=4,
@@ -84,6 +84,8 @@ def test_sigkill_mid_replay_loses_nothing_and_counts_nothing_twice(
     live = stored_report(stack.settings())
     assert live["log"]["events"] == n
     assert live == comparable(offline)
+    (artifacts / "sigkill.json").write_text(orjson.dumps(
+        {"events": n, "applied_before_kill": done_before, "events_after_restart": live["log"]["events"]}).decode())
 
 
 def _malformed(rng: random.Random, i: int) -> bytes:
