@@ -25,7 +25,7 @@ from typing import Any
 
 import orjson
 
-from callwatch.config import MonitorConfig
+from callwatch.config import MonitorConfig, QueueConfig
 from callwatch.engine.figures import agents_in_queue, service_level_of, window_agg
 from callwatch.engine.aggregates import INTERVAL_S, MINUTE_S, AgentDay, Agg, wait_bucket
 from callwatch.engine.records import ActiveAlarm, AgentRecord, AlarmEvent, Leg
@@ -40,7 +40,6 @@ from callwatch.events import (
     CallTransferred,
     CallWrapped,
     Event,
-    SourceHeartbeat,
     SurveyCompleted,
     SurveyOffered,
     decode,
@@ -99,9 +98,22 @@ class Engine:
         self._departures: list[tuple[float, int, str, str]] = []
         self._over: dict[str, set[int]] = {}
         self._held_heap: list[tuple[float, str, str]] = []
-        self._agents_pending: set[str] = set()
+        #: (time, agent) of state changes not yet final, so the watermark finds them without a scan
+        self._agent_changes: list[tuple[float, str]] = []
+        #: ids and legs by the hour of their time, so that forgetting them costs what is forgotten
+        self._seen_hours: dict[int, list[str]] = {}
+        self._leg_hours: dict[int, list[tuple[str, str]]] = {}
+        self._agent_days_kept_from = ""
         self._day_cache: dict[int, str] = {}
         self._expiring = False
+        self._qc: dict[str, QueueConfig] = {}
+        self._handlers: dict[str, Any] = {
+            "call.queued": self._queued, "call.answered": self._answered, "call.ended": self._ended,
+            "agent.state": self._agent_state, "call.wrapped": self._wrapped,
+            "call.abandoned": self._left_unanswered, "call.dequeued": self._left_unanswered,
+            "call.transferred": self._transferred, "call.disposition": self._disposition,
+            "survey.offered": self._survey, "survey.completed": self._survey,
+        }
         self.outbox: list[AlarmEvent] = []
         self.dirty: dict[str, set[Any]] = {name: set() for name in CONTAINERS}
 
@@ -139,6 +151,7 @@ class Engine:
             self.counters["duplicate"] += 1
             return False
         self.seen[event.id] = ts
+        self._seen_hours.setdefault(int(ts // 3600), []).append(event.id)
         self.dirty["seen"].add(event.id)
         self.counters["events"] += 1
         if ts < self.watermark:
@@ -155,31 +168,20 @@ class Engine:
         return True
 
     def _dispatch(self, ev: Event, ts: float) -> None:
-        if isinstance(ev, CallQueued):
-            self._queued(ev, ts)
-        elif isinstance(ev, CallAnswered):
-            self._answered(ev, ts)
-        elif isinstance(ev, CallEnded):
-            self._ended(ev, ts)
-        elif isinstance(ev, AgentState):
-            self._agent_state(ev, ts)
-        elif isinstance(ev, CallWrapped):
-            self._wrapped(ev, ts)
-        elif isinstance(ev, CallAbandoned | CallDequeued):
-            self._left_unanswered(ev, ts)
-        elif isinstance(ev, CallTransferred):
-            self._transferred(ev, ts)
-        elif isinstance(ev, CallDisposition):
-            self._disposition(ev, ts)
-        elif isinstance(ev, SurveyOffered | SurveyCompleted):
-            self._survey(ev, ts)
-        elif isinstance(ev, SourceHeartbeat):
-            pass  # its only effect, the source's latest time, is recorded in apply()
+        handler = self._handlers.get(ev.type)
+        if handler is not None:  # a heartbeat's only effect, its source's time, is recorded in apply()
+            handler(ev, ts)
 
     def _inconsistent(self, reason: str) -> None:
         self.counters[f"inconsistent:{reason}"] += 1
 
     # ------------------------------------------------------- buckets helpers
+
+    def _queue_config(self, queue: str) -> QueueConfig:
+        qc = self._qc.get(queue)
+        if qc is None:
+            qc = self._qc[queue] = self.config.for_queue(queue)
+        return qc
 
     def _buckets(self, queue: str, channel: str, ts: float) -> tuple[Agg, ...]:
         """The 15-minute interval and the minute bucket ``ts`` falls in (the minute only if recent)."""
@@ -208,6 +210,7 @@ class Engine:
     def _touch(self, leg: Leg, ts: float) -> None:
         if ts > leg.last_ts:
             leg.last_ts = ts
+            self._leg_hours.setdefault(int(ts // 3600), []).append((leg.queue, leg.call_id))
         self.dirty["legs"].add((leg.queue, leg.call_id))
 
     # ------------------------------------------------------------ holding
@@ -302,7 +305,7 @@ class Engine:
         self.waiting.setdefault(ev.queue, {})[ev.call_id] = leg
         for agg in self._buckets(ev.queue, leg.channel, ts):
             agg.offered += 1
-        window = self.config.for_queue(ev.queue).wait_window_s
+        window = self._queue_config(ev.queue).wait_window_s
         heapq.heappush(self._crossings, (wait_from + window, leg.seq, ev.queue, ev.call_id))
         self._release(key)
 
@@ -315,7 +318,7 @@ class Engine:
         if wait < 0:
             self._inconsistent("left_before_queued")
             wait = 0.0
-        window = self.config.for_queue(leg.queue).wait_window_s
+        window = self._queue_config(leg.queue).wait_window_s
         if wait > window:
             heapq.heappush(self._departures, (ts, leg.seq, leg.queue, leg.call_id))
         return wait
@@ -330,7 +333,7 @@ class Engine:
             self._inconsistent("answered_twice" if leg.answered_at is not None else "answered_after_leaving")
             return
         wait = self._leave(leg, ts)
-        qc = self.config.for_queue(ev.queue)
+        qc = self._queue_config(ev.queue)
         within = wait <= qc.threshold_s(ev.channel)
         bucket = wait_bucket(wait)
         for agg in self._buckets(ev.queue, leg.channel, ts):
@@ -361,7 +364,7 @@ class Engine:
                 agg.dequeued[ev.reason] = agg.dequeued.get(ev.reason, 0) + 1
             leg.status = "dequeued"
         else:
-            qc = self.config.for_queue(ev.queue)
+            qc = self._queue_config(ev.queue)
             short = wait < qc.short_abandon_s
             after_t = wait > qc.threshold_s(ev.channel)
             bucket = wait_bucket(wait)
@@ -411,7 +414,7 @@ class Engine:
         if talk < 0:
             self._inconsistent("ended_before_answered")
             talk = 0.0
-        qc = self.config.for_queue(leg.queue)
+        qc = self._queue_config(leg.queue)
         ended = isinstance(ev, CallEnded)
         hold = min(ev.hold_s or 0.0, talk) if ended else 0.0  # type: ignore[union-attr]
         by_agent = ended and ev.ended_by == "agent"  # type: ignore[union-attr]
@@ -530,11 +533,14 @@ class Engine:
             while i and (pending[i - 1][0], pending[i - 1][3]) > order:
                 i -= 1
             pending.insert(i, change)
-        self._agents_pending.add(ev.agent)
+        heapq.heappush(self._agent_changes, (ts, ev.agent))
 
     def _finalise_agents(self, watermark: float) -> None:
-        done = []
-        for name in self._agents_pending:
+        heap = self._agent_changes
+        due: set[str] = set()
+        while heap and heap[0][0] <= watermark:
+            due.add(heapq.heappop(heap)[1])
+        for name in sorted(due):
             rec = self.agents[name]
             pending = rec.pending
             n = 0
@@ -547,9 +553,6 @@ class Engine:
             if n:
                 del pending[:n]
                 self.dirty["agents"].add(name)
-            if not pending:
-                done.append(name)
-        self._agents_pending.difference_update(done)
 
     def _account(self, rec: AgentRecord, start: float, end: float, next_state: str | None) -> None:
         """Add the spell [start, end) of ``rec.state`` to the agent's days (split at midnight)."""
@@ -588,7 +591,7 @@ class Engine:
         wm = self.watermark
         if self._held_heap and self._held_heap[0][0] <= wm:
             self._release_expired(wm)
-        if self._agents_pending:
+        if self._agent_changes and self._agent_changes[0][0] <= wm:
             self._finalise_agents(wm)
         start = len(self.outbox)
         self._sweep(wm if now is None else now)
@@ -641,7 +644,7 @@ class Engine:
 
     def _emit(self, status: str, queue: str, at: float, call_id: str) -> None:
         active = self.alarms[queue]
-        qc = self.config.for_queue(queue)
+        qc = self._queue_config(queue)
         # the context as of the alarm's moment, which in a replay lies behind the newest event
         waits = [at - leg.wait_from for leg in self.legs.values()
                  if leg.queue == queue and leg.wait_from is not None and leg.wait_from <= at
@@ -664,14 +667,21 @@ class Engine:
     def _purge(self, wm: float) -> None:
         """Forget what has ended, by event time, so that memory (and Redis) stays bounded."""
         cfg = self.config
-        cut_seen = wm - cfg.dedup_horizon_s
-        for k in [k for k, t in self.seen.items() if t < cut_seen]:
-            del self.seen[k]
-            self.dirty["seen"].add(k)
-        cut_legs = wm - cfg.contact_retention_s
-        for k in [k for k, leg in self.legs.items() if leg.status != "waiting" and leg.last_ts < cut_legs]:
-            del self.legs[k]
-            self.dirty["legs"].add(k)
+        # whole hours only: what is forgotten depends on event time alone, never on arrival order
+        cut_seen = int((wm - cfg.dedup_horizon_s) // 3600)
+        for hour in [h for h in self._seen_hours if h < cut_seen]:
+            for k in self._seen_hours.pop(hour):
+                t = self.seen.get(k)
+                if t is not None and int(t // 3600) == hour:
+                    del self.seen[k]
+                    self.dirty["seen"].add(k)
+        cut_legs = int((wm - cfg.contact_retention_s) // 3600)
+        for hour in [h for h in self._leg_hours if h < cut_legs]:
+            for k in self._leg_hours.pop(hour):
+                leg = self.legs.get(k)
+                if leg is not None and leg.status != "waiting" and int(leg.last_ts // 3600) <= hour:
+                    del self.legs[k]
+                    self.dirty["legs"].add(k)
         cut_iv = wm - cfg.history_days * 86400
         for k in [k for k in self.intervals if k[2] + INTERVAL_S <= cut_iv]:
             del self.intervals[k]
@@ -680,8 +690,9 @@ class Engine:
         for k in [k for k in self.minutes if k[2] + MINUTE_S <= cut_mn]:
             del self.minutes[k]
             self.dirty["minutes"].add(k)
-        if self.agent_days:
-            oldest_day = self.day_of(wm - cfg.agent_history_days * 86400)
+        oldest_day = self.day_of(wm - cfg.agent_history_days * 86400)
+        if self.agent_days and oldest_day != self._agent_days_kept_from:  # once a day
+            self._agent_days_kept_from = oldest_day
             for k in [k for k in self.agent_days if k[1] < oldest_day]:
                 del self.agent_days[k]
                 self.dirty["agent_days"].add(k)
@@ -753,7 +764,7 @@ class Engine:
         for (queue, call_id), leg in self.legs.items():
             if leg.wait_from is None:
                 continue
-            window = self.config.for_queue(queue).wait_window_s
+            window = self._queue_config(queue).wait_window_s
             deadline = leg.wait_from + window
             if leg.status == "waiting":
                 self.waiting.setdefault(queue, {})[call_id] = leg
@@ -769,7 +780,13 @@ class Engine:
         for key, events in self.held.items():
             for ev in events:
                 heapq.heappush(self._held_heap, (ev.ts.timestamp(), key[0], key[1]))
-        self._agents_pending = {name for name, rec in self.agents.items() if rec.pending}
+        for name, rec in self.agents.items():
+            for change in rec.pending:
+                heapq.heappush(self._agent_changes, (change[0], name))
+        for event_id, ts in self.seen.items():
+            self._seen_hours.setdefault(int(ts // 3600), []).append(event_id)
+        for key, leg in self.legs.items():
+            self._leg_hours.setdefault(int(leg.last_ts // 3600), []).append(key)
 
     # -------------------------------------------------------------- merging
 

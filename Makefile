@@ -1,0 +1,55 @@
+# The two commands: `make demo` (a working monitor on embedded parts) and `make test`.
+# Both set up everything on a fresh Debian machine: apt packages, a virtual environment, pip.
+
+PYTHON ?= python3
+VENV   ?= .venv
+BIN     = $(VENV)/bin
+SUDO    = $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+PYTEST_ARGS ?=
+
+.PHONY: all deps venv test test-unit demo bench lint clean example-log
+
+all: test
+
+# redis-server and prometheus (a real server and promtool) come from Debian
+deps:
+	@missing=""; \
+	command -v redis-server >/dev/null || missing="$$missing redis-server"; \
+	command -v prometheus >/dev/null || missing="$$missing prometheus"; \
+	if [ -n "$$missing" ]; then \
+		echo "installing$$missing"; \
+		$(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $$missing >/dev/null; \
+	fi
+
+$(BIN)/activate:
+	$(PYTHON) -m venv $(VENV)
+
+$(VENV)/.installed: $(BIN)/activate pyproject.toml
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e '.[test]'
+	touch $@
+
+venv: $(VENV)/.installed
+
+test: deps venv
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+test-unit: venv
+	$(BIN)/python -m pytest tests/unit tests/replay $(PYTEST_ARGS)
+
+demo: deps venv
+	$(BIN)/callwatch demo
+
+bench: deps venv
+	$(BIN)/python bench/pipeline_bench.py
+
+lint: venv
+	$(BIN)/pip install -q ruff mypy
+	$(BIN)/ruff check .
+	$(BIN)/mypy callwatch streams producers alerts
+
+example-log: venv
+	$(BIN)/callwatch example-log examples/demo-day.jsonl.gz
+
+clean:
+	rm -rf $(VENV) .demo tests/artifacts .pytest_cache .hypothesis
