@@ -20,6 +20,7 @@ from streams.metrics import MonitorCollector, WorkerMetrics
 from streams.monitor import MonitorService
 from streams.partition import DeadLetter
 from streams.state_store import RedisStateStore, StateStore
+from streams.transport import CallwatchApp
 
 log = logging.getLogger("callwatch.worker")
 
@@ -48,7 +49,7 @@ class KafkaPublisher:
 
 def create_app(settings: Settings, store: StateStore | None = None,
                registry: CollectorRegistry | None = None) -> tuple[faust.App, MonitorService]:
-    app = faust.App(
+    app = CallwatchApp(
         settings.app_id,
         broker=[f"kafka://{h.strip()}" for h in settings.kafka_bootstrap.split(",")],
         value_serializer="raw",

@@ -136,6 +136,11 @@ class RedisStateStore:
             {name: {k.decode(): v for k, v in c.items()} for name, c in zip(CONTAINERS, contents, strict=True)},
         )
 
+    async def load_meta_offset(self, topic: str, partition: int) -> int:
+        """The last applied offset alone (cheap: for progress and benchmarks)."""
+        raw = await self.redis.hget(f"{self._base(topic, partition)}:meta", "offset")
+        return -1 if raw is None else int(raw)
+
     async def load_all(self, topic: str) -> list[StoredPartition]:
         members = await self.redis.smembers(f"{self.prefix}:partitions:{topic}")
         return [await self.load(topic, p) for p in sorted(int(m) for m in members)]

@@ -591,10 +591,12 @@ class Engine:
         wm = self.watermark
         if self._held_heap and self._held_heap[0][0] <= wm:
             self._release_expired(wm)
+        start = len(self.outbox)
+        # the timer before the agents: an alarm's context reads agent states as of its moment, which
+        # lies after every change already final
+        self._sweep(wm if now is None else now)
         if self._agent_changes and self._agent_changes[0][0] <= wm:
             self._finalise_agents(wm)
-        start = len(self.outbox)
-        self._sweep(wm if now is None else now)
         if wm - self._last_purge >= PURGE_EVERY_S:
             self._purge(wm)
             self._last_purge = wm

@@ -6,6 +6,7 @@ import json
 import shutil
 import subprocess
 import time
+import urllib.error
 import urllib.parse
 import urllib.request
 from collections.abc import Iterator
@@ -119,7 +120,12 @@ def test_prometheus_scrapes_the_figures_the_wallboard_shows(
     prom, port = _prometheus(tmp_path, worker.port)
     try:
         deadline = time.monotonic() + 30
-        while not _query(port, "callwatch_queue_waiting_contacts"):
+        while True:
+            try:
+                if _query(port, "callwatch_queue_waiting_contacts"):
+                    break
+            except urllib.error.HTTPError as exc:  # 503 until its storage is open
+                assert exc.code == 503
             assert time.monotonic() < deadline, "Prometheus never scraped the worker"
             time.sleep(0.5)
         waiting = {r["metric"]["queue"]: float(r["value"][1])
