@@ -25,7 +25,7 @@ app = typer.Typer(help="callwatch: a streaming, real-time call-center monitor.",
                   add_completion=False, pretty_exceptions_show_locals=False)
 console = Console(stderr=True)
 
-DEMO_LOG = Path(__file__).resolve().parent.parent / "examples" / "demo-day.jsonl.gz"
+DEMO_LOG = Path(__file__).resolve().parent.parent / "producers" / "data" / "demo-day.jsonl.gz"
 
 
 def _settings(**overrides: Any) -> Settings:

@@ -25,7 +25,7 @@ from tests.integration.harness import Stack, Worker, publish, read_topic, wait_u
 pytestmark = pytest.mark.integration
 
 ROOT = Path(__file__).resolve().parents[2]
-DEMO_LOG = ROOT / "examples" / "demo-day.jsonl.gz"
+DEMO_LOG = ROOT / "producers" / "data" / "demo-day.jsonl.gz"
 WINDOW_S = 2.0
 
 

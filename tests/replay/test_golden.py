@@ -23,9 +23,9 @@ def test_demo_day_matches_its_golden_figures() -> None:
     """`callwatch replay --offline --json` of the example day prints exactly the committed golden report.
 
     When a change alters a figure on purpose, regenerate the golden file and say why in the commit:
-    callwatch replay examples/demo-day.jsonl.gz --offline --json > tests/golden/demo-day.report.json
+    callwatch replay producers/data/demo-day.jsonl.gz --offline --json > tests/golden/demo-day.report.json
     """
-    assert _offline(ROOT / "examples" / "demo-day.jsonl.gz") == json.loads(
+    assert _offline(ROOT / "producers" / "data" / "demo-day.jsonl.gz") == json.loads(
         (GOLDEN / "demo-day.report.json").read_text())
 
 
@@ -35,7 +35,7 @@ def test_the_example_log_is_the_storyline() -> None:
     from producers.storyline import demo_events
     from datetime import datetime, timezone
 
-    shipped = list(read_events(ROOT / "examples" / "demo-day.jsonl.gz"))
+    shipped = list(read_events(ROOT / "producers" / "data" / "demo-day.jsonl.gz"))
     assert shipped == demo_events(datetime(2026, 11, 23, 8, 0, tzinfo=timezone.utc))
 
 
