@@ -41,6 +41,31 @@ def _logging(level: str) -> None:
                         handlers=[RichHandler(console=console, show_path=False)])
 
 
+def _read_redis(fn: Any, settings: Settings) -> Any:
+    """Call a Redis reader; an unreachable Redis is a one-line error, not a traceback."""
+    from redis.exceptions import ConnectionError as RedisConnectionError
+
+    try:
+        return fn(settings)
+    except (RedisConnectionError, OSError) as exc:
+        console.print(f"[red]cannot read Redis at {settings.redis_url}:[/red] {exc}")
+        raise typer.Exit(1) from None
+
+
+def _port(preferred: int) -> int:
+    """The preferred port if it is free, else any free one (the demo must not fail on a busy port)."""
+    import socket
+
+    from callwatch.embedded import free_port
+
+    with socket.socket() as s:
+        try:
+            s.bind(("127.0.0.1", preferred))
+        except OSError:
+            return free_port()
+    return preferred
+
+
 def _parse_speed(speed: str) -> float | None:
     if speed == "max":
         return None
@@ -168,17 +193,18 @@ def stats(
 
     settings = _settings(redis_url=redis_url)
     if as_json:
-        sys.stdout.write(json.dumps(live_figures(settings), indent=1, sort_keys=True) + "\n")
+        sys.stdout.write(json.dumps(_read_redis(live_figures, settings), indent=1, sort_keys=True) + "\n")
         return
     out = Console()
     if not watch:
-        out.print(render(live_figures(settings)))
+        out.print(render(_read_redis(live_figures, settings)))
         return
-    with Live(render(live_figures(settings)), console=out, refresh_per_second=2, screen=False) as live:
+    with Live(render(_read_redis(live_figures, settings)), console=out, refresh_per_second=2,
+              screen=False) as live:
         try:
             while True:
                 time.sleep(1)
-                live.update(render(live_figures(settings)))
+                live.update(render(_read_redis(live_figures, settings)))
         except KeyboardInterrupt:
             pass
 
@@ -192,7 +218,7 @@ def report(
     from callwatch.wallboard import stored_report
 
     settings = _settings(redis_url=redis_url)
-    sys.stdout.write(json.dumps(stored_report(settings), indent=1, sort_keys=True) + "\n")
+    sys.stdout.write(json.dumps(_read_redis(stored_report, settings), indent=1, sort_keys=True) + "\n")
 
 
 @app.command("example-log")
@@ -223,11 +249,12 @@ def demo(
     """Start an embedded broker, Redis and a worker, replay the example day, and say where to look."""
     from callwatch.embedded import ServiceError, start_redis, start_tansu, wait_for_port
 
-    workdir = Path(os.environ.get("CALLWATCH_DEMO_DIR", ".demo"))
+    workdir = Path(os.environ.get("CALLWATCH_DEMO_DIR", ".demo")).resolve()
     workdir.mkdir(exist_ok=True)
+    web_port = _port(web_port)
     try:
-        broker = start_tansu(kafka_port, workdir)
-        redis = start_redis(redis_port, workdir)
+        broker = start_tansu(_port(kafka_port), workdir)
+        redis = start_redis(_port(redis_port), workdir)
     except ServiceError as exc:
         console.print(f"[red]could not start the embedded services:[/red] {exc}")
         raise typer.Exit(1) from None

@@ -94,11 +94,14 @@ class PartitionRunner:
             result.alarms.extend(engine.step(event, now))
             result.event_times.append(event.ts.timestamp())
             result.applied += 1
+        engine.outbox.clear()  # published by the caller; a live engine keeps no alarm history
         return result
 
     def tick(self, now: float | None) -> list[AlarmEvent]:
         """The timer: alarms that fall due with no event arriving."""
-        return self.engine.advance(now)
+        alarms = self.engine.advance(now)
+        self.engine.outbox.clear()
+        return alarms
 
     async def commit(self, store: StateStore) -> None:
         """Write the batch's changes and offset; a failing store is retried until it answers.

@@ -1,0 +1,86 @@
+"""The Prometheus export across workers: what each exports adds up to one worker's, and a revoked
+partition's series leave at once."""
+
+from __future__ import annotations
+
+import asyncio
+from collections import defaultdict
+from datetime import datetime, timezone
+
+from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client.parser import text_string_to_metric_families
+
+from callwatch.events import encode
+from callwatch.settings import Settings
+from producers.storyline import demo_events
+from streams.metrics import MonitorCollector
+from streams.monitor import MonitorService, RecordingPublisher
+from streams.state_store import MemoryStateStore
+
+START = datetime(2026, 11, 23, 8, 0, tzinfo=timezone.utc)
+
+
+def _records(source: str, seed: int) -> list[tuple[int, bytes]]:
+    """A floor's events as another PBX would send them: its own queue names and source."""
+    out = []
+    for i, ev in enumerate(demo_events(START, seed=seed, hours=1.0)):
+        body = ev.model_copy(update={"source": source, "id": f"{source}-{ev.id}"})
+        if hasattr(body, "queue"):
+            body = body.model_copy(update={"queue": f"{source}-{body.queue}"})  # type: ignore[union-attr]
+        if getattr(body, "queues", None):
+            body = body.model_copy(update={"queues": [f"{source}-{q}" for q in body.queues]})  # type: ignore
+        out.append((i, encode(body)))
+    return out
+
+
+def _samples(service: MonitorService) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    registry = CollectorRegistry()
+    registry.register(MonitorCollector(service, lambda p, o: None))
+    text = generate_latest(registry).decode()
+    return {(s.name, tuple(sorted(s.labels.items()))): s.value
+            for fam in text_string_to_metric_families(text) for s in fam.samples}
+
+
+def test_workers_split_partitions_without_double_counting() -> None:
+    """Two workers owning one partition each export exactly what one worker owning both exports."""
+    settings = Settings(clock="event")
+    batches = {0: _records("pbx-a", 1), 1: _records("pbx-b", 2)}
+
+    async def run() -> tuple[MonitorService, MonitorService, MonitorService]:
+        store = MemoryStateStore()
+        one = MonitorService(settings, store, RecordingPublisher())
+        await one.handle(batches)
+        left = MonitorService(settings, MemoryStateStore(), RecordingPublisher())
+        right = MonitorService(settings, MemoryStateStore(), RecordingPublisher())
+        await left.handle({0: batches[0]})
+        await right.handle({1: batches[1]})
+        return one, left, right
+
+    one, left, right = asyncio.run(run())
+    combined: dict = defaultdict(float)
+    for svc in (left, right):
+        for key, value in _samples(svc).items():
+            if key[0] != "callwatch_partitions_assigned":
+                assert key not in combined, f"{key} exported by both workers"
+                combined[key] = value
+    whole = {k: v for k, v in _samples(one).items() if k[0] != "callwatch_partitions_assigned"}
+    assert combined == whole
+    assert any(k[0] == "callwatch_queue_waiting_contacts" for k in whole)
+
+
+def test_revoked_partition_leaves_no_stale_series() -> None:
+    """After a rebalance takes a partition away, none of its queues or counters are exported here."""
+    settings = Settings(clock="event")
+
+    async def run() -> MonitorService:
+        svc = MonitorService(settings, MemoryStateStore(), RecordingPublisher())
+        await svc.handle({0: _records("pbx-a", 1), 1: _records("pbx-b", 2)})
+        await svc.revoke([1])
+        return svc
+
+    samples = _samples(asyncio.run(run()))
+    queues = {dict(k[1]).get("queue") for k in samples} - {None}
+    partitions = {dict(k[1]).get("partition") for k in samples} - {None}
+    assert queues == {"pbx-a-billing", "pbx-a-support"}
+    assert partitions == {"0"}
+    assert samples[("callwatch_partitions_assigned", ())] == 1
