@@ -31,7 +31,7 @@ $(VENV)/.installed: $(BIN)/activate pyproject.toml
 
 venv: $(VENV)/.installed
 
-test: deps venv
+test: deps venv lint
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 test-unit: venv
@@ -44,7 +44,6 @@ bench: deps venv
 	$(BIN)/python bench/pipeline_bench.py
 
 lint: venv
-	$(BIN)/pip install -q ruff mypy
 	$(BIN)/ruff check .
 	$(BIN)/mypy callwatch streams producers alerts
 

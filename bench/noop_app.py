@@ -8,14 +8,14 @@ from __future__ import annotations
 
 import json
 import os
-import time
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from streams.transport import CallwatchApp  # noqa: E402
+from streams.transport import CallwatchApp
 
 COUNT = int(os.environ["BENCH_COUNT"])
 OUT = os.environ["BENCH_OUT"]

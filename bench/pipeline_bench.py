@@ -100,7 +100,7 @@ def callwatch_throughput(bootstrap: str, redis_url: str, raw: list[bytes], logs:
     port = free_port()
     proc = subprocess.Popen([sys.executable, "-m", "callwatch", "worker"], cwd=ROOT,
                             env=worker_env(bootstrap, redis_url, name, "event", port),
-                            stdout=open(logs / "worker-throughput.log", "wb"), stderr=subprocess.STDOUT)
+                            stdout=open(logs / "worker-throughput.log", "wb"), stderr=subprocess.STDOUT)  # noqa: SIM115 - the child owns it
 
     async def poll() -> float:
         store = RedisStateStore(redis_url, f"bench-{name}")
@@ -133,7 +133,7 @@ def noop_throughput(bootstrap: str, raw: list[bytes], logs: Path) -> float:
     env = {**os.environ, "BENCH_COUNT": str(len(raw)), "BENCH_OUT": str(out), "BENCH_APP_ID": name,
            "BENCH_BOOTSTRAP": bootstrap, "BENCH_WEB_PORT": str(free_port()), "BENCH_TOPIC": name}
     proc = subprocess.Popen([sys.executable, str(ROOT / "bench" / "noop_app.py"), "worker", "-l", "warn"],
-                            env=env, stdout=open(logs / "noop.log", "wb"), stderr=subprocess.STDOUT)
+                            env=env, stdout=open(logs / "noop.log", "wb"), stderr=subprocess.STDOUT)  # noqa: SIM115 - the child owns it
     try:
         got = wait_file(out, proc, 300)
     finally:
@@ -148,7 +148,7 @@ def delay_at_rate(bootstrap: str, redis_url: str, logs: Path, rate: int = 1000, 
     port = free_port()
     proc = subprocess.Popen([sys.executable, "-m", "callwatch", "worker"], cwd=ROOT,
                             env=worker_env(bootstrap, redis_url, name, "wall", port),
-                            stdout=open(logs / "worker-delay.log", "wb"), stderr=subprocess.STDOUT)
+                            stdout=open(logs / "worker-delay.log", "wb"), stderr=subprocess.STDOUT)  # noqa: SIM115 - the child owns it
     try:
         deadline = time.monotonic() + 60
         while True:

@@ -11,7 +11,7 @@ import sys
 import time
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Annotated, Any, Optional
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
@@ -80,10 +80,10 @@ def _parse_speed(speed: str) -> float | None:
 
 @app.command()
 def worker(
-    clock: Annotated[Optional[ClockMode], typer.Option(help="wall: a live floor; event: replays")] = None,
-    bootstrap: Annotated[Optional[str], typer.Option(help="Kafka bootstrap servers")] = None,
-    redis_url: Annotated[Optional[str], typer.Option(help="Redis URL")] = None,
-    web_port: Annotated[Optional[int], typer.Option(help="port of /metrics and /healthz")] = None,
+    clock: Annotated[ClockMode | None, typer.Option(help="wall: a live floor; event: replays")] = None,
+    bootstrap: Annotated[str | None, typer.Option(help="Kafka bootstrap servers")] = None,
+    redis_url: Annotated[str | None, typer.Option(help="Redis URL")] = None,
+    web_port: Annotated[int | None, typer.Option(help="port of /metrics and /healthz")] = None,
     loglevel: str = "info",
 ) -> None:
     """Run a stream worker: events from Kafka into live state in Redis, /metrics, the wait alarm."""
@@ -102,8 +102,8 @@ def replay(
     offline: Annotated[bool, typer.Option(help="run the engine here, without Kafka")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="print the figures as JSON (with --offline)")] = False,
     rebase_now: Annotated[bool, typer.Option(help="shift the log so that its first event is now")] = False,
-    bootstrap: Annotated[Optional[str], typer.Option(help="Kafka bootstrap servers")] = None,
-    topic: Annotated[Optional[str], typer.Option(help="the events topic")] = None,
+    bootstrap: Annotated[str | None, typer.Option(help="Kafka bootstrap servers")] = None,
+    topic: Annotated[str | None, typer.Option(help="the events topic")] = None,
 ) -> None:
     """Publish a recorded log to Kafka, paced by its timestamps; or, with --offline, print its figures."""
     settings = _settings(kafka_bootstrap=bootstrap, events_topic=topic)
@@ -186,7 +186,7 @@ def _replay_offline(log: Path, settings: Settings, as_json: bool) -> None:
 def stats(
     as_json: Annotated[bool, typer.Option("--json", help="print the figures as JSON")] = False,
     watch: Annotated[bool, typer.Option(help="refresh every second until Ctrl-C")] = False,
-    redis_url: Annotated[Optional[str], typer.Option(help="Redis URL")] = None,
+    redis_url: Annotated[str | None, typer.Option(help="Redis URL")] = None,
 ) -> None:
     """Show the live figures per queue from Redis: a terminal wallboard."""
     from callwatch.wallboard import live_figures, render
@@ -211,7 +211,7 @@ def stats(
 
 @app.command()
 def report(
-    redis_url: Annotated[Optional[str], typer.Option(help="Redis URL")] = None,
+    redis_url: Annotated[str | None, typer.Option(help="Redis URL")] = None,
 ) -> None:
     """Print, as JSON, the figures of the state the workers committed to Redis (the same report as
     `replay --offline --json`, so that a live run can be checked against an offline one)."""

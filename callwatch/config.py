@@ -109,7 +109,7 @@ class MonitorConfig(BaseModel):
     @field_validator("floor_timezone")
     @classmethod
     def _known_zone(cls, value: str) -> str:
-        return QueueConfig._known_zone(value)  # type: ignore[operator]
+        return QueueConfig._known_zone(value)
 
     @field_validator("queues")
     @classmethod

@@ -9,10 +9,18 @@ from __future__ import annotations
 
 from datetime import datetime
 from enum import Enum
-from typing import Annotated, Any, Literal, Union
+from typing import Annotated, Any, Literal
 
 import orjson
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, model_validator
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    TypeAdapter,
+    ValidationError,
+    model_validator,
+)
 
 
 class Channel(str, Enum):
@@ -141,15 +149,9 @@ class SourceHeartbeat(_Event):
     source: Annotated[str, Field(min_length=1)]
 
 
-ContactEvent = Union[
-    CallQueued, CallAnswered, CallAbandoned, CallDequeued, CallTransferred, CallEnded, CallWrapped,
-    CallDisposition,
-]
 Event = Annotated[
-    Union[
-        CallQueued, CallAnswered, CallAbandoned, CallDequeued, CallTransferred, CallEnded, CallWrapped,
-        CallDisposition, AgentState, SurveyOffered, SurveyCompleted, SourceHeartbeat,
-    ],
+    CallQueued | CallAnswered | CallAbandoned | CallDequeued | CallTransferred | CallEnded | CallWrapped
+    | CallDisposition | AgentState | SurveyOffered | SurveyCompleted | SourceHeartbeat,
     Field(discriminator="type"),
 ]
 EVENT_TYPES: tuple[str, ...] = (

@@ -22,9 +22,7 @@ def replay_log(path: str | Path, config: MonitorConfig, wallboard_url: str = "",
     """
     engine = Engine(config)
     step = engine.step
-    n = 0
-    for line in read_lines(path):
-        n += 1
+    for n, line in enumerate(read_lines(path), 1):
         if line.event is None:
             assert line.error is not None
             engine.counters[f"invalid:{line.error.code}"] += 1

@@ -68,7 +68,7 @@ def _pct(x: float | None) -> str:
 def _secs(x: float | None) -> str:
     if x is None:
         return "–"
-    m, s = divmod(int(round(x)), 60)
+    m, s = divmod(round(x), 60)
     return f"{m}:{s:02d}"
 
 

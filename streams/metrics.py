@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 
 from prometheus_client import CollectorRegistry, Counter, Histogram
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 from callwatch.engine import AlarmEvent
@@ -42,7 +42,7 @@ class MonitorCollector(Collector):
         self.service = service
         self.lag = lag
 
-    def collect(self) -> Iterator[GaugeMetricFamily | CounterMetricFamily]:
+    def collect(self) -> Iterator[Metric]:
         svc = self.service
         g = GaugeMetricFamily
         waiting = g("callwatch_queue_waiting_contacts", "Contacts waiting in the queue now", labels=["queue"])

@@ -173,7 +173,8 @@ class RedisStateStore:
         if not keys:
             return {}
         values = await self.redis.mget(keys)
-        return {int(k.rsplit(b":", 1)[1]): v for k, v in zip(keys, values, strict=True) if v is not None}
+        return {int(k.rsplit(b":", 1)[1]): v for k, v in zip(keys, values, strict=True)
+                if isinstance(v, bytes)}
 
     async def close(self) -> None:
         await self.redis.aclose()

@@ -26,8 +26,8 @@ from typing import Any
 import orjson
 
 from callwatch.config import MonitorConfig, QueueConfig
-from callwatch.engine.figures import agents_in_queue, service_level_of, window_agg
 from callwatch.engine.aggregates import INTERVAL_S, MINUTE_S, AgentDay, Agg, wait_bucket
+from callwatch.engine.figures import agents_in_queue, service_level_of, window_agg
 from callwatch.engine.records import ActiveAlarm, AgentRecord, AlarmEvent, Leg
 from callwatch.events import (
     AgentState,
@@ -631,11 +631,11 @@ class Engine:
                     self._emit("started", queue, deadline, call_id)
             elif d is not None and d <= now:
                 left_at, seq, queue, call_id = heapq.heappop(departures)
-                over = self._over.get(queue)
-                if not over or seq not in over:
+                crossed = self._over.get(queue)
+                if not crossed or seq not in crossed:
                     continue
-                over.discard(seq)
-                if not over and queue in self.alarms:
+                crossed.discard(seq)
+                if not crossed and queue in self.alarms:
                     self._emit("resolved", queue, left_at, call_id)
                     del self.alarms[queue]
                     self.dirty["alarms"].add(queue)
@@ -672,32 +672,32 @@ class Engine:
         # whole hours only: what is forgotten depends on event time alone, never on arrival order
         cut_seen = int((wm - cfg.dedup_horizon_s) // 3600)
         for hour in [h for h in self._seen_hours if h < cut_seen]:
-            for k in self._seen_hours.pop(hour):
-                t = self.seen.get(k)
+            for event_id in self._seen_hours.pop(hour):
+                t = self.seen.get(event_id)
                 if t is not None and int(t // 3600) == hour:
-                    del self.seen[k]
-                    self.dirty["seen"].add(k)
+                    del self.seen[event_id]
+                    self.dirty["seen"].add(event_id)
         cut_legs = int((wm - cfg.contact_retention_s) // 3600)
         for hour in [h for h in self._leg_hours if h < cut_legs]:
-            for k in self._leg_hours.pop(hour):
-                leg = self.legs.get(k)
+            for leg_key in self._leg_hours.pop(hour):
+                leg = self.legs.get(leg_key)
                 if leg is not None and leg.status != "waiting" and int(leg.last_ts // 3600) <= hour:
-                    del self.legs[k]
-                    self.dirty["legs"].add(k)
+                    del self.legs[leg_key]
+                    self.dirty["legs"].add(leg_key)
         cut_iv = wm - cfg.history_days * 86400
-        for k in [k for k in self.intervals if k[2] + INTERVAL_S <= cut_iv]:
-            del self.intervals[k]
-            self.dirty["intervals"].add(k)
+        for bucket in [b for b in self.intervals if b[2] + INTERVAL_S <= cut_iv]:
+            del self.intervals[bucket]
+            self.dirty["intervals"].add(bucket)
         cut_mn = self.max_ts - MINUTE_RETENTION_S
-        for k in [k for k in self.minutes if k[2] + MINUTE_S <= cut_mn]:
-            del self.minutes[k]
-            self.dirty["minutes"].add(k)
+        for bucket in [b for b in self.minutes if b[2] + MINUTE_S <= cut_mn]:
+            del self.minutes[bucket]
+            self.dirty["minutes"].add(bucket)
         oldest_day = self.day_of(wm - cfg.agent_history_days * 86400)
         if self.agent_days and oldest_day != self._agent_days_kept_from:  # once a day
             self._agent_days_kept_from = oldest_day
-            for k in [k for k in self.agent_days if k[1] < oldest_day]:
-                del self.agent_days[k]
-                self.dirty["agent_days"].add(k)
+            for day_key in [d for d in self.agent_days if d[1] < oldest_day]:
+                del self.agent_days[day_key]
+                self.dirty["agent_days"].add(day_key)
 
     # ---------------------------------------------------------- persistence
 
@@ -795,14 +795,9 @@ class Engine:
     def absorb(self, other: Engine) -> None:
         """Fold another engine's state into this one (the read side's union of partitions)."""
         self.legs.update(other.legs)
-        for src, dst in ((other.intervals, self.intervals), (other.minutes, self.minutes),
-                         (other.agent_days, self.agent_days)):
-            for k, v in src.items():
-                mine = dst.get(k)
-                if mine is None:
-                    dst[k] = v  # type: ignore[index]
-                else:
-                    mine.merge(v)  # type: ignore[arg-type]
+        _merge_into(self.intervals, other.intervals)
+        _merge_into(self.minutes, other.minutes)
+        _merge_into(self.agent_days, other.agent_days)
         self.agents.update(other.agents)
         self.alarms.update(other.alarms)
         for s, t in other.sources.items():
@@ -813,6 +808,15 @@ class Engine:
         self.max_ts = max(self.max_ts, other.max_ts)
         self.min_ts = min(self.min_ts, other.min_ts)
         self.swept_to = max(self.swept_to, other.swept_to)
+
+
+def _merge_into(mine: dict[Any, Any], theirs: dict[Any, Any]) -> None:
+    for k, v in theirs.items():
+        have = mine.get(k)
+        if have is None:
+            mine[k] = v
+        else:
+            have.merge(v)
 
 
 def _key_out(key: Any) -> str:

@@ -7,6 +7,7 @@ snake_case, durations in seconds, rates as fractions 0–1, ``None`` where a den
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -146,24 +147,24 @@ def queues_of(engine: Engine) -> list[str]:
 
 def live_queue(engine: Engine, queue: str, now: float) -> dict[str, Any]:
     """METRICS.md's "now": waiting, oldest wait, agents by state, the longest-waiting list."""
-    waiting = [leg for leg in engine.waiting.get(queue, {}).values() if leg.wait_from is not None]
-    waiting.sort(key=lambda leg: (leg.wait_from, leg.call_id))
+    waiting = sorted(((leg.wait_from, leg.call_id, leg) for leg in engine.waiting.get(queue, {}).values()
+                      if leg.wait_from is not None), key=lambda item: (item[0], item[1]))
     size = engine.config.longest_waiting_size
     qc = engine.config.for_queue(queue)
 
-    def wait_of(leg: Any) -> float:
-        return round(max(now - leg.wait_from, 0.0), 3)
+    def wait_of(since: float) -> float:
+        return round(max(now - since, 0.0), 3)
 
     alarm = engine.alarms.get(queue)
     return {
         "waiting": len(waiting),
-        "oldest_wait": wait_of(waiting[0]) if waiting else 0.0,
+        "oldest_wait": wait_of(waiting[0][0]) if waiting else 0.0,
         "wait_window": qc.wait_window_s,
-        "over_window": sum(1 for leg in waiting if now - leg.wait_from > qc.wait_window_s),
+        "over_window": sum(1 for since, _, _ in waiting if now - since > qc.wait_window_s),
         "agents": agents_in_queue(engine, queue),
         "longest_waiting": [
-            {"call_id": leg.call_id, "wait": wait_of(leg), "channel": leg.channel, "priority": leg.priority}
-            for leg in waiting[:size]
+            {"call_id": call_id, "wait": wait_of(since), "channel": leg.channel, "priority": leg.priority}
+            for since, call_id, leg in waiting[:size]
         ],
         "alarm": None if alarm is None else {"alarm": "wait_window_exceeded", "started_at": alarm.started_at},
     }
@@ -175,11 +176,12 @@ def queue_windows(engine: Engine, queue: str, now: float) -> dict[str, Any]:
     today_from = day_start(now, qc)
     channels = sorted({ch for q, ch, _ in engine.intervals if q == queue})
     out: dict[str, Any] = {}
-    for name, fn in (
+    spans: tuple[tuple[str, Callable[[str | None], Agg]], ...] = (
         ("last_15m", lambda ch: window_agg(engine, queue, ch, now - 15 * 60, now)),
         ("last_60m", lambda ch: window_agg(engine, queue, ch, now - 60 * 60, now)),
         ("today", lambda ch: interval_agg(engine, queue, ch, today_from, now + INTERVAL_S)),
-    ):
+    )
+    for name, fn in spans:
         out[name] = {**derived(fn(None), qc), "channels": {ch: derived(fn(ch), qc) for ch in channels}}
     return out
 
@@ -284,11 +286,11 @@ def report(engine: Engine) -> dict[str, Any]:
         total = AgentDay()
         for d in by_agent[name].values():
             total.merge(d)
-        rec = engine.agents.get(name)
+        known = engine.agents.get(name)
         agents[name] = {
-            "queues": rec.queues if rec else [],
-            "team": rec.team if rec else None,
-            "state": rec.current[0] if rec else None,
+            "queues": known.queues if known else [],
+            "team": known.team if known else None,
+            "state": known.current[0] if known else None,
             "days": {d: agent_figures(a) for d, a in sorted(by_agent[name].items())},
             "total": agent_figures(total),
         }

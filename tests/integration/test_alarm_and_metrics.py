@@ -17,8 +17,8 @@ import orjson
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from callwatch.eventlog import read_raw
 from callwatch.embedded import free_port, wait_for_port
+from callwatch.eventlog import read_raw
 from callwatch.wallboard import live_figures
 from tests.integration.harness import Stack, Worker, publish, read_topic, wait_until_applied
 

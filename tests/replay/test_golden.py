@@ -31,9 +31,10 @@ def test_demo_day_matches_its_golden_figures() -> None:
 
 def test_the_example_log_is_the_storyline() -> None:
     """The shipped example log is what the storyline generator writes (so both can be trusted)."""
+    from datetime import datetime, timezone
+
     from callwatch.eventlog import read_events
     from producers.storyline import demo_events
-    from datetime import datetime, timezone
 
     shipped = list(read_events(ROOT / "producers" / "data" / "demo-day.jsonl.gz"))
     assert shipped == demo_events(datetime(2026, 11, 23, 8, 0, tzinfo=timezone.utc))
