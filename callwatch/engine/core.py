@@ -323,16 +323,26 @@ class Engine:
             heapq.heappush(self._departures, (ts, leg.seq, leg.queue, leg.call_id))
         return wait
 
-    def _answered(self, ev: CallAnswered, ts: float) -> None:
+    def _take_from_queue(self, ev: CallAnswered | CallAbandoned | CallDequeued, ts: float) -> tuple[Leg, float] | None:
+        """The waiting leg an answer, abandon or dequeue ends, taken out of its queue, with its wait."""
         key = (ev.queue, ev.call_id)
         leg = self.legs.get(key)
         if leg is None:
             self._hold(ev, key, ts)
-            return
+            return None
         if leg.status != "waiting":
-            self._inconsistent("answered_twice" if leg.answered_at is not None else "answered_after_leaving")
+            if isinstance(ev, CallAnswered):
+                self._inconsistent("answered_twice" if leg.answered_at is not None else "answered_after_leaving")
+            else:
+                self._inconsistent(f"{ev.type.split('.')[1]}_not_waiting")
+            return None
+        return leg, self._leave(leg, ts)
+
+    def _answered(self, ev: CallAnswered, ts: float) -> None:
+        taken = self._take_from_queue(ev, ts)
+        if taken is None:
             return
-        wait = self._leave(leg, ts)
+        leg, wait = taken
         qc = self._queue_config(ev.queue)
         within = wait <= qc.threshold_s(ev.channel)
         bucket = wait_bucket(wait)
@@ -347,18 +357,13 @@ class Engine:
         leg.agent = ev.agent
         leg.answered_at = ts
         self._touch(leg, ts)
-        self._release(key)
+        self._release((leg.queue, leg.call_id))
 
     def _left_unanswered(self, ev: CallAbandoned | CallDequeued, ts: float) -> None:
-        key = (ev.queue, ev.call_id)
-        leg = self.legs.get(key)
-        if leg is None:
-            self._hold(ev, key, ts)
+        taken = self._take_from_queue(ev, ts)
+        if taken is None:
             return
-        if leg.status != "waiting":
-            self._inconsistent(f"{ev.type.split('.')[1]}_not_waiting")
-            return
-        wait = self._leave(leg, ts)
+        leg, wait = taken
         if isinstance(ev, CallDequeued):
             for agg in self._buckets(ev.queue, leg.channel, ts):
                 agg.dequeued[ev.reason] = agg.dequeued.get(ev.reason, 0) + 1
@@ -381,7 +386,7 @@ class Engine:
                 agg.wait_abandoned_hist[bucket] += 1
             leg.status = "abandoned"
         self._touch(leg, ts)
-        self._release(key)
+        self._release((leg.queue, leg.call_id))
 
     def _conversation(self, ev: CallEnded | CallTransferred, ts: float) -> Leg | None:
         """The answered leg a conversation-ending event belongs to, or None (held or inconsistent)."""
