@@ -10,7 +10,8 @@ Key schema (``P`` is the configured prefix, ``T`` the events topic, ``N`` a part
 ``P:p:T:N:c:minutes`` (hash)           minute aggregates for the rolling windows (75 min)
 ``P:p:T:N:c:agents`` (hash)            agent state, field agent id
 ``P:p:T:N:c:agent_days`` (hash)        per-agent daily figures, field ``["agent","YYYY-MM-DD"]``
-``P:p:T:N:c:seen`` (hash)              event ids of the dedup horizon (24 h) → event time
+``P:p:T:N:c:seen`` (hash)              event ids of the dedup horizon (24 h), one field per hour and
+                                       batch (``"hour:batch"`` → ``[[id, ts], …]``)
 ``P:p:T:N:c:held`` (hash)              events waiting for their contact's earlier events
 ``P:p:T:N:c:alarms`` (hash)            active wait alarms, field queue
 ``P:p:T:N:c:sources`` (hash)           latest event time per source
@@ -38,6 +39,9 @@ import orjson
 import redis.asyncio as aioredis
 
 from callwatch.engine.core import CONTAINERS
+
+#: the engine's containers plus its batched dedup ids
+STORED = (*CONTAINERS, "seen")
 
 
 @dataclass
@@ -124,7 +128,7 @@ class RedisStateStore:
         base = self._base(topic, partition)
         pipe = self.redis.pipeline(transaction=True)
         pipe.hgetall(f"{base}:meta")
-        for name in CONTAINERS:
+        for name in STORED:
             pipe.hgetall(f"{base}:c:{name}")
         meta_raw, *contents = await pipe.execute()
         if not meta_raw:
@@ -133,7 +137,7 @@ class RedisStateStore:
             partition,
             int(meta_raw[b"offset"]),
             orjson.loads(meta_raw[b"engine"]),
-            {name: {k.decode(): v for k, v in c.items()} for name, c in zip(CONTAINERS, contents, strict=True)},
+            {name: {k.decode(): v for k, v in c.items()} for name, c in zip(STORED, contents, strict=True)},
         )
 
     async def load_meta_offset(self, topic: str, partition: int) -> int:

@@ -61,7 +61,7 @@ CONTAINERS: dict[str, Any] = {
     "minutes": Agg,
     "agents": AgentRecord,
     "agent_days": AgentDay,
-    "seen": float,
+    # "seen" is not here: its ids are stored in batches (see take_dirty), not one field per event
     "held": list,
     "alarms": ActiveAlarm,
     "sources": float,
@@ -102,6 +102,12 @@ class Engine:
         self._agent_changes: list[tuple[float, str]] = []
         #: ids and legs by the hour of their time, so that forgetting them costs what is forgotten
         self._seen_hours: dict[int, list[str]] = {}
+        # persisted form of ``seen``: one field per (hour, batch), so a batch of 2,000 events writes
+        # one field for deduplication, not 2,000; an hour's fields are deleted together
+        self._seen_new: list[tuple[str, float]] = []
+        self._seen_fields: dict[int, list[str]] = {}
+        self._seen_gone: list[str] = []
+        self._seen_batch = 0
         self._leg_hours: dict[int, list[tuple[str, str]]] = {}
         self._agent_days_kept_from = ""
         self._day_cache: dict[int, str] = {}
@@ -152,7 +158,7 @@ class Engine:
             return False
         self.seen[event.id] = ts
         self._seen_hours.setdefault(int(ts // 3600), []).append(event.id)
-        self.dirty["seen"].add(event.id)
+        self._seen_new.append((event.id, ts))
         self.counters["events"] += 1
         if ts < self.watermark:
             self.counters["late"] += 1
@@ -681,7 +687,7 @@ class Engine:
                 t = self.seen.get(event_id)
                 if t is not None and int(t // 3600) == hour:
                     del self.seen[event_id]
-                    self.dirty["seen"].add(event_id)
+            self._seen_gone.extend(self._seen_fields.pop(hour, ()))
         cut_legs = int((wm - cfg.contact_retention_s) // 3600)
         for hour in [h for h in self._leg_hours if h < cut_legs]:
             for leg_key in self._leg_hours.pop(hour):
@@ -715,11 +721,28 @@ class Engine:
             container = getattr(self, name)
             out[name] = {_key_out(k): _value_out(container.get(k)) for k in keys}
             keys.clear()
+        seen: dict[str, bytes | None] = dict.fromkeys(self._seen_gone)
+        by_hour: dict[int, list[tuple[str, float]]] = {}
+        for event_id, ts in self._seen_new:
+            by_hour.setdefault(int(ts // 3600), []).append((event_id, ts))
+        for hour, items in by_hour.items():
+            if hour not in self._seen_hours:
+                continue  # already forgotten: an event older than the horizon
+            self._seen_batch += 1
+            name = f"{hour}:{self._seen_batch}"
+            self._seen_fields.setdefault(hour, []).append(name)
+            seen[name] = orjson.dumps(items)
+        self._seen_new.clear()
+        self._seen_gone.clear()
+        if seen:
+            out["seen"] = seen
         return out
 
     def clear_dirty(self) -> None:
         for keys in self.dirty.values():
             keys.clear()
+        self._seen_new.clear()
+        self._seen_gone.clear()
 
     def meta(self) -> dict[str, Any]:
         return {
@@ -727,6 +750,7 @@ class Engine:
             "min_ts": None if self.min_ts == float("inf") else self.min_ts,
             "swept_to": None if self.swept_to == NEG_INF else self.swept_to,
             "seq": self.seq,
+            "seen_batch": self._seen_batch,
             "last_purge": None if self._last_purge == NEG_INF else self._last_purge,
             "counters": dict(self.counters),
         }
@@ -738,6 +762,10 @@ class Engine:
                    if (v := _value_out(raw)) is not None}
             for name in CONTAINERS
         }
+        by_hour: dict[int, list[tuple[str, float]]] = {}
+        for event_id, ts in self.seen.items():
+            by_hour.setdefault(int(ts // 3600), []).append((event_id, ts))
+        containers["seen"] = {f"{hour}:0": orjson.dumps(items) for hour, items in by_hour.items()}
         return self.meta(), containers
 
     @classmethod
@@ -751,6 +779,7 @@ class Engine:
             eng.swept_to = meta["swept_to"] if meta.get("swept_to") is not None else NEG_INF
             eng._last_purge = meta["last_purge"] if meta.get("last_purge") is not None else NEG_INF
             eng.seq = meta.get("seq", 0)
+            eng._seen_batch = meta.get("seen_batch", 0)
             eng.counters.update(meta.get("counters", {}))
         for name, kind in CONTAINERS.items():
             target = getattr(eng, name)
@@ -764,6 +793,11 @@ class Engine:
                     target[key] = [decode(e) for e in value]
                 else:
                     target[key] = kind.from_dict(value)
+        for field, raw_value in containers.get("seen", {}).items():
+            name = field.decode() if isinstance(field, bytes) else field
+            eng._seen_fields.setdefault(int(name.split(":", 1)[0]), []).append(name)
+            for event_id, ts in orjson.loads(raw_value):
+                eng.seen[event_id] = ts
         eng._reindex()
         return eng
 
