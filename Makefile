@@ -48,7 +48,7 @@ lint: venv
 	$(BIN)/mypy callwatch streams producers alerts
 
 example-log: venv
-	$(BIN)/callwatch example-log producers/data/demo-day.jsonl.gz
+	$(BIN)/callwatch simulate --scenario demo --seed 8 --out producers/data/demo-day.jsonl.gz
 
 clean:
 	rm -rf $(VENV) .demo tests/artifacts .pytest_cache .hypothesis

@@ -33,7 +33,7 @@ from callwatch.config import MonitorConfig  # noqa: E402
 from callwatch.embedded import free_port, start_redis, start_tansu  # noqa: E402
 from callwatch.engine import Engine  # noqa: E402
 from callwatch.events import decode, encode  # noqa: E402
-from producers.storyline import demo_events  # noqa: E402
+from producers.simulator import demo_events  # noqa: E402
 from streams.state_store import RedisStateStore  # noqa: E402
 
 
@@ -212,7 +212,7 @@ def main() -> None:
     events = demo_events(datetime(2026, 11, 23, 6, 0, tzinfo=timezone.utc), seed=5, hours=8, scale=5)
     raw = [encode(e) for e in events]
     results: dict = {"machine": {"cpus": os.cpu_count()}, "events": len(events)}
-    print(f"workload: {len(events)} events of the storyline (8 h, 5x traffic)")
+    print(f"workload: {len(events)} events of the example scenario (8 h, 5x traffic)")
     results["offline"] = offline_engine(events, raw)
     print(f"offline engine, one core: {results['offline']['engine_events_per_s']:,} events/s "
           f"({results['offline']['decode_and_engine_events_per_s']:,} with JSON decoding)")

@@ -9,7 +9,6 @@ import signal
 import subprocess
 import sys
 import time
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -221,21 +220,79 @@ def report(
     sys.stdout.write(json.dumps(_read_redis(stored_report, settings), indent=1, sort_keys=True) + "\n")
 
 
-@app.command("example-log")
-def example_log(
-    out: Annotated[Path, typer.Argument(help="where to write (.jsonl or .jsonl.gz)")] = DEMO_LOG,
-    seed: int = 7,
-    hours: float = 2.0,
-    scale: Annotated[float, typer.Option(help="traffic and staff multiplier")] = 1.0,
-    start: Annotated[str, typer.Option(help="first moment, RFC 3339")] = "2026-11-23T08:00:00Z",
-) -> None:
-    """Write the example day (billing falls behind, a caller waits past three minutes, breaks)."""
-    from callwatch.eventlog import write_events
-    from producers.storyline import demo_events
+def _duration_s(text: str) -> float:
+    units = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+    try:
+        return float(text[:-1]) * units[text[-1]] if text[-1] in units else float(text)
+    except (ValueError, IndexError):
+        raise typer.BadParameter("a duration such as 90s, 30m, 8h or 1d") from None
 
-    begin = datetime.fromisoformat(start.replace("Z", "+00:00")).astimezone(timezone.utc)
-    n = write_events(out, demo_events(begin, seed=seed, hours=hours, scale=scale))
-    console.print(f"wrote {n} events to {out}")
+
+@app.command()
+def simulate(
+    scenario: Annotated[str, typer.Option(help="a scenario YAML file, or a built-in: demo, floor")] = "floor",
+    seed: Annotated[int, typer.Option(help="the same seed gives the same events")] = 1,
+    duration: Annotated[str | None, typer.Option(help="simulated time (90s, 30m, 8h); default: the scenario's")] = None,
+    scale: Annotated[float, typer.Option(help="traffic and staff multiplier")] = 1.0,
+    out: Annotated[Path | None, typer.Option(help="write the log here (.jsonl[.gz]), not publish")] = None,
+    speed: Annotated[str, typer.Option(help="when publishing: simulated seconds per second, or 'max'")] = "1",
+    bootstrap: Annotated[str | None, typer.Option(help="Kafka bootstrap servers")] = None,
+    topic: Annotated[str | None, typer.Option(help="the events topic")] = None,
+) -> None:
+    """Simulate a contact center: write a log (with its ground truth beside it), or publish live."""
+    from callwatch.eventlog import write_events
+    from callwatch.events import encode
+    from producers.scenario import Scenario
+    from producers.simulator import Simulation
+
+    try:
+        sc = Scenario.load(scenario)
+    except (OSError, ValueError) as exc:
+        console.print(f"[red]invalid scenario:[/red] {exc}")
+        raise typer.Exit(2) from None
+    if duration is not None:
+        sc = sc.model_copy(update={"hours": _duration_s(duration) / 3600})
+    if scale != 1.0:
+        sc = sc.scaled(scale)
+    sim = Simulation(sc, seed)
+    events = []
+    started = time.perf_counter()
+    with Progress(TextColumn("simulating"), BarColumn(), TextColumn("{task.fields[clock]}"), TimeElapsedColumn(),
+                  console=console, transient=True) as progress:
+        task = progress.add_task("sim", total=sc.hours * 3600, clock="")
+        for n, ev in enumerate(sim.events(), 1):
+            events.append(ev)
+            if n % 5000 == 0:
+                offset = ev.ts.timestamp() - sc.start.timestamp()
+                progress.update(task, completed=offset, clock=ev.ts.strftime("%H:%M"))
+    events.sort(key=lambda e: e.ts)
+    elapsed = time.perf_counter() - started
+    contacts = sim.truth.contacts
+    console.print(f"simulated {sc.name}: {contacts:,} contacts ({sim.truth.callbacks:,} callbacks), "
+                  f"{len(events):,} events in {elapsed:.1f}s ({contacts / elapsed:,.0f} contacts/s)")
+    if out is not None:
+        write_events(out, events)
+        truth_path = out.with_name(out.name.split(".")[0] + ".truth.json")
+        truth_path.write_text(json.dumps({"scenario": sc.name, "seed": seed, "planted": sim.truth.planted,
+                                          "contacts": contacts, "callbacks": sim.truth.callbacks}, indent=1))
+        console.print(f"wrote {out} and {truth_path}")
+        return
+    from producers.replay import make_producer, prepare
+    from producers.replay import replay as publish
+
+    settings = _settings(kafka_bootstrap=bootstrap, events_topic=topic)
+    pace = _parse_speed(speed)
+    shift = time.time() - events[0].ts.timestamp() if events else 0.0
+    producer = make_producer(settings.kafka_bootstrap)
+    with Progress(TextColumn("publishing"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                  console=console) as progress:
+        task = progress.add_task("publish", total=len(events))
+        result = publish(prepare((encode(e) for e in events), shift), producer, settings.events_topic, pace,
+                         on_sent=lambda k: progress.advance(task, k))
+    producer.close()  # type: ignore[attr-defined]
+    console.print(f"sent {result.sent}, acknowledged {result.acknowledged}, failed {result.failed}")
+    if not result.ok:
+        raise typer.Exit(1)
 
 
 @app.command()
@@ -272,8 +329,8 @@ def demo(
   figures as JSON:             CALLWATCH_REDIS_URL={redis.url} callwatch stats --json
   Prometheus metrics:          http://127.0.0.1:{web_port}/metrics
   alarms topic:                callwatch-alerts (also logged in {workdir / 'worker.log'})
-The story: billing falls behind mid-morning (a burst while two agents are on break); one caller
-waits past three minutes and the wait alarm fires; support stays healthy. Replaying at {speed:g}x.
+The story: billing falls behind mid-morning (a burst while agents are on break); callers abandon,
+one waits past three minutes and the wait alarm fires; support stays healthy. At {speed:g}x.
 """)
         replay_proc = subprocess.run(
             [sys.executable, "-m", "callwatch", "replay", str(log), "--speed", str(speed), "--rebase-now"],

@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from callwatch.events import Channel
 
+BUILTIN = Path(__file__).resolve().parent / "scenarios"
 PLANTED = ("cap_hangup", "survey_selection", "score_begging", "false_resolution")
 Planted = Literal["cap_hangup", "survey_selection", "score_begging", "false_resolution"]
 
@@ -130,6 +131,28 @@ class Scenario(_Strict):
         if self.start.tzinfo is None:
             raise ValueError("start needs a time zone (e.g. 2026-11-23T08:00:00Z)")
         return self
+
+    def scaled(self, factor: float) -> Scenario:
+        """The same floor with ``factor`` times the traffic and the staff (for load and long replays)."""
+        queues = {name: q.model_copy(update={"arrivals": [(m, r * factor) for m, r in q.arrivals]})
+                  for name, q in self.queues.items()}
+        agents = [g.model_copy(update={"count": max(1, round(g.count * factor))}) for g in self.agents]
+        return self.model_copy(update={"queues": queues, "agents": agents})
+
+    @classmethod
+    def builtin(cls, name: str) -> Scenario:
+        """A scenario shipped with callwatch (``producers/scenarios/NAME.yaml``)."""
+        path = BUILTIN / f"{name}.yaml"
+        if not path.is_file():
+            known = ", ".join(sorted(p.stem for p in BUILTIN.glob("*.yaml")))
+            raise ValueError(f"no built-in scenario {name!r} (known: {known})")
+        return cls.from_yaml(path)
+
+    @classmethod
+    def load(cls, name_or_path: str) -> Scenario:
+        """A file path, or the name of a built-in scenario."""
+        path = Path(name_or_path)
+        return cls.from_yaml(path) if path.suffix in (".yaml", ".yml") or path.is_file() else cls.builtin(name_or_path)
 
     @classmethod
     def from_yaml(cls, path: str | Path) -> Scenario:

@@ -14,7 +14,7 @@ import pytest
 from callwatch.eventlog import read_raw, write_events
 from callwatch.offline import comparable, replay_log
 from callwatch.wallboard import stored_report
-from producers.storyline import demo_events
+from producers.simulator import demo_events
 from tests.integration.harness import Stack, Worker, publish, read_topic, wait_until_applied
 
 pytestmark = pytest.mark.integration

@@ -16,7 +16,7 @@ from callwatch.engine import Engine
 from callwatch.engine.figures import report
 from callwatch.events import encode
 from callwatch.settings import Settings
-from producers.storyline import demo_events
+from producers.simulator import demo_events
 from streams.monitor import MonitorService, RecordingPublisher
 from streams.partition import PartitionRunner
 from streams.state_store import MemoryStateStore, RedisStateStore, StateStore

@@ -29,15 +29,14 @@ def test_demo_day_matches_its_golden_figures() -> None:
         (GOLDEN / "demo-day.report.json").read_text())
 
 
-def test_the_example_log_is_the_storyline() -> None:
-    """The shipped example log is what the storyline generator writes (so both can be trusted)."""
-    from datetime import datetime, timezone
+def test_the_example_log_is_the_demo_scenario() -> None:
+    """The shipped example log is what the simulator writes for the demo scenario and its seed."""
 
     from callwatch.eventlog import read_events
-    from producers.storyline import demo_events
+    from producers.simulator import demo_events
 
     shipped = list(read_events(ROOT / "producers" / "data" / "demo-day.jsonl.gz"))
-    assert shipped == demo_events(datetime(2026, 11, 23, 8, 0, tzinfo=timezone.utc))
+    assert shipped == demo_events()
 
 
 def test_the_story_is_what_a_supervisor_recognises() -> None:

@@ -14,7 +14,7 @@ from callwatch.config import MonitorConfig, ServiceLevelFormula
 from callwatch.engine import Engine, replay_events
 from callwatch.engine.figures import day_start, queue_windows, report
 from callwatch.events import Event
-from producers.storyline import demo_events
+from producers.simulator import demo_events
 from tests.unit.helpers import T0, call, ev
 
 CFG = MonitorConfig()

@@ -12,7 +12,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from callwatch.events import encode
 from callwatch.settings import Settings
-from producers.storyline import demo_events
+from producers.simulator import demo_events
 from streams.metrics import MonitorCollector
 from streams.monitor import MonitorService, RecordingPublisher
 from streams.state_store import MemoryStateStore
