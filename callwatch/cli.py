@@ -24,7 +24,6 @@ app = typer.Typer(help="callwatch: a streaming, real-time call-center monitor.",
                   add_completion=False, pretty_exceptions_show_locals=False)
 console = Console(stderr=True)
 
-DEMO_LOG = Path(__file__).resolve().parent.parent / "producers" / "data" / "demo-day.jsonl.gz"
 
 
 def _settings(**overrides: Any) -> Settings:
@@ -298,12 +297,13 @@ def simulate(
 @app.command()
 def demo(
     speed: Annotated[float, typer.Option(help="log seconds per second of the replay")] = 30.0,
-    log: Annotated[Path, typer.Option(help="the log to replay")] = DEMO_LOG,
+    scenario: Annotated[str, typer.Option(help="the scenario to simulate live (file or built-in)")] = "demo",
+    seed: Annotated[int, typer.Option(help="the simulation's seed")] = 8,
     web_port: int = 6066,
     kafka_port: int = 9092,
     redis_port: int = 6379,
 ) -> None:
-    """Start an embedded broker, Redis and a worker, replay the example day, and say where to look."""
+    """Start an embedded broker, Redis and a worker, simulate the example day live, and say where to look."""
     from callwatch.embedded import ServiceError, start_redis, start_tansu, wait_for_port
 
     workdir = Path(os.environ.get("CALLWATCH_DEMO_DIR", ".demo")).resolve()
@@ -332,12 +332,12 @@ def demo(
 The story: billing falls behind mid-morning (a burst while agents are on break); callers abandon,
 one waits past three minutes and the wait alarm fires; support stays healthy. At {speed:g}x.
 """)
-        replay_proc = subprocess.run(
-            [sys.executable, "-m", "callwatch", "replay", str(log), "--speed", str(speed), "--rebase-now"],
-            env=env, check=False)
-        if replay_proc.returncode != 0:
-            console.print("[red]the replay did not complete[/red]")
-        console.print("replay done; the monitor keeps running — Ctrl-C stops everything.")
+        sim = subprocess.run(
+            [sys.executable, "-m", "callwatch", "simulate", "--scenario", scenario, "--seed", str(seed),
+             "--speed", str(speed)], env=env, check=False)
+        if sim.returncode != 0:
+            console.print("[red]the simulation did not publish every event[/red]")
+        console.print("simulation done; the monitor keeps running — Ctrl-C stops everything.")
         signal.pause()
     except KeyboardInterrupt:
         pass
