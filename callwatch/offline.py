@@ -20,7 +20,8 @@ def replay_log(path: str | Path, config: MonitorConfig, wallboard_url: str = "",
     Invalid lines are counted by reason in ``pipeline.invalid``, as the live worker counts the dead
     letters it publishes for them.
     """
-    engine = Engine(config)
+    # a report covers the whole log: keep every interval (a live worker keeps history_days of them)
+    engine = Engine(config.model_copy(update={"history_days": 400}))
     step = engine.step
     for n, line in enumerate(read_lines(path), 1):
         if line.event is None:

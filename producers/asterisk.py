@@ -4,9 +4,9 @@ Line format: ``epoch|callid|queue|agent|event|data1|data2|…`` (some versions p
 
 | Asterisk event | becomes |
 |---|---|
-| ENTERQUEUE (url, callerid, position) | ``call.queued`` (customer = pseudonym of the caller id) |
+| ENTERQUEUE (url, callerid, position) | ``call.queued`` (customer: pseudonym of the caller id) |
 | CONNECT (holdtime, bridged uniqueid, ringtime) | ``call.answered`` + ``agent.state`` busy |
-| COMPLETECALLER / COMPLETEAGENT (holdtime, calltime, position) | ``call.ended`` by customer / agent + ``agent.state`` available |
+| COMPLETECALLER / COMPLETEAGENT (holdtime, calltime, pos.) | ``call.ended`` by customer / agent, agent available |
 | ABANDON (position, origposition, waittime) | ``call.abandoned`` |
 | EXITWITHTIMEOUT (position, origposition, waittime) | ``call.dequeued`` reason ``timeout`` |
 | EXITWITHKEY (key, position, …) | ``call.dequeued`` reason ``other`` (the caller chose an exit key) |
@@ -211,8 +211,7 @@ def follow(path: str | Path, stop: Callable[[], bool], poll_s: float = 0.2) -> I
         if chunk:
             buffer += chunk
             *lines, buffer = buffer.split("\n")
-            for line in lines:
-                yield line
+            yield from lines
             continue
         try:
             st = os.stat(path)
