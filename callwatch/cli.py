@@ -9,6 +9,7 @@ import signal
 import subprocess
 import sys
 import time
+from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -64,6 +65,29 @@ def _port(preferred: int) -> int:
     return preferred
 
 
+def _producer(settings: Settings, undelivered: int, wait_s: float = 60.0) -> Any:
+    """A producer, or a clear exit saying that nothing was delivered when no broker answers."""
+    from producers.replay import BrokerUnavailable, make_producer
+
+    try:
+        return make_producer(settings.kafka_bootstrap, wait_s=wait_s)
+    except BrokerUnavailable as exc:
+        console.print(f"[red]{exc}: none of the {undelivered} events was delivered[/red]")
+        raise typer.Exit(1) from None
+
+
+def _instant(text: str | None) -> float | None:
+    if text is None:
+        return None
+    try:
+        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise typer.BadParameter(f"{text!r} is not an RFC 3339 time") from None
+    if moment.tzinfo is None:
+        raise typer.BadParameter(f"{text!r} needs a time zone (Z or an offset)")
+    return moment.timestamp()
+
+
 def _parse_speed(speed: str) -> float | None:
     if speed == "max":
         return None
@@ -100,8 +124,11 @@ def replay(
     offline: Annotated[bool, typer.Option(help="run the engine here, without Kafka")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="print the figures as JSON (with --offline)")] = False,
     rebase_now: Annotated[bool, typer.Option(help="shift the log so that its first event is now")] = False,
+    start: Annotated[str | None, typer.Option("--from", help="only events at or after this time (RFC 3339)")] = None,
+    end: Annotated[str | None, typer.Option("--to", help="only events before this time (RFC 3339)")] = None,
     bootstrap: Annotated[str | None, typer.Option(help="Kafka bootstrap servers")] = None,
     topic: Annotated[str | None, typer.Option(help="the events topic")] = None,
+    wait_for_broker: Annotated[float, typer.Option(help="seconds to wait for an unreachable broker")] = 60.0,
 ) -> None:
     """Publish a recorded log to Kafka, paced by its timestamps; or, with --offline, print its figures."""
     settings = _settings(kafka_bootstrap=bootstrap, events_topic=topic)
@@ -109,22 +136,23 @@ def replay(
         _replay_offline(log, settings, as_json)
         return
     from callwatch.eventlog import read_raw
-    from producers.replay import first_timestamp, make_producer, prepare
+    from producers.replay import prepare, within
     from producers.replay import replay as publish
 
     pace = _parse_speed(speed)
+    lo, hi = _instant(start), _instant(end)
+    selected = list(within(prepare(read_raw(log)), lo, hi))
     shift = 0.0
-    if rebase_now:
-        first = first_timestamp(log)
-        shift = 0.0 if first is None else time.time() - first
-    total = sum(1 for _ in read_raw(log))
-    producer = make_producer(settings.kafka_bootstrap)
+    first = next((item.ts for item in selected if item.ts is not None), None)
+    if rebase_now and first is not None:
+        shift = time.time() - first
+    producer = _producer(settings, len(selected), wait_for_broker)
     with Progress(TextColumn("publishing"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                   console=console, transient=False) as progress:
-        task = progress.add_task("replay", total=total)
-        result = publish(prepare(read_raw(log), shift), producer, settings.events_topic, pace,
+        task = progress.add_task("replay", total=len(selected))
+        result = publish(prepare((i.value for i in selected), shift), producer, settings.events_topic, pace,
                          on_sent=lambda n: progress.advance(task, n))
-    producer.close()  # type: ignore[attr-defined]
+    producer.close()
     rate = result.sent / result.seconds if result.seconds else float("inf")
     console.print(f"sent {result.sent}, acknowledged {result.acknowledged}, failed {result.failed} "
                   f"in {result.seconds:.1f}s ({rate:,.0f} events/s) to {settings.events_topic}")
@@ -276,19 +304,19 @@ def simulate(
                                           "contacts": contacts, "callbacks": sim.truth.callbacks}, indent=1))
         console.print(f"wrote {out} and {truth_path}")
         return
-    from producers.replay import make_producer, prepare
+    from producers.replay import prepare
     from producers.replay import replay as publish
 
     settings = _settings(kafka_bootstrap=bootstrap, events_topic=topic)
     pace = _parse_speed(speed)
     shift = time.time() - events[0].ts.timestamp() if events else 0.0
-    producer = make_producer(settings.kafka_bootstrap)
+    producer = _producer(settings, len(events))
     with Progress(TextColumn("publishing"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                   console=console) as progress:
         task = progress.add_task("publish", total=len(events))
         result = publish(prepare((encode(e) for e in events), shift), producer, settings.events_topic, pace,
                          on_sent=lambda k: progress.advance(task, k))
-    producer.close()  # type: ignore[attr-defined]
+    producer.close()
     console.print(f"sent {result.sent}, acknowledged {result.acknowledged}, failed {result.failed}")
     if not result.ok:
         raise typer.Exit(1)
@@ -314,7 +342,7 @@ def _deliver(events: list[Any], errors: list[Any], out: Path | None, bootstrap: 
     """Write or publish converted events; report every conversion error with its line."""
     from callwatch.eventlog import write_events
     from callwatch.events import encode
-    from producers.replay import make_producer, prepare
+    from producers.replay import prepare
     from producers.replay import replay as publish
 
     for err in errors:
@@ -324,9 +352,9 @@ def _deliver(events: list[Any], errors: list[Any], out: Path | None, bootstrap: 
         console.print(f"wrote {n} events to {out}; {len(errors)} lines could not be converted")
     else:
         settings = _settings(kafka_bootstrap=bootstrap, events_topic=topic)
-        producer = make_producer(settings.kafka_bootstrap)
+        producer = _producer(settings, len(events))
         result = publish(prepare(encode(e) for e in events), producer, settings.events_topic, None)
-        producer.close()  # type: ignore[attr-defined]
+        producer.close()
         console.print(f"published {result.acknowledged}/{result.sent} events; {len(errors)} lines could not be "
                       "converted")
         if not result.ok:
@@ -356,10 +384,9 @@ def import_asterisk(
     if out is not None:
         raise typer.BadParameter("--follow publishes as lines arrive; it does not write a log")
     from callwatch.events import encode
-    from producers.replay import make_producer
 
     settings = _settings(kafka_bootstrap=bootstrap, events_topic=topic)
-    producer: Any = make_producer(settings.kafka_bootstrap)
+    producer = _producer(settings, 0)
     console.print(f"following {file} → {settings.events_topic} (Ctrl-C stops)")
     try:
         for item in convert_lines(tail(file, stop=lambda: False), converter):

@@ -90,15 +90,45 @@ class ReplayResult:
         return self.failed == 0 and self.acknowledged == self.sent
 
 
-def make_producer(bootstrap: str) -> object:
-    from kafka import KafkaProducer
+class BrokerUnavailable(RuntimeError):
+    pass
 
-    # acks from all in-sync replicas, idempotent: a retried send is not written twice
-    return KafkaProducer(
-        bootstrap_servers=bootstrap.split(","), acks="all", enable_idempotence=True, linger_ms=5,
-        retries=2147483647, max_in_flight_requests_per_connection=5, batch_size=256 * 1024,
-        delivery_timeout_ms=120_000, request_timeout_ms=30_000,
-    )
+
+def make_producer(bootstrap: str, wait_s: float = 60.0) -> object:
+    """An idempotent producer with acks from all in-sync replicas; waits for the broker up to ``wait_s``."""
+    from kafka import KafkaProducer
+    from kafka.errors import KafkaConnectionError, KafkaTimeoutError
+    from tenacity import Retrying, retry_if_exception_type, stop_after_delay, wait_exponential
+
+    UNREACHABLE = (KafkaTimeoutError, KafkaConnectionError)  # kafka-python 3 says "Unable to bootstrap"
+
+    try:
+        for attempt in Retrying(stop=stop_after_delay(wait_s), wait=wait_exponential(multiplier=0.5, max=5),
+                                retry=retry_if_exception_type(UNREACHABLE), reraise=True,
+                                before_sleep=lambda s: log.warning("broker %s unreachable; retrying", bootstrap)):
+            with attempt:
+                # a retried send is not written twice (idempotence), and nothing is acknowledged before
+                # every in-sync replica has it; sends are retried until delivery_timeout_ms
+                return KafkaProducer(
+                    bootstrap_servers=bootstrap.split(","), acks="all", enable_idempotence=True, linger_ms=5,
+                    retries=2147483647, max_in_flight_requests_per_connection=5, batch_size=256 * 1024,
+                    delivery_timeout_ms=120_000, request_timeout_ms=30_000,
+                    bootstrap_timeout_ms=int(min(max(wait_s, 1.0), 30.0) * 1000),
+                )
+    except UNREACHABLE:
+        raise BrokerUnavailable(f"no Kafka broker answered at {bootstrap} within {wait_s:.0f}s") from None
+    raise AssertionError("unreachable")
+
+
+def within(items: Iterable[Outgoing], start: float | None, end: float | None) -> Iterator[Outgoing]:
+    """The items whose event time is in [start, end); lines without a valid time are left out."""
+    for item in items:
+        if item.ts is None:
+            if start is None and end is None:
+                yield item
+            continue
+        if (start is None or item.ts >= start) and (end is None or item.ts < end):
+            yield item
 
 
 def replay(items: Iterable[Outgoing], producer: object, topic: str, speed: float | None,

@@ -332,7 +332,7 @@ class Simulation:
             ended_by = "agent"
             c.solved = False
         transfer_to = None
-        others = [q for q in self.sc.queues if q != c.queue]
+        others = [q for q, spec in self.sc.queues.items() if q != c.queue and spec.channel == c.channel]
         if others and c.transfers < 2 and self.rng.random() < out.transfer_rate:
             transfer_to = self.rng.choice(others)
         self._at(t + talk, "end", (agent.name, c, ended_by, transfer_to))
