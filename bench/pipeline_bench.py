@@ -55,6 +55,27 @@ def offline_engine(events: list, raw: list[bytes]) -> dict[str, float]:
     return {"engine_events_per_s": round(best), "decode_and_engine_events_per_s": round(best_raw)}
 
 
+def simulator_and_replay(bootstrap: str, logs: Path) -> dict[str, float]:
+    """The simulator writing a log (contacts/s), and the replay publishing it (events/s, all acked)."""
+    from callwatch.eventlog import read_raw, write_events
+    from producers.replay import make_producer, prepare, replay
+    from producers.scenario import Scenario
+    from producers.simulator import Simulation
+
+    sim = Simulation(Scenario.builtin("floor").scaled(5), seed=1)
+    t = time.perf_counter()
+    events = sorted(sim.events(), key=lambda e: e.ts)
+    write_events(logs / "floor.jsonl.gz", events)
+    sim_s = time.perf_counter() - t
+    create_topic(bootstrap, "replay-bench")
+    producer = make_producer(bootstrap)
+    result = replay(prepare(read_raw(logs / "floor.jsonl.gz")), producer, "replay-bench", None)
+    producer.close()  # type: ignore[attr-defined]
+    assert result.ok, result
+    return {"simulated_contacts": sim.truth.contacts, "simulator_contacts_per_s": round(sim.truth.contacts / sim_s),
+            "replay_events": result.sent, "replay_events_per_s": round(result.sent / result.seconds)}
+
+
 def create_topic(bootstrap: str, name: str, partitions: int = 1) -> None:
     admin = KafkaAdminClient(bootstrap_servers=bootstrap)
     try:
@@ -225,6 +246,10 @@ def main() -> None:
                                "ratio": round(full / noop, 3)}
         print(f"Kafka → Faust → Redis: {full:,.0f} events/s; no-op Faust agent: {noop:,.0f} events/s; "
               f"ratio {full / noop:.2f}")
+        results["producers"] = p = simulator_and_replay(broker.url, logs)
+        print(f"simulator writing a log: {p['simulator_contacts_per_s']:,} contacts/s "
+              f"({p['simulated_contacts']:,} contacts); replay publishing it: {p['replay_events_per_s']:,} "
+              f"events/s, every one acknowledged")
         results["delay"] = delay_at_rate(broker.url, redis.url, logs)
         d = results["delay"]
         print(f"event-to-Redis delay at {d['rate_per_s']} events/s over {d['events']} events: "
