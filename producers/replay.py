@@ -142,7 +142,10 @@ def replay(items: Iterable[Outgoing], producer: object, topic: str, speed: float
 
     def on_error(exc: BaseException) -> None:
         result.failed += 1
-        log.error("an event was not delivered: %s", exc)
+        if result.failed <= 5:
+            log.error("an event was not delivered: %s", exc)
+        elif result.failed == 6:
+            log.error("more events were not delivered; the count follows at the end")
 
     def on_ok(_: object) -> None:
         result.acknowledged += 1
