@@ -33,7 +33,7 @@ WINDOW_FIGURES: tuple[tuple[str, str, str], ...] = (
     ("wait_answered_max_seconds", "wait_answered_max", "longest wait of an answered contact"),
     ("resolution_ratio", "resolution_ratio", "dispositions with resolved=true / dispositions"),
 )
-WINDOWS = ("last_15m", "last_60m", "today")
+WINDOWS = ("last_15m", "last_30m", "last_60m", "today")
 DELAY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
 
 

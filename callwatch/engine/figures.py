@@ -171,13 +171,15 @@ def live_queue(engine: Engine, queue: str, now: float) -> dict[str, Any]:
 
 
 def queue_windows(engine: Engine, queue: str, now: float) -> dict[str, Any]:
-    """Per queue and per queue × channel: last 15 min, last 60 min and today, with derived figures."""
+    """Per queue and per queue × channel: last 15, 30 and 60 min and today, with derived figures."""
     qc = engine.config.for_queue(queue)
     today_from = day_start(now, qc)
     channels = sorted({ch for q, ch, _ in engine.intervals if q == queue})
     out: dict[str, Any] = {}
     spans: tuple[tuple[str, Callable[[str | None], Agg]], ...] = (
         ("last_15m", lambda ch: window_agg(engine, queue, ch, now - 15 * 60, now)),
+        # the abandonment and service-level alarms of METRICS.md look at the last 30 minutes
+        ("last_30m", lambda ch: window_agg(engine, queue, ch, now - 30 * 60, now)),
         ("last_60m", lambda ch: window_agg(engine, queue, ch, now - 60 * 60, now)),
         ("today", lambda ch: interval_agg(engine, queue, ch, today_from, now + INTERVAL_S)),
     )
