@@ -15,20 +15,46 @@ import orjson
 
 from callwatch.engine import AlarmEvent
 
-ALARM_TITLES = {"wait_window_exceeded": "Caller waiting longer than the wait window"}
+ALARM_TITLES = {
+    "wait_window_exceeded": "Caller waiting longer than the wait window",
+    "abandonment_high": "Abandonment over threshold",
+    "service_level_low": "Service level under target",
+    "no_agents": "Callers waiting with no agent",
+    "feed_silent": "Telephony feed silent",
+}
 
 
 def iso(ts: float) -> str:
     return datetime.fromtimestamp(ts, timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
+#: what the threshold of a figure is called where it has a name of its own
+THRESHOLD_NAMES = {"oldest_wait": "wait_window", "service_level": "service_level_target"}
+
+
+def _summary(a: AlarmEvent) -> str:
+    q, v, t = a.queue, a.value, a.threshold
+    if a.alarm == "wait_window_exceeded":
+        if a.status == "resolved":
+            return f"{q}: no caller over the {t:.0f} s window any more (longest wait now {v:.0f} s)"
+        return f"{q}: a caller has waited {v:.0f} s, over the {t:.0f} s window"
+    done = a.status == "resolved"
+    if a.alarm == "abandonment_high":
+        return (f"{q}: abandonment back to {v:.1%} over the last 30 min" if done else
+                f"{q}: {v:.1%} of callers abandoned over the last 30 min (threshold {t:.0%})")
+    if a.alarm == "service_level_low":
+        return (f"{q}: service level back to {v:.1%} over the last 30 min" if done else
+                f"{q}: service level {v:.1%} over the last 30 min, under the {t:.0%} target")
+    if a.alarm == "no_agents":
+        return (f"{q}: an agent is available or busy again" if done else
+                f"{q}: {v:.0f} callers waiting and no agent available or busy for {t:.0f} s")
+    if a.alarm == "feed_silent":
+        return (f"source {q}: events flow again" if done else
+                f"source {q}: no event (heartbeat included) for {v:.0f} s")
+    return f"{a.alarm} {a.status} for {q}"
+
+
 def alarm_message(alarm: AlarmEvent, wallboard_url: str) -> dict[str, Any]:
-    if alarm.status == "started":
-        summary = (f"{alarm.queue}: a caller has waited {alarm.value_s:.0f} s, over the "
-                   f"{alarm.threshold_s:.0f} s window")
-    else:
-        summary = (f"{alarm.queue}: no caller over the {alarm.threshold_s:.0f} s window any more "
-                   f"(longest wait now {alarm.value_s:.0f} s)")
     return {
         "v": 1,
         "id": alarm.id,
@@ -36,21 +62,21 @@ def alarm_message(alarm: AlarmEvent, wallboard_url: str) -> dict[str, Any]:
         "alarm": alarm.alarm,
         "status": alarm.status,
         "severity": alarm.severity,
-        "queue": alarm.queue,
+        "queue" if alarm.alarm != "feed_silent" else "source": alarm.queue,
         "title": ALARM_TITLES.get(alarm.alarm, alarm.alarm),
-        "summary": summary,
+        "summary": _summary(alarm),
         "at": iso(alarm.at),
         "started_at": iso(alarm.started_at),
-        "value": {"oldest_wait_seconds": alarm.value_s},
-        "threshold": {"wait_window_seconds": alarm.threshold_s},
+        "value": {f"{alarm.metric}_{alarm.unit}": alarm.value},
+        "threshold": {f"{THRESHOLD_NAMES.get(alarm.metric, alarm.metric)}_{alarm.unit}": alarm.threshold},
         "context": {
+            **({"oldest_wait_seconds": alarm.value} if alarm.alarm == "wait_window_exceeded" else {}),
             "waiting": alarm.waiting,
             "over_window": alarm.over_window,
-            "oldest_wait_seconds": alarm.value_s,
             "agents_available": alarm.agents_available,
             "service_level_last_15m_ratio": alarm.service_level,
         },
-        "call_id": alarm.call_id,
+        "call_id": alarm.call_id or None,
         "link": f"{wallboard_url}?var-queue={quote(alarm.queue)}",
     }
 

@@ -14,6 +14,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator
 
+from callwatch.alarm_rules import AlarmRules
 from callwatch.events import Channel
 
 
@@ -103,6 +104,8 @@ class MonitorConfig(BaseModel):
     floor_timezone: str = "UTC"
     #: how many entries the longest-waiting list shows
     longest_waiting_size: Annotated[int, Field(ge=1, le=1000)] = 10
+    #: the alarms' thresholds, minimum volumes, hysteresis, severities and repeat intervals
+    alarms: AlarmRules = Field(default_factory=AlarmRules)
 
     _queue_cache: dict[str, QueueConfig] = PrivateAttr(default_factory=dict)
 

@@ -13,9 +13,10 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import yaml
-from pydantic import Field
+from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
+from callwatch.alarm_rules import load_rules
 from callwatch.config import MonitorConfig
 
 
@@ -77,6 +78,15 @@ class Settings(BaseSettings):
     #: where a supervisor finds the wallboard; alarms link to it
     wallboard_url: str = "http://localhost:3000/d/callwatch-floor"
     monitor: MonitorConfig = Field(default_factory=MonitorConfig)
+    #: the alarm rules file (YAML, see callwatch/alarm_rules.py); replaces ``monitor.alarms``
+    alarm_rules_file: Path | None = None
+
+    @model_validator(mode="after")
+    def _load_rules(self) -> Settings:
+        if self.alarm_rules_file is not None:
+            rules = load_rules(self.alarm_rules_file)
+            object.__setattr__(self, "monitor", self.monitor.model_copy(update={"alarms": rules}))
+        return self
 
     @classmethod
     def settings_customise_sources(

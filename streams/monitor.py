@@ -128,8 +128,8 @@ class MonitorService:
 
     async def _publish_alarms(self, alarms: list[AlarmEvent]) -> None:
         for a in alarms:
-            log.warning("alarm %s %s queue=%s value=%.1fs threshold=%.0fs", a.alarm, a.status, a.queue,
-                        a.value_s, a.threshold_s)
+            log.warning("alarm %s %s %s value=%g threshold=%g (%s)", a.alarm, a.status, a.queue, a.value,
+                        a.threshold, a.unit)
         await self.publisher.alarms(alarms)
         self.observer.alarms(alarms)
 

@@ -28,7 +28,8 @@ import orjson
 from callwatch.config import MonitorConfig, QueueConfig
 from callwatch.engine.aggregates import INTERVAL_S, MINUTE_S, AgentDay, Agg, wait_bucket
 from callwatch.engine.figures import agents_in_queue, service_level_of, window_agg
-from callwatch.engine.records import ActiveAlarm, AgentRecord, AlarmEvent, Leg
+from callwatch.engine.records import ActiveAlarm, ActiveThreshold, AgentRecord, AlarmEvent, Leg
+from callwatch.engine.thresholds import EVAL_S, ThresholdAlarms, due_instants
 from callwatch.events import (
     AgentState,
     CallAbandoned,
@@ -64,6 +65,7 @@ CONTAINERS: dict[str, Any] = {
     # "seen" is not here: its ids are stored in batches (see take_dirty), not one field per event
     "held": list,
     "alarms": ActiveAlarm,
+    "thresholds": ActiveThreshold,
     "sources": float,
 }
 #: containers keyed by a tuple (stored as a JSON array); the others are keyed by a plain string
@@ -83,6 +85,18 @@ class Engine:
         self.seen: dict[str, float] = {}
         self.held: dict[tuple[str, str], list[Event]] = {}
         self.alarms: dict[str, ActiveAlarm] = {}
+        #: the threshold alarms (abandonment, service level, no agents, feed silent) by key
+        self.thresholds: dict[str, ActiveThreshold] = {}
+        #: (arrived, left) of contacts that left their queue since the last threshold evaluation
+        self.recently_left: dict[str, list[tuple[float, float]]] = {}
+        self._evaluated_to = NEG_INF
+        #: queues seen in contact events, and queues some agent has said it serves (derived state)
+        self.known_queues: set[str] = set()
+        self.queue_channels: dict[str, set[str]] = {}
+        #: the newest minute bucket per queue: windows with nothing in them need no summing
+        self.queue_last_minute: dict[str, float] = {}
+        self.staffed_queues: set[str] = set()
+        self._threshold_alarms = ThresholdAlarms(self)
         #: latest event time per source (feed-silent detection and the clock-anomaly counts)
         self.sources: dict[str, float] = {}
         #: event count and pipeline counters: late, duplicate, inconsistent:<reason>
@@ -195,10 +209,14 @@ class Engine:
         iv = self.intervals.get(ik)
         if iv is None:
             iv = self.intervals[ik] = Agg()
+            self.known_queues.add(queue)
+            self.queue_channels.setdefault(queue, set()).add(channel)
         self.dirty["intervals"].add(ik)
         if ts < self.max_ts - MINUTE_RETENTION_S:
             return (iv,)
         mk = (queue, channel, int(ts // MINUTE_S) * MINUTE_S)
+        if mk[2] > self.queue_last_minute.get(queue, NEG_INF):
+            self.queue_last_minute[queue] = mk[2]
         mn = self.minutes.get(mk)
         if mn is None:
             mn = self.minutes[mk] = Agg()
@@ -320,6 +338,8 @@ class Engine:
         assert leg.wait_from is not None
         del self.waiting[leg.queue][leg.call_id]
         leg.left_at = ts
+        if leg.arrived_at is not None:
+            self.recently_left.setdefault(leg.queue, []).append((leg.arrived_at, ts))
         wait = ts - leg.wait_from
         if wait < 0:
             self._inconsistent("left_before_queued")
@@ -526,6 +546,7 @@ class Engine:
         if ev.queues is not None and ts >= rec.queues_ts:
             rec.queues = list(ev.queues)
             rec.queues_ts = ts
+            self.staffed_queues.update(ev.queues)
         if ev.team is not None:
             rec.team = ev.team
         self.dirty["agents"].add(ev.agent)
@@ -605,13 +626,29 @@ class Engine:
         start = len(self.outbox)
         # the timer before the agents: an alarm's context reads agent states as of its moment, which
         # lies after every change already final
-        self._sweep(wm if now is None else now)
+        clock = wm if now is None else now
+        self._sweep(clock)
+        if clock > NEG_INF and clock >= self._evaluated_to + EVAL_S:
+            self._evaluate_thresholds(clock)
         if self._agent_changes and self._agent_changes[0][0] <= wm:
             self._finalise_agents(wm)
         if wm - self._last_purge >= PURGE_EVERY_S:
             self._purge(wm)
             self._last_purge = wm
+        if len(self.outbox) - start > 1:
+            # the timer and the threshold evaluations each handle every instant up to the clock, so
+            # ordering what one call decided by time orders the whole sequence, whatever the batching
+            self.outbox[start:] = sorted(self.outbox[start:], key=lambda a: (a.at, a.alarm, a.queue, a.status))
         return self.outbox[start:]
+
+    def _evaluate_thresholds(self, clock: float) -> None:
+        for at in due_instants(self._evaluated_to, clock):
+            self._threshold_alarms.evaluate(at)
+            self._evaluated_to = at
+        done = self._evaluated_to
+        for queue, left in self.recently_left.items():
+            if left:
+                self.recently_left[queue] = [item for item in left if item[1] > done]
 
     def next_deadline(self) -> float | None:
         """When the alarm timer next has something to decide (for a driver's sleep)."""
@@ -670,8 +707,8 @@ class Engine:
         self.outbox.append(AlarmEvent(
             alarm=WAIT_ALARM, status=status, queue=queue, at=at,
             started_at=max(active.started_at, 0.0), severity="critical",
-            value_s=round(oldest, 3), threshold_s=qc.wait_window_s, call_id=call_id,
-            waiting=len(waits), agents_available=agents_in_queue(self, queue, at)["available"],
+            value=round(oldest, 3), threshold=qc.wait_window_s, unit="seconds", metric="oldest_wait",
+            call_id=call_id, waiting=len(waits), agents_available=agents_in_queue(self, queue, at)["available"],
             service_level=sl, over_window=len(self._over.get(queue, ())),
         ))
 
@@ -752,6 +789,7 @@ class Engine:
             "seq": self.seq,
             "seen_batch": self._seen_batch,
             "last_purge": None if self._last_purge == NEG_INF else self._last_purge,
+            "evaluated_to": None if self._evaluated_to == NEG_INF else self._evaluated_to,
             "counters": dict(self.counters),
         }
 
@@ -778,6 +816,7 @@ class Engine:
             eng.min_ts = meta["min_ts"] if meta.get("min_ts") is not None else float("inf")
             eng.swept_to = meta["swept_to"] if meta.get("swept_to") is not None else NEG_INF
             eng._last_purge = meta["last_purge"] if meta.get("last_purge") is not None else NEG_INF
+            eng._evaluated_to = meta["evaluated_to"] if meta.get("evaluated_to") is not None else NEG_INF
             eng.seq = meta.get("seq", 0)
             eng._seen_batch = meta.get("seen_batch", 0)
             eng.counters.update(meta.get("counters", {}))
@@ -826,8 +865,17 @@ class Engine:
                 heapq.heappush(self._agent_changes, (change[0], name))
         for event_id, ts in self.seen.items():
             self._seen_hours.setdefault(int(ts // 3600), []).append(event_id)
+        for q, ch, _ in self.intervals:
+            self.known_queues.add(q)
+            self.queue_channels.setdefault(q, set()).add(ch)
+        for q, _, m in self.minutes:
+            self.queue_last_minute[q] = max(m, self.queue_last_minute.get(q, NEG_INF))
+        for rec in self.agents.values():
+            self.staffed_queues.update(rec.queues)
         for key, leg in self.legs.items():
             self._leg_hours.setdefault(int(leg.last_ts // 3600), []).append(key)
+            if leg.arrived_at is not None and leg.left_at is not None and leg.left_at > self._evaluated_to:
+                self.recently_left.setdefault(leg.queue, []).append((leg.arrived_at, leg.left_at))
 
     # -------------------------------------------------------------- merging
 
@@ -839,6 +887,11 @@ class Engine:
         _merge_into(self.agent_days, other.agent_days)
         self.agents.update(other.agents)
         self.alarms.update(other.alarms)
+        self.thresholds.update(other.thresholds)
+        self.known_queues |= other.known_queues
+        for q, chs in other.queue_channels.items():
+            self.queue_channels.setdefault(q, set()).update(chs)
+        self.staffed_queues |= other.staffed_queues
         for s, t in other.sources.items():
             self.sources[s] = max(t, self.sources.get(s, NEG_INF))
         self.counters.update(other.counters)

@@ -100,24 +100,46 @@ class ActiveAlarm:
         return cls(**data)
 
 
-@dataclass(slots=True, frozen=True)
-class AlarmEvent:
-    """What the engine says about an alarm: it started, or it resolved. Times are event/clock seconds."""
+@dataclass(slots=True)
+class ActiveThreshold:
+    """A threshold alarm's state for one subject (a queue or a source).
+
+    ``pending`` waits out a rule's ``for`` period (no agents for 60 s) before it becomes ``active``.
+    """
 
     alarm: str
-    status: str  # started | resolved
+    subject: str
+    status: str  # pending | active
+    since: float
+    last_sent: float = 0.0
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> ActiveThreshold:
+        return cls(**data)
+
+
+@dataclass(slots=True, frozen=True)
+class AlarmEvent:
+    """What the engine says about an alarm: it started, repeated, or resolved. Times are seconds."""
+
+    alarm: str
+    status: str  # started | repeated | resolved
+    #: the queue it is about (the source, for feed_silent)
     queue: str
     at: float
     started_at: float
     severity: str
-    #: the oldest wait at that moment, and the window it is compared with (seconds)
-    value_s: float
-    threshold_s: float
-    call_id: str
+    #: the figure that crossed its threshold, in ``unit`` (seconds, ratio, contacts)
+    value: float
+    threshold: float
+    unit: str
+    #: the figure's name (oldest_wait, abandonment_rate, service_level, waiting, silence)
+    metric: str
     waiting: int
     agents_available: int
     service_level: float | None
-    over_window: int
+    call_id: str = ""
+    over_window: int = 0
 
     @property
     def key(self) -> str:
@@ -126,4 +148,5 @@ class AlarmEvent:
 
     @property
     def id(self) -> str:
-        return f"{self.key}:{round(self.started_at * 1000)}:{self.status}"
+        suffix = f":{round(self.at * 1000)}" if self.status == "repeated" else ""
+        return f"{self.key}:{round(self.started_at * 1000)}:{self.status}{suffix}"

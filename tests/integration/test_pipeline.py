@@ -51,8 +51,9 @@ def test_live_run_equals_offline_replay(stack: Stack, workers: list[Worker], tmp
     alarms = read_topic(stack, stack.alerts_topic, expect=len(offline["alarms"]))
     assert sorted(a["id"] for _, a, _ in alarms) == sorted(a["id"] for a in offline["alarms"])
     assert any(a["status"] == "started" and a["queue"] == "billing" for _, a, _ in alarms)
+    assert {a["alarm"] for _, a, _ in alarms} >= {"wait_window_exceeded", "abandonment_high", "service_level_low"}
     # the alarm names the incident (key), the values with units and the context
-    first = next(a for _, a, _ in alarms if a["status"] == "started")
+    first = next(a for _, a, _ in alarms if a["status"] == "started" and a["alarm"] == "wait_window_exceeded")
     assert first["key"] == "wait_window_exceeded:billing"
     assert first["threshold"] == {"wait_window_seconds": 180.0}
     assert set(first["context"]) >= {"waiting", "oldest_wait_seconds", "agents_available",
