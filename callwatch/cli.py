@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -420,6 +421,31 @@ def import_cdr(
     result = CdrConverter(spec, _pseudonymizer()).convert_file(file)
     console.print(", ".join(f"{k} {v}" for k, v in sorted(result.counts.items())))
     _deliver(result.events, result.errors, out, bootstrap, topic)
+
+
+alerts_app = typer.Typer(help="Deliver alarms to people's systems.", no_args_is_help=True)
+app.add_typer(alerts_app, name="alerts")
+
+
+@alerts_app.command("run")
+def alerts_run(
+    config: Annotated[Path, typer.Option(help="receivers and routes (YAML)", exists=True, dir_okay=False)],
+    loglevel: str = "info",
+) -> None:
+    """Read the alerts topic and deliver every alarm to its receivers, once, retried, never lost."""
+    import asyncio
+
+    from alerts.dispatcher_app import load_delivery_config, run
+
+    _logging(loglevel)
+    settings = _settings()
+    try:
+        delivery = load_delivery_config(config)
+    except (OSError, ValueError) as exc:
+        console.print(f"[red]invalid delivery config {config}:[/red] {exc}")
+        raise typer.Exit(2) from None
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(run(settings, delivery))
 
 
 @app.command()
