@@ -11,7 +11,7 @@ import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import orjson
 import pytest
@@ -24,7 +24,7 @@ WINDOW_S = 2.0
 
 
 class _Receiver(BaseHTTPRequestHandler):
-    got: list[tuple[float, dict[str, Any]]] = []
+    got: ClassVar[list[tuple[float, dict[str, Any]]]] = []
 
     def do_POST(self) -> None:
         body = self.rfile.read(int(self.headers["Content-Length"]))
