@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import signal
 from pathlib import Path
 from typing import Any
 
@@ -48,6 +49,14 @@ def load_delivery_config(path: str | Path) -> DeliveryConfig:
 
 async def run(settings: Settings, config: DeliveryConfig, group: str = "callwatch-alerts-dispatcher",
               stop: asyncio.Event | None = None) -> None:
+    if stop is None:
+        # SIGTERM finishes the message in hand (delivered, marked, committed) before exiting: a
+        # restart then repeats nothing. After a SIGKILL the receiver may see an id twice; it is in
+        # the X-Callwatch-Id header for it to drop.
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
     consumer = AIOKafkaConsumer(settings.alerts_topic, bootstrap_servers=settings.kafka_bootstrap, group_id=group,
                                 enable_auto_commit=False, auto_offset_reset="earliest", fetch_max_wait_ms=50,
                                 session_timeout_ms=int(settings.session_timeout_s * 1000),
@@ -67,7 +76,7 @@ async def run(settings: Settings, config: DeliveryConfig, group: str = "callwatc
 
             dispatcher = Dispatcher(config, receivers, delivered, dead_letter)
             log.info("delivering %s to %s", settings.alerts_topic, ", ".join(receivers))
-            while stop is None or not stop.is_set():
+            while not stop.is_set():
                 batch = await consumer.getmany(timeout_ms=200)
                 for records in batch.values():
                     for record in records:

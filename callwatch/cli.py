@@ -458,7 +458,7 @@ def demo(
     redis_port: int = 6379,
 ) -> None:
     """Start an embedded broker, Redis and a worker, simulate the example day live, and say where to look."""
-    from callwatch.embedded import ServiceError, start_redis, start_tansu, wait_for_port
+    from callwatch.embedded import ServiceError, start_redis, start_tansu, stop_process, wait_for_port
 
     workdir = Path(os.environ.get("CALLWATCH_DEMO_DIR", ".demo")).resolve()
     workdir.mkdir(exist_ok=True)
@@ -497,11 +497,7 @@ one waits past three minutes and the wait alarm fires; support stays healthy. At
         pass
     finally:
         for p in procs:
-            p.terminate()
-            try:
-                p.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                p.kill()
+            stop_process(p, timeout=15)
         broker.stop()
         redis.stop()
 

@@ -12,11 +12,8 @@ import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
-from pathlib import Path
 
 import orjson
-
-from callwatch.eventlog import read_raw
 
 log = logging.getLogger("callwatch.replay")
 
@@ -69,13 +66,6 @@ def prepare(lines: Iterable[bytes], shift_s: float = 0.0) -> Iterator[Outgoing]:
             raw = orjson.dumps(obj)
             ts += shift_s
         yield Outgoing(key, raw, ts)
-
-
-def first_timestamp(path: str | Path) -> float | None:
-    for item in prepare(read_raw(path)):
-        if item.ts is not None:
-            return item.ts
-    return None
 
 
 @dataclass

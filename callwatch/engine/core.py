@@ -793,23 +793,10 @@ class Engine:
             "counters": dict(self.counters),
         }
 
-    def dump(self) -> tuple[dict[str, Any], dict[str, dict[str, bytes]]]:
-        """The whole state (meta and every container), serialised as a driver stores it."""
-        containers = {
-            name: {_key_out(k): v for k, raw in getattr(self, name).items()
-                   if (v := _value_out(raw)) is not None}
-            for name in CONTAINERS
-        }
-        by_hour: dict[int, list[tuple[str, float]]] = {}
-        for event_id, ts in self.seen.items():
-            by_hour.setdefault(int(ts // 3600), []).append((event_id, ts))
-        containers["seen"] = {f"{hour}:0": orjson.dumps(items) for hour, items in by_hour.items()}
-        return self.meta(), containers
-
     @classmethod
     def restore(cls, config: MonitorConfig, meta: dict[str, Any] | None,
                 containers: dict[str, dict[str, bytes]]) -> Engine:
-        """Rebuild an engine from what :meth:`dump` or :meth:`take_dirty` wrote."""
+        """Rebuild an engine from the change sets :meth:`take_dirty` produced, as a store holds them."""
         eng = cls(config)
         if meta:
             eng.max_ts = meta["max_ts"] if meta.get("max_ts") is not None else NEG_INF

@@ -17,7 +17,7 @@ from typing import Any
 import orjson
 from kafka import KafkaConsumer, TopicPartition
 
-from callwatch.embedded import free_port
+from callwatch.embedded import free_port, stop_process
 from callwatch.settings import Settings
 from producers.replay import make_producer, prepare, replay
 from streams.state_store import RedisStateStore
@@ -110,13 +110,8 @@ class Worker:
         self.proc.wait()
 
     def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        if self.proc is not None:
+            stop_process(self.proc, timeout=20)
 
 
 def publish(stack: Stack, lines: Iterable[bytes], speed: float | None = None) -> int:
