@@ -17,7 +17,6 @@ import hashlib
 import hmac
 import logging
 import os
-import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
@@ -129,19 +128,15 @@ class DeliveryStats:
     retried: int = 0
     failed: int = 0
     duplicates: int = 0
-    #: seconds from the alarm's moment to its delivery
-    delays: list[float] = field(default_factory=list)
 
 
 class Dispatcher:
     def __init__(self, config: DeliveryConfig, receivers: dict[str, Receiver], delivered: DeliveredIds,
-                 dead_letter: Callable[[dict[str, Any], str, str], Awaitable[None]],
-                 clock: Callable[[], float] = time.time) -> None:
+                 dead_letter: Callable[[dict[str, Any], str, str], Awaitable[None]]) -> None:
         self.config = config
         self.receivers = receivers
         self.delivered = delivered
         self.dead_letter = dead_letter
-        self.clock = clock
         self.stats = DeliveryStats()
 
     def targets(self, message: dict[str, Any]) -> list[str]:
@@ -151,7 +146,7 @@ class Dispatcher:
                 names.extend(n for n in route.receivers if n not in names)
         return names
 
-    async def deliver(self, message: dict[str, Any], at_s: float | None = None) -> None:
+    async def deliver(self, message: dict[str, Any]) -> None:
         message_id = str(message.get("id"))
         for name in self.targets(message):
             if await self.delivered.seen(name, message_id):
@@ -176,5 +171,3 @@ class Dispatcher:
                 continue
             await self.delivered.mark(name, message_id)
             self.stats.sent += 1
-            if at_s is not None:
-                self.stats.delays.append(self.clock() - at_s)

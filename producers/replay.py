@@ -15,6 +15,8 @@ from datetime import datetime
 
 import orjson
 
+from alerts.messages import iso
+
 log = logging.getLogger("callwatch.replay")
 
 DEFAULT_KEY = b"default"
@@ -38,12 +40,6 @@ def _parse_ts(text: object) -> float | None:
     return parsed.timestamp() if parsed.tzinfo is not None else None
 
 
-def _iso(ts: float) -> str:
-    from alerts.messages import iso
-
-    return iso(ts)
-
-
 def prepare(lines: Iterable[bytes], shift_s: float = 0.0) -> Iterator[Outgoing]:
     """Key each line by its source; with ``shift_s``, move its times (``ts``, ``waiting_since``)."""
     for raw in lines:
@@ -59,10 +55,10 @@ def prepare(lines: Iterable[bytes], shift_s: float = 0.0) -> Iterator[Outgoing]:
         source = obj.get("source")
         key = source.encode() if isinstance(source, str) and source else DEFAULT_KEY
         if shift_s and ts is not None:
-            obj["ts"] = _iso(ts + shift_s)
+            obj["ts"] = iso(ts + shift_s)
             since = _parse_ts(obj.get("waiting_since"))
             if since is not None:
-                obj["waiting_since"] = _iso(since + shift_s)
+                obj["waiting_since"] = iso(since + shift_s)
             raw = orjson.dumps(obj)
             ts += shift_s
         yield Outgoing(key, raw, ts)

@@ -10,13 +10,13 @@ import urllib.error
 import urllib.parse
 import urllib.request
 from collections.abc import Iterator
-from datetime import datetime, timezone
 from pathlib import Path
 
 import orjson
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+from alerts.messages import iso
 from callwatch.embedded import free_port, wait_for_port
 from callwatch.eventlog import read_raw
 from callwatch.wallboard import live_figures
@@ -37,12 +37,8 @@ def workers() -> Iterator[list[Worker]]:
         w.stop()
 
 
-def _iso(ts: float) -> str:
-    return datetime.fromtimestamp(ts, timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-
-
 def _event(kind: str, ts: float, eid: str, **fields: object) -> bytes:
-    return orjson.dumps({"v": 1, "id": eid, "type": kind, "ts": _iso(ts), "source": "pbx-live", **fields})
+    return orjson.dumps({"v": 1, "id": eid, "type": kind, "ts": iso(ts), "source": "pbx-live", **fields})
 
 
 def test_wait_alarm_fires_within_a_second_of_the_crossing_and_resolves(
@@ -65,8 +61,8 @@ def test_wait_alarm_fires_within_a_second_of_the_crossing_and_resolves(
     delay = published_ms / 1000 - crossing
     assert 0 <= delay < 1.0, f"alarm published {delay:.3f}s after the crossing"
     assert started["key"] == resolved["key"] == "wait_window_exceeded:sales"
-    assert started["started_at"] == _iso(crossing)
-    assert resolved["at"] == _iso(answered_at)
+    assert started["started_at"] == iso(crossing)
+    assert resolved["at"] == iso(answered_at)
     (artifacts / "alarm-delay.json").write_text(json.dumps({"delay_after_crossing_s": delay}))
 
 
