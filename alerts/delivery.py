@@ -1,56 +1,45 @@
-"""Delivering alarm messages to people's systems: receivers, routing, retries, at most once per id.
+"""Delivering alarm messages to people's systems: routing, silences, retries, each id at most once.
 
-The first receiver is the generic webhook (JSON body, HMAC-SHA256 signature over the body with a
-secret from the environment). Every send is retried with exponential backoff; a message that still
-fails is handed to the dead-letter callback with the reason, never dropped silently. A message whose
-``id`` was already delivered to a receiver is not sent to it again (a worker or dispatcher restart
-repeats nothing), through a small store of delivered ids.
-
-Exception hierarchy::
-
-    DeliveryError            a receiver refused or could not be reached (retried)
+Every receiver has its own lane (a queue and a task): a receiver that is down holds back only its own
+messages, in order, while the others carry on. A send that fails for a temporary reason (network, 5xx,
+429) is retried with exponential backoff for up to ``give_up_after_s`` (an hour by default, so a
+receiver down for minutes loses nothing); one that is refused for good (other 4xx, SMTP 5xx) or runs out
+of time is handed to the dead-letter callback with the reason and counted, never dropped silently.
+A message whose ``id`` was already delivered to a receiver is not sent to it again (a worker or
+dispatcher restart repeats nothing), through a store of delivered ids.
 """
 
 from __future__ import annotations
 
-import hashlib
-import hmac
+import asyncio
 import logging
-import os
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any, Literal, Protocol
+from datetime import datetime
+from typing import Any, Protocol
 
-import aiohttp
-import orjson
-from pydantic import BaseModel, ConfigDict, Field
-from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_attempt, wait_exponential
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, stop_after_delay, wait_exponential
+
+from alerts.receivers import DeliveryError, PermanentDeliveryError, Receiver, ReceiverSpec
+from alerts.silences import Silence
 
 log = logging.getLogger("callwatch.alerts")
 
 
-class DeliveryError(Exception):
-    """A receiver refused a message or could not be reached."""
-
-
-class WebhookSpec(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    kind: Literal["webhook"] = "webhook"
-    name: str
-    url: str
-    #: the environment variable holding the signing secret (never the secret itself)
-    secret_env: str | None = None
-    timeout_s: float = Field(default=5.0, gt=0)
-
-
 class Route(BaseModel):
+    """Messages matching every given field go to ``receivers``; a field left out matches anything."""
+
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    receivers: list[str]
+    receivers: list[str] = Field(min_length=1)
     severities: list[str] | None = None
     queues: list[str] | None = None
     alarms: list[str] | None = None
+    #: stop at this route when it matches (like Alertmanager's ``continue: false``)
+    stop: bool = False
 
     def matches(self, message: dict[str, Any]) -> bool:
         subject = message.get("queue") or message.get("source")
@@ -62,47 +51,23 @@ class Route(BaseModel):
 class DeliveryConfig(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    receivers: list[WebhookSpec]
-    routes: list[Route]
-    attempts: int = Field(default=6, ge=1)
+    receivers: list[ReceiverSpec] = Field(min_length=1)
+    routes: list[Route] = Field(min_length=1)
     backoff_s: float = Field(default=0.5, gt=0)
-    backoff_max_s: float = Field(default=30.0, gt=0)
+    backoff_max_s: float = Field(default=15.0, gt=0)
+    #: a message not delivered after this long is dead-lettered
+    give_up_after_s: float = Field(default=3600.0, gt=0)
 
-
-class Receiver(Protocol):
-    name: str
-
-    async def send(self, message: dict[str, Any]) -> None: ...
-
-
-def sign(secret: bytes, body: bytes) -> str:
-    return "sha256=" + hmac.new(secret, body, hashlib.sha256).hexdigest()
-
-
-class WebhookReceiver:
-    """POSTs the message as JSON; ``X-Callwatch-Signature`` is HMAC-SHA256 of the body."""
-
-    def __init__(self, spec: WebhookSpec, session: aiohttp.ClientSession) -> None:
-        self.name = spec.name
-        self.spec = spec
-        self.session = session
-        secret = os.environ.get(spec.secret_env) if spec.secret_env else None
-        if spec.secret_env and not secret:
-            raise ValueError(f"receiver {spec.name!r}: environment variable {spec.secret_env} is not set")
-        self._secret = secret.encode() if secret else None
-
-    async def send(self, message: dict[str, Any]) -> None:
-        body = orjson.dumps(message)
-        headers = {"Content-Type": "application/json", "X-Callwatch-Id": str(message.get("id", ""))}
-        if self._secret is not None:
-            headers["X-Callwatch-Signature"] = sign(self._secret, body)
-        try:
-            async with self.session.post(self.spec.url, data=body, headers=headers,
-                                         timeout=aiohttp.ClientTimeout(total=self.spec.timeout_s)) as resp:
-                if resp.status >= 300:
-                    raise DeliveryError(f"{self.name}: HTTP {resp.status}")
-        except (aiohttp.ClientError, TimeoutError) as exc:
-            raise DeliveryError(f"{self.name}: {type(exc).__name__}: {exc}") from None
+    @model_validator(mode="after")
+    def _names(self) -> DeliveryConfig:
+        names = [r.name for r in self.receivers]
+        if len(set(names)) != len(names):
+            raise ValueError(f"receiver names must be unique: {names}")
+        for i, route in enumerate(self.routes):
+            unknown = [n for n in route.receivers if n not in names]
+            if unknown:
+                raise ValueError(f"routes[{i}] names unknown receivers {unknown}; known: {names}")
+        return self
 
 
 class DeliveredIds(Protocol):
@@ -128,46 +93,180 @@ class DeliveryStats:
     retried: int = 0
     failed: int = 0
     duplicates: int = 0
+    silenced: int = 0
+
+
+class DispatcherMetrics:
+    """The dispatcher's own figures, on its ``/metrics`` (``callwatch alerts run --metrics-port``)."""
+
+    def __init__(self, registry: CollectorRegistry | None = None) -> None:
+        self.registry = registry or CollectorRegistry()
+        r = self.registry
+        self.received = Counter("callwatch_alerts_received", "Alarm messages read from the alerts topic", registry=r)
+        self.sent = Counter("callwatch_alerts_sent", "Alarm messages delivered, by receiver and status",
+                            ["receiver", "status"], registry=r)
+        self.retried = Counter("callwatch_alerts_retried", "Sends retried after a temporary failure",
+                               ["receiver"], registry=r)
+        self.failed = Counter("callwatch_alerts_failed", "Messages dead-lettered (refused, or out of time)",
+                              ["receiver"], registry=r)
+        self.silenced = Counter("callwatch_alerts_silenced", "Messages held back by a silence", ["receiver"],
+                                registry=r)
+        self.duplicates = Counter("callwatch_alerts_duplicates", "Messages not sent again: already delivered",
+                                  ["receiver"], registry=r)
+        self.delay = Histogram("callwatch_alerts_delivery_delay_seconds",
+                               "From the alarm's instant (its `at`) to the receiver's acceptance", ["receiver"],
+                               buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 1800),
+                               registry=r)
+        self.pending = Gauge("callwatch_alerts_pending", "Messages waiting in a receiver's lane", ["receiver"],
+                             registry=r)
+
+
+def parse_iso(ts: str) -> float:
+    return datetime.fromisoformat(ts.replace("Z", "+00:00")).timestamp()
+
+
+def incident_id(message: dict[str, Any]) -> str:
+    """One incident of one alarm: its key and when it started (shared by start, repeats and resolve)."""
+    return f"incident:{message.get('key')}:{message.get('started_at')}"
+
+
+@dataclass
+class _Job:
+    message: dict[str, Any]
+    done: asyncio.Future[None]
+    #: set when a silence holds the message back, so that a resolve goes only to receivers told before
+    silenced: bool = False
 
 
 class Dispatcher:
     def __init__(self, config: DeliveryConfig, receivers: dict[str, Receiver], delivered: DeliveredIds,
-                 dead_letter: Callable[[dict[str, Any], str, str], Awaitable[None]]) -> None:
+                 dead_letter: Callable[[dict[str, Any], str, str], Awaitable[None]],
+                 silences: Callable[[], Awaitable[list[Silence]]] | None = None,
+                 metrics: DispatcherMetrics | None = None, clock: Callable[[], float] = time.time) -> None:
         self.config = config
         self.receivers = receivers
         self.delivered = delivered
         self.dead_letter = dead_letter
+        self.load_silences = silences
+        self.metrics = metrics or DispatcherMetrics()
+        self.clock = clock
         self.stats = DeliveryStats()
+        self._lanes: dict[str, asyncio.Queue[_Job]] = {}
+        self._tasks: dict[str, asyncio.Task[None]] = {}
+        self._silences: list[Silence] = []
+        self._silences_at = float("-inf")
 
     def targets(self, message: dict[str, Any]) -> list[str]:
         names: list[str] = []
         for route in self.config.routes:
             if route.matches(message):
                 names.extend(n for n in route.receivers if n not in names)
+                if route.stop:
+                    break
         return names
 
-    async def deliver(self, message: dict[str, Any]) -> None:
-        message_id = str(message.get("id"))
+    async def _silence_for(self, message: dict[str, Any]) -> Silence | None:
+        if self.load_silences is None:
+            return None
+        now = self.clock()
+        if now - self._silences_at >= 1.0:  # a silence set from the CLI takes effect within a second
+            self._silences = await self.load_silences()
+            self._silences_at = now
+        return next((s for s in self._silences if s.matches(message, now)), None)
+
+    async def submit(self, message: dict[str, Any]) -> asyncio.Future[Any]:
+        """Queues ``message`` on its receivers' lanes; the result completes once every one of them has
+        delivered it, found it delivered before, or dead-lettered it."""
+        self.metrics.received.inc()
+        silence = await self._silence_for(message)
+        jobs: list[asyncio.Future[None]] = []
         for name in self.targets(message):
-            if await self.delivered.seen(name, message_id):
-                self.stats.duplicates += 1
+            if silence is not None and message.get("status") != "resolved":
+                self.stats.silenced += 1
+                self.metrics.silenced.labels(name).inc()
+                log.info("alarm %s to %s held back by silence %s (%s)", message.get("id"), name, silence.id,
+                         silence.reason)
                 continue
-            receiver = self.receivers[name]
+            job = _Job(message, asyncio.get_running_loop().create_future(), silenced=silence is not None)
+            self._lane(name).put_nowait(job)
+            self.metrics.pending.labels(name).inc()
+            jobs.append(job.done)
+        return asyncio.gather(*jobs)
+
+    async def deliver(self, message: dict[str, Any]) -> None:
+        await (await self.submit(message))
+
+    def _lane(self, name: str) -> asyncio.Queue[_Job]:
+        if name not in self._lanes:
+            self._lanes[name] = asyncio.Queue()
+            self._tasks[name] = asyncio.create_task(self._run_lane(name), name=f"alerts-lane-{name}")
+        return self._lanes[name]
+
+    async def _run_lane(self, name: str) -> None:
+        lane = self._lanes[name]
+        while True:
+            job = await lane.get()
             try:
-                async for attempt in AsyncRetrying(
-                    stop=stop_after_attempt(self.config.attempts),
-                    wait=wait_exponential(multiplier=self.config.backoff_s, max=self.config.backoff_max_s),
-                    retry=retry_if_exception_type(DeliveryError), reraise=True,
-                ):
-                    with attempt:
-                        if attempt.retry_state.attempt_number > 1:
-                            self.stats.retried += 1
-                        await receiver.send(message)
-            except DeliveryError as exc:
-                self.stats.failed += 1
-                log.error("alarm %s not delivered to %s after %d attempts: %s", message_id, name,
-                          self.config.attempts, exc)
-                await self.dead_letter(message, name, str(exc))
-                continue
-            await self.delivered.mark(name, message_id)
-            self.stats.sent += 1
+                await self._deliver_one(name, job)
+            except Exception as exc:  # a bug in one receiver must not stop the lane or lose the message
+                log.exception("alarm %s to %s: unexpected error", job.message.get("id"), name)
+                await self._dead(name, job.message, f"{name}: unexpected {type(exc).__name__}")
+            finally:
+                self.metrics.pending.labels(name).dec()
+                if not job.done.done():
+                    job.done.set_result(None)
+
+    async def _dead(self, name: str, message: dict[str, Any], reason: str) -> None:
+        self.stats.failed += 1
+        self.metrics.failed.labels(name).inc()
+        log.error("alarm %s not delivered to %s: %s", message.get("id"), name, reason)
+        await self.dead_letter(message, name, reason)
+
+    async def _deliver_one(self, name: str, job: _Job) -> None:
+        message = job.message
+        message_id = str(message.get("id"))
+        if await self.delivered.seen(name, message_id):
+            self.stats.duplicates += 1
+            self.metrics.duplicates.labels(name).inc()
+            return
+        if job.silenced and not await self.delivered.seen(name, incident_id(message)):
+            # the resolve of an incident this receiver never heard of (its start was silenced)
+            self.stats.silenced += 1
+            self.metrics.silenced.labels(name).inc()
+            return
+        receiver = self.receivers[name]
+
+        def wait(state: RetryCallState) -> float:
+            backoff = wait_exponential(multiplier=self.config.backoff_s, max=self.config.backoff_max_s)(state)
+            exc = state.outcome.exception() if state.outcome else None
+            asked = exc.retry_after_s if isinstance(exc, DeliveryError) else None
+            return max(backoff, asked or 0.0)
+
+        try:
+            async for attempt in AsyncRetrying(
+                stop=stop_after_delay(self.config.give_up_after_s), wait=wait, reraise=True,
+                retry=retry_if_exception(lambda e: isinstance(e, DeliveryError)
+                                         and not isinstance(e, PermanentDeliveryError)),
+            ):
+                with attempt:
+                    if attempt.retry_state.attempt_number > 1:
+                        self.stats.retried += 1
+                        self.metrics.retried.labels(name).inc()
+                    await receiver.send(message)
+        except DeliveryError as exc:
+            await self._dead(name, message, str(exc))
+            return
+        await self.delivered.mark(name, message_id)
+        if message.get("status") in ("started", "repeated"):
+            await self.delivered.mark(name, incident_id(message))
+        self.stats.sent += 1
+        self.metrics.sent.labels(name, str(message.get("status"))).inc()
+        if isinstance(message.get("at"), str):
+            self.metrics.delay.labels(name).observe(max(0.0, self.clock() - parse_iso(message["at"])))
+
+    async def close(self) -> None:
+        for task in self._tasks.values():
+            task.cancel()
+        await asyncio.gather(*self._tasks.values(), return_exceptions=True)
+        self._tasks.clear()
+        self._lanes.clear()

@@ -1,14 +1,19 @@
-"""``callwatch alerts run``: read the alerts topic, deliver each message, then commit its offset.
+"""``callwatch alerts run``: read the alerts topic, deliver each message, commit what is delivered.
 
-Offsets are committed only after delivery (or dead-lettering), and delivered ids are kept in Redis
-for a week, so a dispatcher restarted mid-incident neither pages again nor loses the resolve.
+Each partition's offset is committed only up to the last message that every receiver has finished
+(delivered, found delivered, or dead-lettered); delivered ids are kept in Redis for a week. A
+dispatcher restarted mid-incident, or one whose receiver was down for an hour, therefore neither pages
+again nor loses the resolve.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import signal
+import time
+from collections import deque
 from pathlib import Path
 from typing import Any
 
@@ -16,18 +21,25 @@ import aiohttp
 import orjson
 import redis.asyncio as aioredis
 import yaml
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from prometheus_client import start_http_server
 
-from alerts.delivery import DeliveryConfig, Dispatcher, Receiver, WebhookReceiver
+from alerts.delivery import DeliveryConfig, Dispatcher, DispatcherMetrics
+from alerts.receivers import Receiver, build_receiver
+from alerts.silences import Silence
 from callwatch.settings import Settings
 
 log = logging.getLogger("callwatch.alerts")
 DELIVERED_TTL_S = 7 * 86400
+#: messages read but not yet finished by every receiver; reading pauses above this
+MAX_IN_FLIGHT = 10_000
+#: on SIGTERM, how long to let lanes finish before exiting (the rest is read again after a restart)
+DRAIN_S = 10.0
 
 
 class RedisDeliveredIds:
-    def __init__(self, url: str, prefix: str) -> None:
-        self.redis = aioredis.Redis.from_url(url)
+    def __init__(self, client: aioredis.Redis, prefix: str) -> None:
+        self.redis = client
         self.prefix = prefix
 
     def _key(self, receiver: str, message_id: str) -> str:
@@ -39,56 +51,118 @@ class RedisDeliveredIds:
     async def mark(self, receiver: str, message_id: str) -> None:
         await self.redis.set(self._key(receiver, message_id), b"1", ex=DELIVERED_TTL_S)
 
-    async def close(self) -> None:
-        await self.redis.aclose()
-
 
 def load_delivery_config(path: str | Path) -> DeliveryConfig:
     return DeliveryConfig.model_validate(yaml.safe_load(Path(path).read_text()))
 
 
+class CommitTracker:
+    """Per partition, the offsets read and whether each is finished; commits the finished prefix."""
+
+    def __init__(self) -> None:
+        self.pending: dict[TopicPartition, deque[tuple[int, asyncio.Future[Any]]]] = {}
+
+    def add(self, tp: TopicPartition, offset: int, done: asyncio.Future[Any]) -> None:
+        self.pending.setdefault(tp, deque()).append((offset, done))
+
+    def in_flight(self) -> int:
+        return sum(len(q) for q in self.pending.values())
+
+    def oldest(self) -> asyncio.Future[Any] | None:
+        return next((q[0][1] for q in self.pending.values() if q), None)
+
+    def committable(self) -> dict[TopicPartition, int]:
+        offsets: dict[TopicPartition, int] = {}
+        for tp, queue in self.pending.items():
+            while queue and queue[0][1].done():
+                offsets[tp] = queue.popleft()[0] + 1
+        return offsets
+
+
+def silences_loader(client: aioredis.Redis, prefix: str) -> Any:
+    async def load() -> list[Silence]:
+        raw = await client.hgetall(f"{prefix}:silences")
+        return [Silence(**orjson.loads(v)) for v in raw.values()]
+    return load
+
+
 async def run(settings: Settings, config: DeliveryConfig, group: str = "callwatch-alerts-dispatcher",
-              stop: asyncio.Event | None = None) -> None:
+              stop: asyncio.Event | None = None, metrics_port: int | None = None) -> None:
     if stop is None:
-        # SIGTERM finishes the message in hand (delivered, marked, committed) before exiting: a
-        # restart then repeats nothing. After a SIGKILL the receiver may see an id twice; it is in
-        # the X-Callwatch-Id header for it to drop.
+        # SIGTERM stops reading, lets the lanes finish for a few seconds and commits what they
+        # finished: a restart then repeats nothing. After a SIGKILL a receiver may see an id twice; it
+        # is in the message (and the webhook's X-Callwatch-Id header) for it to drop.
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, stop.set)
+    metrics = DispatcherMetrics()
+    if metrics_port:
+        start_http_server(metrics_port, registry=metrics.registry)
     consumer = AIOKafkaConsumer(settings.alerts_topic, bootstrap_servers=settings.kafka_bootstrap, group_id=group,
                                 enable_auto_commit=False, auto_offset_reset="earliest", fetch_max_wait_ms=50,
                                 session_timeout_ms=int(settings.session_timeout_s * 1000),
                                 heartbeat_interval_ms=int(settings.session_timeout_s * 200))
     producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap, acks="all")
-    delivered = RedisDeliveredIds(settings.redis_url, settings.redis_prefix)
+    client = aioredis.Redis.from_url(settings.redis_url)
+    delivered = RedisDeliveredIds(client, settings.redis_prefix)
     await consumer.start()
     await producer.start()
+    tracker = CommitTracker()
+    dispatcher: Dispatcher | None = None
     try:
         async with aiohttp.ClientSession() as session:
-            receivers: dict[str, Receiver] = {r.name: WebhookReceiver(r, session) for r in config.receivers}
+            receivers: dict[str, Receiver] = {r.name: build_receiver(r, session) for r in config.receivers}
 
             async def dead_letter(message: dict[str, Any], receiver: str, reason: str) -> None:
-                body = orjson.dumps({"message": message, "receiver": receiver, "reason": reason})
+                body = orjson.dumps({"message": message, "receiver": receiver, "reason": reason,
+                                     "at": time.time()})
                 await producer.send_and_wait(f"{settings.alerts_topic}-dead-letters", body,
                                              key=str(message.get("key", "")).encode())
 
-            dispatcher = Dispatcher(config, receivers, delivered, dead_letter)
+            dispatcher = Dispatcher(config, receivers, delivered, dead_letter,
+                                    silences=silences_loader(client, settings.redis_prefix), metrics=metrics)
             log.info("delivering %s to %s", settings.alerts_topic, ", ".join(receivers))
             while not stop.is_set():
-                batch = await consumer.getmany(timeout_ms=200)
-                for records in batch.values():
+                if tracker.in_flight() >= MAX_IN_FLIGHT:
+                    oldest = tracker.oldest()
+                    if oldest is not None:
+                        with contextlib.suppress(asyncio.TimeoutError):
+                            await asyncio.wait_for(asyncio.shield(oldest), 1.0)
+                    batch = {}
+                else:
+                    batch = await consumer.getmany(timeout_ms=200)
+                for tp, records in batch.items():
                     for record in records:
                         try:
                             message = orjson.loads(record.value)
                         except orjson.JSONDecodeError:
                             log.error("alerts topic: offset %d is not JSON; skipped", record.offset)
-                            continue
-                        await dispatcher.deliver(message)
-                if batch:
-                    await consumer.commit()
+                            message = None
+                        done = await dispatcher.submit(message) if isinstance(message, dict) else _finished()
+                        tracker.add(tp, record.offset, done)
+                offsets = tracker.committable()
+                if offsets:
+                    await consumer.commit(offsets)
+            # drain: give the lanes a moment, then commit whatever they finished
+            deadline = time.monotonic() + DRAIN_S
+            while tracker.in_flight() and time.monotonic() < deadline:
+                await asyncio.sleep(0.05)
+                offsets = tracker.committable()
+                if offsets:
+                    await consumer.commit(offsets)
+            offsets = tracker.committable()
+            if offsets:
+                await consumer.commit(offsets)
     finally:
+        if dispatcher is not None:
+            await dispatcher.close()
         await consumer.stop()
         await producer.stop()
-        await delivered.close()
+        await client.aclose()
+
+
+def _finished() -> asyncio.Future[Any]:
+    future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+    future.set_result(None)
+    return future

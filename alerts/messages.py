@@ -83,3 +83,45 @@ def alarm_message(alarm: AlarmEvent, wallboard_url: str) -> dict[str, Any]:
 
 def encode_alarm(alarm: AlarmEvent, wallboard_url: str) -> bytes:
     return orjson.dumps(alarm_message(alarm, wallboard_url))
+
+
+def _quantity(name: str, value: object) -> str:
+    """``oldest_wait_seconds`` 200 → "200 s"; ``abandonment_rate_ratio`` 0.123 → "12.3 %"."""
+    if value is None:
+        return "n/a"
+    if not isinstance(value, (int, float)):
+        return str(value)
+    if name.endswith("_ratio"):
+        return f"{value:.1%}".replace("%", " %")
+    if name.endswith("_seconds"):
+        return f"{value:.0f} s"
+    return f"{value:g}"
+
+
+def _label(name: str) -> str:
+    for unit in ("_seconds", "_ratio", "_contacts"):
+        name = name.removesuffix(unit)
+    return name.replace("_", " ").capitalize()
+
+
+def facts(message: dict[str, Any]) -> list[tuple[str, str]]:
+    """The message's figures as (label, text) pairs for people: value, threshold, since when, context."""
+    rows: list[tuple[str, str]] = []
+    for name, value in message.get("value", {}).items():
+        rows.append((_label(name), _quantity(name, value)))
+    for name, value in message.get("threshold", {}).items():
+        rows.append((f"Threshold ({_label(name).lower()})", _quantity(name, value)))
+    rows.append(("Since", str(message.get("started_at", "?"))))
+    context = message.get("context", {})
+    for name in ("waiting", "oldest_wait_seconds", "agents_available", "service_level_last_15m_ratio"):
+        if name in context and (name != "oldest_wait_seconds" or not message.get("value", {}).get(name)):
+            rows.append((_label(name).replace("last 15m", "(last 15 min)"), _quantity(name, context[name])))
+    return rows
+
+
+def headline(message: dict[str, Any]) -> str:
+    """One line saying how bad, what and where: "CRITICAL billing — Caller waiting longer than …"."""
+    where = message.get("queue") or message.get("source") or "?"
+    status = {"resolved": "RESOLVED", "test": "TEST"}.get(str(message.get("status")),
+                                                           str(message.get("severity", "")).upper())
+    return f"{status} {where} — {message.get('title', message.get('alarm', 'alarm'))}"

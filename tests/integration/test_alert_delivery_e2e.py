@@ -58,7 +58,8 @@ def test_one_page_within_a_second_and_one_resolve(kafka_bootstrap: str, redis_ur
     threading.Thread(target=server.serve_forever, daemon=True).start()
     config = tmp_path / "delivery.yaml"
     config.write_text(json.dumps({
-        "receivers": [{"name": "hook", "url": f"http://127.0.0.1:{port}/", "secret_env": "CW_HOOK_SECRET"}],
+        "receivers": [{"kind": "webhook", "name": "hook", "url": f"http://127.0.0.1:{port}/",
+                       "secret_env": "CW_HOOK_SECRET"}],
         "routes": [{"receivers": ["hook"], "alarms": ["wait_window_exceeded"]}],
     }))
     stack = Stack(kafka_bootstrap, redis_url, unique, clock="wall",

@@ -1,0 +1,75 @@
+"""Slack incoming webhooks: a readable message in Block Kit, at most one a second per webhook.
+
+Slack documents incoming webhooks as limited to one message per second (short bursts tolerated, then
+HTTP 429 with Retry-After); the limiter keeps under it and a 429 is retried after the time Slack asks.
+The webhook URL is itself the credential, so it comes from the environment and never reaches a log.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+import aiohttp
+from aiolimiter import AsyncLimiter
+from pydantic import BaseModel, ConfigDict, Field
+
+from alerts.messages import facts, headline
+from alerts.receivers.base import Redactor, post_json, secret_from_env
+
+EMOJI = {"critical": ":rotating_light:", "warning": ":warning:", "info": ":information_source:"}
+#: Block Kit limits: header text 150 characters, section text 3,000, at most 10 fields of 2,000
+HEADER_MAX, TEXT_MAX, FIELDS_MAX = 150, 3000, 10
+
+
+class SlackSpec(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    kind: Literal["slack"]
+    name: str
+    #: the environment variable holding the incoming-webhook URL (https://hooks.slack.com/services/…)
+    url_env: str
+    min_interval_s: float = Field(default=1.0, ge=0)
+    timeout_s: float = Field(default=5.0, gt=0)
+
+
+def slack_payload(message: dict[str, Any]) -> dict[str, Any]:
+    resolved = message.get("status") == "resolved"
+    emoji = ":white_check_mark:" if resolved else EMOJI.get(str(message.get("severity")), ":bell:")
+    title = f"{emoji} {headline(message)}"[:HEADER_MAX]
+    fields = [{"type": "mrkdwn", "text": f"*{label}*\n{text}"} for label, text in facts(message)][:FIELDS_MAX]
+    blocks: list[dict[str, Any]] = [
+        {"type": "header", "text": {"type": "plain_text", "text": title, "emoji": True}},
+        {"type": "section", "text": {"type": "mrkdwn", "text": str(message.get("summary", ""))[:TEXT_MAX]}},
+        {"type": "section", "fields": fields},
+    ]
+    if message.get("link"):
+        blocks.append({"type": "actions", "elements": [{
+            "type": "button", "text": {"type": "plain_text", "text": "Open the wallboard"},
+            "url": message["link"], **({} if resolved else {"style": "danger"})}]})
+    blocks.append({"type": "context", "elements": [{
+        "type": "mrkdwn", "text": f"{message.get('status')} · `{message.get('key')}` · {message.get('at')}"}]})
+    # ``text`` is what notifications and screen readers show
+    return {"text": f"{headline(message)}: {message.get('summary', '')}"[:TEXT_MAX], "blocks": blocks}
+
+
+class SlackReceiver:
+    def __init__(self, spec: SlackSpec, session: aiohttp.ClientSession) -> None:
+        self.name = spec.name
+        self.spec = spec
+        self.session = session
+        url = secret_from_env(spec.name, spec.url_env, "Slack incoming-webhook URL")
+        assert url is not None
+        self._url = url
+        self._redact = Redactor([url, url.rsplit("/services/", 1)[-1]])
+        self._limiter = AsyncLimiter(1, spec.min_interval_s) if spec.min_interval_s > 0 else None
+
+    async def send(self, message: dict[str, Any]) -> None:
+        if self._limiter is not None:
+            async with self._limiter:
+                await self._post(message)
+        else:
+            await self._post(message)
+
+    async def _post(self, message: dict[str, Any]) -> None:
+        await post_json(self.session, self.name, self._url, slack_payload(message),
+                        timeout_s=self.spec.timeout_s, redact=self._redact)

@@ -1,0 +1,98 @@
+"""E-mail over SMTP: STARTTLS (or implicit TLS) with credentials from the environment.
+
+Each message carries a ``Message-ID`` built from the alarm id, and repeats and the resolve refer to the
+start's (``In-Reply-To``), so a mail client shows one incident as one thread. SMTP replies in 4xx are
+temporary (retried), 5xx permanent (dead-lettered at once).
+"""
+
+from __future__ import annotations
+
+import re
+import ssl
+from email.message import EmailMessage
+from email.utils import formatdate, make_msgid
+from typing import Any, Literal
+
+import aiosmtplib
+from pydantic import BaseModel, ConfigDict, Field
+
+from alerts.messages import facts, headline
+from alerts.receivers.base import DeliveryError, PermanentDeliveryError, Redactor, secret_from_env
+
+
+class EmailSpec(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    kind: Literal["email"]
+    name: str
+    host: str
+    port: int = Field(default=587, ge=1, le=65535)
+    #: starttls (submission, port 587), tls (implicit, port 465) or none (a relay on localhost only)
+    security: Literal["starttls", "tls", "none"] = "starttls"
+    username_env: str | None = None
+    password_env: str | None = None
+    from_addr: str
+    to: list[str] = Field(min_length=1)
+    #: a CA bundle for a server with a private certificate; the system's trust store otherwise
+    ca_file: str | None = None
+    timeout_s: float = Field(default=15.0, gt=0)
+
+
+def _msgid(alarm_id: str) -> str:
+    # a msg-id's left part is a dot-atom (RFC 5322): no colons, so the id's separators become dots
+    return f"<{re.sub(r'[^A-Za-z0-9_-]+', '.', alarm_id).strip('.')}@callwatch>"
+
+
+def email_message(message: dict[str, Any], spec: EmailSpec) -> EmailMessage:
+    mail = EmailMessage()
+    mail["Subject"] = f"[callwatch] {headline(message)}"
+    mail["From"] = spec.from_addr
+    mail["To"] = ", ".join(spec.to)
+    mail["Date"] = formatdate(localtime=False)
+    mail["Message-ID"] = _msgid(str(message["id"])) if message.get("id") else make_msgid(domain="callwatch")
+    if message.get("status") in ("repeated", "resolved") and message.get("key"):
+        started = str(message["id"]).split(":")
+        # the start's id is <key>:<started ms>:started; a repeat's and a resolve's share key and start
+        if len(started) >= 4:
+            thread = _msgid(":".join([*started[:3], "started"]))
+            mail["In-Reply-To"] = thread
+            mail["References"] = thread
+    width = max((len(label) for label, _ in facts(message)), default=0)
+    lines = [str(message.get("summary", "")), "",
+             *(f"{label:<{width}}  {text}" for label, text in facts(message)), ""]
+    if message.get("link"):
+        lines += [f"Wallboard: {message['link']}", ""]
+    lines += [f"Alarm: {message.get('alarm')} ({message.get('status')}, severity {message.get('severity')})",
+              f"Key: {message.get('key')}", f"At: {message.get('at')}"]
+    mail.set_content("\n".join(lines) + "\n")
+    return mail
+
+
+class EmailReceiver:
+    def __init__(self, spec: EmailSpec) -> None:
+        self.name = spec.name
+        self.spec = spec
+        self._username = secret_from_env(spec.name, spec.username_env, "SMTP user name")
+        self._password = secret_from_env(spec.name, spec.password_env, "SMTP password")
+        if (self._username is None) != (self._password is None):
+            raise ValueError(f"receiver {spec.name!r}: give both username_env and password_env, or neither")
+        self._redact = Redactor([self._password])
+        self._tls = ssl.create_default_context(cafile=spec.ca_file)
+
+    async def send(self, message: dict[str, Any]) -> None:
+        spec = self.spec
+        try:
+            await aiosmtplib.send(
+                email_message(message, spec), hostname=spec.host, port=spec.port,
+                username=self._username, password=self._password,
+                use_tls=spec.security == "tls", start_tls=spec.security == "starttls",
+                tls_context=self._tls if spec.security != "none" else None, timeout=spec.timeout_s)
+        except aiosmtplib.SMTPResponseException as exc:
+            reason = self._redact(f"{self.name}: SMTP {exc.code} {exc.message}")
+            raise (PermanentDeliveryError if exc.code >= 500 else DeliveryError)(reason) from None
+        except aiosmtplib.SMTPRecipientsRefused as exc:
+            codes = [err.code for err in exc.recipients]
+            reason = self._redact(f"{self.name}: recipients refused {codes}")
+            raise (PermanentDeliveryError if all(c >= 500 for c in codes) else DeliveryError)(reason) from None
+        except (aiosmtplib.SMTPException, OSError, TimeoutError) as exc:
+            raise DeliveryError(self._redact(f"{self.name}: {type(exc).__name__}: {exc}")) from None

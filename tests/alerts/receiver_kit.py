@@ -1,0 +1,71 @@
+"""A real HTTP server that records what it is sent, answers as told, and a sample alarm lifecycle."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from aiohttp import web
+
+from alerts.messages import alarm_message
+from callwatch.embedded import free_port
+from callwatch.engine import AlarmEvent
+
+
+@dataclass
+class Recorded:
+    at: float
+    path: str
+    headers: dict[str, str]
+    body: bytes
+    #: what the server answered
+    status: int
+
+
+@dataclass
+class HttpReceiver:
+    """``answer(request_number) -> (status, body, headers)``; every request is recorded."""
+
+    answer: Callable[[int], tuple[int, str, dict[str, str]]] = lambda n: (200, "ok", {})
+    got: list[Recorded] = field(default_factory=list)
+    port: int = field(default_factory=free_port)
+    _runner: web.AppRunner | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    async def _handle(self, request: web.Request) -> web.Response:
+        body = await request.read()
+        status, text, headers = self.answer(len(self.got))
+        self.got.append(Recorded(time.time(), request.path, dict(request.headers), body, status))
+        return web.Response(status=status, text=text, headers=headers)
+
+    async def start(self) -> HttpReceiver:
+        app = web.Application()
+        app.router.add_route("*", "/{tail:.*}", self._handle)
+        self._runner = web.AppRunner(app, access_log=None)
+        await self._runner.setup()
+        await web.TCPSite(self._runner, "127.0.0.1", self.port).start()
+        return self
+
+    async def stop(self) -> None:
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
+
+
+def lifecycle(queue: str = "billing", started_at: float = 1_790_000_000.0) -> list[dict[str, Any]]:
+    """A wait-window incident as the worker publishes it: start, one repeat, resolve."""
+
+    def event(status: str, at: float, value: float) -> dict[str, Any]:
+        return alarm_message(AlarmEvent(
+            alarm="wait_window_exceeded", queue=queue, status=status, at=at, started_at=started_at,
+            severity="critical", value=value, threshold=180.0, unit="seconds", metric="oldest_wait",
+            waiting=4, agents_available=0, service_level=0.62, call_id="c-17", over_window=1,
+        ), "http://wallboard.example/d/callwatch-floor")
+
+    return [event("started", started_at, 180.0), event("repeated", started_at + 900, 1080.0),
+            event("resolved", started_at + 1000, 40.0)]
