@@ -48,7 +48,9 @@ def _parse(ts: str) -> datetime:
 
 def alertmanager_alert(message: dict[str, Any], extra_labels: dict[str, str], firing_ttl_s: float) -> dict[str, Any]:
     alarm = str(message.get("alarm"))
-    labels = {**extra_labels, "alertname": ALERT_NAMES.get(alarm, f"Callwatch_{alarm}"),
+    # the same labels as the shipped Prometheus rules (alertname, alarm, severity, queue), so that one
+    # Alertmanager route serves both
+    labels = {**extra_labels, "alertname": ALERT_NAMES.get(alarm, f"Callwatch_{alarm}"), "alarm": alarm,
               "severity": str(message.get("severity")), "service": "callwatch"}
     if "queue" in message:
         labels["queue"] = str(message["queue"])

@@ -314,6 +314,7 @@ def test_alertmanager_receives_and_resolves(alertmanager: str) -> None:
     assert len(firing) == 1
     alert = firing[0]
     assert alert["labels"] == {"alertname": "CallwatchWaitWindowExceeded", "queue": "billing",
+                               "alarm": "wait_window_exceeded",
                                "severity": "critical", "service": "callwatch", "team": "floor-ops"}
     assert alert["status"]["state"] == "active"
     assert "a caller has waited 180 s" in alert["annotations"]["summary"]

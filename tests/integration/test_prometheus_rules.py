@@ -6,6 +6,7 @@ import shutil
 import subprocess
 from pathlib import Path
 
+import pytest
 import yaml
 
 RULES = Path(__file__).resolve().parents[2] / "alerts" / "prometheus"
@@ -21,7 +22,7 @@ def test_rules_are_valid() -> None:
     """promtool check rules accepts the rules file."""
     done = _promtool("check", "rules", "callwatch-rules.yml")
     assert done.returncode == 0, done.stdout + done.stderr
-    assert "SUCCESS: 9 rules found" in done.stdout
+    assert "SUCCESS: 12 rules found" in done.stdout
 
 
 def test_every_rule_fires_and_stays_quiet_as_tested() -> None:
@@ -43,3 +44,32 @@ def test_alertmanager_example_routes_the_wait_alarm_without_group_wait() -> None
     route = next(r for r in config["route"]["routes"] if 'alarm="wait_window_exceeded"' in r["matchers"])
     assert route["group_wait"] == "0s"
     assert {r["name"] for r in config["receivers"]} >= {route["receiver"]}
+
+
+@pytest.mark.parametrize(("labels", "receiver"), [
+    ({"alarm": "wait_window_exceeded", "severity": "critical", "queue": "billing"}, "on-call"),
+    ({"alarm": "no_agents", "severity": "critical", "queue": "billing"}, "on-call"),
+    ({"alarm": "abandonment_high", "severity": "warning", "queue": "billing"}, "floor-team"),
+    ({"alarm": "worker_down", "severity": "critical"}, "platform"),
+    ({"alarm": "alerts_undelivered", "severity": "critical", "receiver": "hook"}, "platform"),
+])
+def test_alertmanager_example_is_valid_and_routes_as_documented(labels: dict[str, str], receiver: str) -> None:
+    """amtool (Debian's Alertmanager) accepts the example and routes callwatch's labels — the rules' and
+    those `callwatch alerts run` sends to Alertmanager — to the receiver the comments promise."""
+    config = str(RULES / "alertmanager.yml")
+    subprocess.run(["amtool", "check-config", config], check=True, capture_output=True)
+    routed = subprocess.run(["amtool", "config", "routes", "test", f"--config.file={config}",
+                             *(f"{k}={v}" for k, v in labels.items())], check=True, capture_output=True, text=True)
+    assert routed.stdout.strip() == receiver
+
+
+def test_what_the_dispatcher_sends_alertmanager_routes_like_the_rules() -> None:
+    """The labels of a callwatch-delivered wait alarm take the wait alarm's route (no group wait)."""
+    from alerts.receivers.alertmanager import alertmanager_alert
+    from tests.alerts.receiver_kit import lifecycle
+
+    labels = alertmanager_alert(lifecycle()[0], {}, 3600)["labels"]
+    routed = subprocess.run(["amtool", "config", "routes", "test", f"--config.file={RULES / 'alertmanager.yml'}",
+                             "--verify.receivers=on-call", *(f"{k}={v}" for k, v in labels.items())],
+                            capture_output=True, text=True)
+    assert routed.returncode == 0, routed.stdout + routed.stderr
