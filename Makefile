@@ -7,7 +7,7 @@ BIN     = $(VENV)/bin
 SUDO    = $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 PYTEST_ARGS ?=
 
-.PHONY: all deps venv test test-unit demo bench lint clean example-log
+.PHONY: all deps venv test test-unit demo bench bench-alerts lint clean example-log
 
 all: test
 
@@ -43,6 +43,10 @@ demo: deps venv
 
 bench: deps venv
 	$(BIN)/python bench/pipeline_bench.py
+
+# how long after a caller crosses the wait window the page reaches a receiver (100 alarms)
+bench-alerts: deps venv
+	$(BIN)/python bench/alert_delay_bench.py
 
 lint: venv
 	$(BIN)/ruff check .
