@@ -197,3 +197,16 @@ def test_alerts_test_sends_one_marked_message(tmp_path: Any, monkeypatch: pytest
         thread.join(5)
         loop.run_until_complete(server.stop())
         loop.close()
+
+
+@pytest.mark.parametrize("path", ["alerts/delivery.example.yaml", "deploy/alerts/delivery.yaml"])
+def test_shipped_delivery_configs_are_valid(path: str) -> None:
+    from alerts.dispatcher_app import load_delivery_config
+    from tests.integration.harness import ROOT
+
+    config = load_delivery_config(ROOT / path)
+    d = Dispatcher(config, {}, MemoryDeliveredIds(), _nothing)
+    # every alarm of METRICS.md reaches at least one receiver
+    for alarm, severity in [("wait_window_exceeded", "critical"), ("abandonment_high", "warning"),
+                            ("service_level_low", "warning"), ("no_agents", "critical"), ("feed_silent", "critical")]:
+        assert d.targets({"alarm": alarm, "severity": severity, "queue": "billing"}), alarm
