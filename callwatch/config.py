@@ -104,6 +104,9 @@ class MonitorConfig(BaseModel):
     floor_timezone: str = "UTC"
     #: how many entries the longest-waiting list shows
     longest_waiting_size: Annotated[int, Field(ge=1, le=1000)] = 10
+    #: export per-agent series to Prometheus (state now and today's figures). Off by default: a floor of
+    #: 10,000 agents would add tens of thousands of series; the CLI and the JSON endpoint have them anyway
+    per_agent_metrics: bool = False
     #: the alarms' thresholds, minimum volumes, hysteresis, severities and repeat intervals
     alarms: AlarmRules = Field(default_factory=AlarmRules)
 

@@ -15,7 +15,8 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from prometheus_client.registry import Collector
 
 from callwatch.engine import AlarmEvent
-from callwatch.engine.figures import live_queue, queue_windows, queues_of
+from callwatch.engine.aggregates import WAIT_BUCKETS_S, AgentDay
+from callwatch.engine.figures import AGENT_STATES, live_queue, queue_windows, queues_of
 from streams.monitor import MonitorService
 
 #: the windowed figures exported per queue × channel × window: (metric suffix, figure, help)
@@ -34,6 +35,17 @@ WINDOW_FIGURES: tuple[tuple[str, str, str], ...] = (
     ("resolution_ratio", "resolution_ratio", "dispositions with resolved=true / dispositions"),
 )
 WINDOWS = ("last_15m", "last_30m", "last_60m", "today")
+#: the wait histograms' bucket bounds as Prometheus ``le`` labels
+HIST_LE = (*(f"{b:g}" for b in WAIT_BUCKETS_S), "+Inf")
+#: the agents' sums of today (the floor's day): ratios (AHT, occupancy, mean idle) are computed in PromQL
+#: from these sums, so that partitions spread over several workers still add up
+AGENT_SUMS: tuple[tuple[str, str], ...] = (
+    ("handled_contacts", "Contacts handled today (call.ended and transfers by the agent)"),
+    ("handle_seconds", "Talk + after-contact work today, in seconds (AHT = handle / handled)"),
+    ("acw_seconds", "After-contact work today, in seconds"),
+    ("idle_between_seconds", "Available time between one contact's work and the next answer, summed"),
+    ("idle_between_gaps", "How many such gaps (mean idle = idle_between_seconds / idle_between_gaps)"),
+)
 DELAY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
 
 
@@ -66,6 +78,24 @@ class MonitorCollector(Collector):
                       labels=["queue", "channel", "window"])
             for suffix, _, helptext in WINDOW_FIGURES
         }
+        hist_answered = g("callwatch_window_answered_wait_contacts",
+                          "Answered contacts whose wait was <= le seconds, over the window (cumulative)",
+                          labels=["queue", "window", "le"])
+        hist_abandoned = g("callwatch_window_abandoned_wait_contacts",
+                           "Abandoned contacts whose wait was <= le seconds, over the window (cumulative)",
+                           labels=["queue", "window", "le"])
+        floor_agents = g("callwatch_agents", "Agents by their state now (each agent once)",
+                         labels=["partition", "state"])
+        floor_sums = {name: g(f"callwatch_agents_today_{name}", helptext, labels=["partition"])
+                      for name, helptext in AGENT_SUMS}
+        floor_state_s = g("callwatch_agents_today_state_seconds", "Agent time in each state today, summed",
+                          labels=["partition", "state"])
+        per_agent = svc.settings.monitor.per_agent_metrics
+        agent_state = g("callwatch_agent_state", "1 for the state the agent is in now", labels=["agent", "state"])
+        agent_sums = {name: g(f"callwatch_agent_today_{name}", helptext, labels=["agent"])
+                      for name, helptext in AGENT_SUMS}
+        agent_state_s = g("callwatch_agent_today_state_seconds", "The agent's time in each state today",
+                          labels=["agent", "state"])
         c = CounterMetricFamily
         events = c("callwatch_events", "Valid, non-duplicate events applied", labels=["partition"])
         dup = c("callwatch_events_duplicate", "Events dropped as duplicates (same id within 24 h)",
@@ -107,6 +137,24 @@ class MonitorCollector(Collector):
                 src.add_metric([source], ts)
             if now == float("-inf"):
                 continue
+            today = eng.day_of(now)
+            states = dict.fromkeys(AGENT_STATES, 0)
+            floor_day = AgentDay()
+            for agent, rec in eng.agents.items():
+                state = rec.current[0]
+                if state in states:
+                    states[state] += 1
+                day = eng.agent_days.get((agent, today))
+                if day is not None:
+                    floor_day.merge(day)
+                if per_agent:
+                    if state in states:
+                        agent_state.add_metric([agent, state], 1.0)
+                    if day is not None:
+                        _agent_sums(agent_sums, agent_state_s, day, [agent])
+            for state, n in states.items():
+                floor_agents.add_metric([part, state], n)
+            _agent_sums(floor_sums, floor_state_s, floor_day, [part])
             for q in queues_of(eng):
                 qc = eng.config.for_queue(q)
                 live = live_queue(eng, q, now)
@@ -119,6 +167,12 @@ class MonitorCollector(Collector):
                 for state, n in live["agents"].items():
                     agents.add_metric([q, state], n)
                 for wname, wfig in queue_windows(eng, q, now).items():
+                    for family, key in ((hist_answered, "wait_answered_histogram"),
+                                        (hist_abandoned, "wait_abandoned_histogram")):
+                        total = 0
+                        for le, n in zip(HIST_LE, wfig[key].values(), strict=True):
+                            total += n
+                            family.add_metric([q, wname, le], total)
                     for channel, figs in [("all", wfig), *wfig["channels"].items()]:
                         if figs["service_level"] is not None:
                             sl.add_metric([q, channel, wname, figs["service_level_formula"]],
@@ -128,7 +182,20 @@ class MonitorCollector(Collector):
                             if value is not None:
                                 figures[suffix].add_metric([q, channel, wname], value)
         yield from (waiting, oldest, over, window_s, target, agents, alarm, sl, *figures.values(),
+                    hist_answered, hist_abandoned, floor_agents, *floor_sums.values(), floor_state_s,
                     events, dup, late, incons, dead, lag, wm, src, assigned)
+        if per_agent:
+            yield from (agent_state, *agent_sums.values(), agent_state_s)
+
+
+def _agent_sums(families: dict[str, GaugeMetricFamily], state_s: GaugeMetricFamily, day: AgentDay,
+                labels: list[str]) -> None:
+    values = {"handled_contacts": day.handled, "handle_seconds": day.talk_s + day.acw_s, "acw_seconds": day.acw_s,
+              "idle_between_seconds": day.idle_between_s, "idle_between_gaps": day.idle_between_n}
+    for name, value in values.items():
+        families[name].add_metric(labels, float(value))
+    for state in AGENT_STATES:
+        state_s.add_metric([*labels, state], day.state_s.get(state, 0.0))
 
 
 class WorkerMetrics:
