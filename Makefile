@@ -7,7 +7,7 @@ BIN     = $(VENV)/bin
 SUDO    = $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 PYTEST_ARGS ?=
 
-.PHONY: all deps venv test test-unit demo bench bench-alerts lint clean example-log
+.PHONY: all deps venv test test-unit demo bench bench-alerts dashboards lint clean example-log
 
 all: test
 
@@ -51,6 +51,10 @@ bench-alerts: deps venv
 lint: venv
 	$(BIN)/ruff check .
 	$(BIN)/mypy callwatch streams producers alerts
+
+# the Grafana dashboards from grafana/generate.py (thresholds from CALLWATCH_CONFIG's queue settings)
+dashboards: venv
+	$(BIN)/python grafana/generate.py
 
 example-log: venv
 	$(BIN)/callwatch simulate --scenario demo --seed 8 --out producers/data/demo-day.jsonl.gz

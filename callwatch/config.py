@@ -45,6 +45,8 @@ class QueueConfig(BaseModel):
 
     #: the wait window: a contact waiting longer raises the wait alarm (the seeds' three minutes)
     wait_window_s: Annotated[float, Field(gt=0)] = 180.0
+    #: wallboards show the oldest wait amber from here (red from the window); default two thirds of it
+    wait_warning_s: Annotated[float, Field(gt=0)] | None = None
     #: T, per channel; channels not listed use DEFAULT_SERVICE_LEVEL_S
     service_level_s: dict[Channel, Annotated[float, Field(gt=0)]] = Field(default_factory=dict)
     service_level_target: Annotated[float, Field(ge=0, le=1)] = 0.8
@@ -73,6 +75,10 @@ class QueueConfig(BaseModel):
         if value.minute % 15 or value.second or value.microsecond:
             raise ValueError("day_starts_at must fall on a 15-minute boundary (e.g. 06:00, 06:15)")
         return value
+
+    @property
+    def warning_s(self) -> float:
+        return self.wait_warning_s if self.wait_warning_s is not None else round(self.wait_window_s * 2 / 3, 3)
 
     @cached_property
     def zone(self) -> ZoneInfo:

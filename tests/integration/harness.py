@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
 import time
+import urllib.error
+import urllib.parse
 import urllib.request
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -17,7 +21,7 @@ from typing import Any
 import orjson
 from kafka import KafkaConsumer, TopicPartition
 
-from callwatch.embedded import free_port, stop_process
+from callwatch.embedded import free_port, stop_process, wait_for_port
 from callwatch.settings import Settings
 from producers.replay import make_producer, prepare, replay
 from streams.state_store import RedisStateStore
@@ -170,3 +174,48 @@ def read_topic(stack: Stack, topic: str, expect: int | None = None, timeout: flo
     finally:
         consumer.close()
     return out
+
+
+def start_prometheus(work: Path, jobs: dict[str, list[int]], rule_files: Iterable[Path] = ()) -> tuple[
+        subprocess.Popen[bytes], int]:
+    """Debian's Prometheus scraping ``jobs`` (job name → local ports) every second."""
+    binary = shutil.which("prometheus")
+    assert binary, "Debian's prometheus package is required (make test installs it)"
+    port = free_port()
+    config = work / "prometheus.yml"
+    config.write_text(json.dumps({
+        "global": {"scrape_interval": "1s", "evaluation_interval": "1s"},
+        "rule_files": [str(p) for p in rule_files],
+        "scrape_configs": [{"job_name": job, "static_configs": [{"targets": [f"127.0.0.1:{p}" for p in ports]}]}
+                           for job, ports in jobs.items()],
+    }))
+    with open(work / "prometheus.log", "wb") as log:
+        proc = subprocess.Popen(
+            [binary, f"--config.file={config}", f"--storage.tsdb.path={work / 'tsdb'}",
+             f"--web.listen-address=127.0.0.1:{port}"], stdout=subprocess.DEVNULL, stderr=log)
+    wait_for_port(port, proc=proc)
+    return proc, port
+
+
+def prom_query(port: int, expr: str) -> list[dict[str, Any]]:
+    """An instant query; fails the test when Prometheus rejects it (a parse error says so)."""
+    url = f"http://127.0.0.1:{port}/api/v1/query?query={urllib.parse.quote(expr)}"
+    try:
+        with urllib.request.urlopen(url, timeout=5) as r:
+            body = json.loads(r.read())
+    except urllib.error.HTTPError as exc:
+        raise AssertionError(f"{expr!r}: HTTP {exc.code} {exc.read()[:300]!r}") from None
+    assert body["status"] == "success", body
+    return body["data"]["result"]  # type: ignore[no-any-return]
+
+
+def wait_for_scrapes(port: int, expr: str, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            if prom_query(port, expr):
+                return
+        except AssertionError as exc:  # 503 until its storage is open
+            assert "HTTP 503" in str(exc), exc
+        assert time.monotonic() < deadline, f"Prometheus never returned {expr}"
+        time.sleep(0.5)
