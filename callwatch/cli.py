@@ -581,6 +581,7 @@ def demo(
     scenario: Annotated[str, typer.Option(help="the scenario to simulate live (file or built-in)")] = "demo",
     seed: Annotated[int, typer.Option(help="the simulation's seed")] = 8,
     web_port: int = 6066,
+    wallboard_port: int = 6068,
     kafka_port: int = 9092,
     redis_port: int = 6379,
 ) -> None:
@@ -602,10 +603,16 @@ def demo(
     worker_log = open(workdir / "worker.log", "wb")  # noqa: SIM115 - lives as long as the worker
     worker_proc = subprocess.Popen([sys.executable, "-m", "callwatch", "worker"], env=env,
                                    stdout=worker_log, stderr=subprocess.STDOUT)
-    procs = [worker_proc]
+    board_port = _port(wallboard_port)
+    board_log = open(workdir / "wallboard.log", "wb")  # noqa: SIM115 - lives as long as the page server
+    board_proc = subprocess.Popen([sys.executable, "-m", "callwatch", "wallboard", "--port", str(board_port),
+                                   "--host", "127.0.0.1"], env=env, stdout=board_log, stderr=subprocess.STDOUT)
+    procs = [worker_proc, board_proc]
     try:
         wait_for_port(web_port, timeout=60, proc=worker_proc)
+        wait_for_port(board_port, timeout=30, proc=board_proc)
         console.print(f"""[bold]callwatch demo[/bold] — embedded broker {broker.url}, Redis {redis.url}
+  wallboard page (for a TV):   http://127.0.0.1:{board_port}/
   wallboard in this terminal:  CALLWATCH_REDIS_URL={redis.url} callwatch stats --watch
   figures as JSON:             CALLWATCH_REDIS_URL={redis.url} callwatch stats --json
   Prometheus metrics:          http://127.0.0.1:{web_port}/metrics
@@ -627,6 +634,21 @@ one waits past three minutes and the wait alarm fires; support stays healthy. At
             stop_process(p, timeout=15)
         broker.stop()
         redis.stop()
+
+
+@app.command()
+def wallboard(
+    port: Annotated[int, typer.Option(help="serve the page on this port")] = 6068,
+    host: Annotated[str, typer.Option(help="listen on this address")] = "0.0.0.0",
+    loglevel: str = "info",
+) -> None:
+    """Serve the floor wallboard page (live, colours from the queues' settings) and its JSON, from Redis."""
+    from callwatch.web.server import run
+
+    _logging(loglevel)
+    settings = _settings()
+    console.print(f"wallboard on http://{host}:{port}/ (JSON: /api/figures, server push: /api/stream)")
+    run(settings, host, port)
 
 
 def main() -> None:

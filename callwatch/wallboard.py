@@ -6,17 +6,14 @@ import asyncio
 import time
 from typing import Any
 
-import orjson
 from rich.table import Table
 from rich.text import Text
 
 from callwatch.engine import Engine
 from callwatch.engine.figures import report
 from callwatch.settings import Settings
+from callwatch.web.server import level_oldest, merge_snapshots
 from streams.state_store import RedisStateStore
-
-#: oldest-wait colours: green, then amber from this many seconds, red from the queue's window
-AMBER_FROM_S = 120.0
 
 
 def _store(settings: Settings) -> RedisStateStore:
@@ -33,15 +30,7 @@ async def _snapshots(settings: Settings) -> dict[int, bytes]:
 
 def live_figures(settings: Settings) -> dict[str, Any]:
     """The wallboard snapshots of every partition, merged: per queue, live figures and windows."""
-    snaps = asyncio.run(_snapshots(settings))
-    queues: dict[str, Any] = {}
-    partitions = []
-    for p, raw in sorted(snaps.items()):
-        snap = orjson.loads(raw)
-        partitions.append({"partition": p, "now": snap["now"], "clock": snap["clock"],
-                           "written_at": snap["written_at"], "offset": snap["offset"]})
-        queues.update(snap["queues"])
-    return {"generated_at": time.time(), "partitions": partitions, "queues": dict(sorted(queues.items()))}
+    return merge_snapshots(asyncio.run(_snapshots(settings)))
 
 
 async def _engine(settings: Settings) -> Engine:
@@ -82,7 +71,8 @@ def render(figures: dict[str, Any]) -> Table:
         table.add_column(col, justify=justify)  # type: ignore[arg-type]
     for q, f in figures["queues"].items():
         oldest = f["oldest_wait"]
-        colour = "red" if oldest > f["wait_window"] else "yellow" if oldest >= AMBER_FROM_S else "green"
+        level = level_oldest(oldest, f.get("wait_warning", f["wait_window"] * 2 / 3), f["wait_window"])
+        colour = {"amber": "yellow"}.get(level, level)
         last15 = f["windows"]["last_15m"]
         today = f["windows"]["today"]
         agents = f["agents"]

@@ -160,6 +160,7 @@ def live_queue(engine: Engine, queue: str, now: float) -> dict[str, Any]:
         "waiting": len(waiting),
         "oldest_wait": wait_of(waiting[0][0]) if waiting else 0.0,
         "wait_window": qc.wait_window_s,
+        "wait_warning": qc.warning_s,
         "over_window": sum(1 for since, _, _ in waiting if now - since > qc.wait_window_s),
         "agents": agents_in_queue(engine, queue),
         "longest_waiting": [

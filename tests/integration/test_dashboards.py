@@ -25,10 +25,10 @@ from typer.testing import CliRunner
 from alerts.messages import iso
 from callwatch.cli import app
 from callwatch.config import MonitorConfig
-from callwatch.engine import Engine
-from callwatch.events import decode
 from callwatch.embedded import free_port, stop_process, wait_for_port
+from callwatch.engine import Engine
 from callwatch.eventlog import read_raw
+from callwatch.events import decode
 from tests.alerts.receiver_kit import lifecycle
 from tests.integration.harness import (
     ROOT,

@@ -1,0 +1,1 @@
+"""The built-in wallboard: a page for floors without Grafana, its JSON and its server push."""
