@@ -91,6 +91,7 @@ def create_app(settings: Settings, store: StateStore | None = None,
         return None if high is None else max(0, high - applied - 1)
 
     registry.register(MonitorCollector(service, lag))
+    service.behind = lag
 
     @app.agent(events_topic, name="callwatch.monitor")
     async def monitor(stream: faust.StreamT[Any]) -> None:

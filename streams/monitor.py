@@ -71,6 +71,8 @@ class MonitorService:
         self.wall = wall
         self.topic = settings.events_topic
         self.runners: dict[int, PartitionRunner] = {}
+        #: how many messages of a partition lie after an offset (None: unknown); set by the app
+        self.behind: Callable[[int, int], int | None] = lambda partition, offset: None
         self.lock = asyncio.Lock()
         self._wake = asyncio.Event()
 
@@ -81,6 +83,16 @@ class MonitorService:
     def now(self) -> float | None:
         """The engine's "now": the wall clock live; None (the watermark) in event-time mode."""
         return self.wall() if self.live else None
+
+    def now_for(self, partition: int, offset: int) -> float | None:
+        """The wall clock only once the partition is caught up. A backlog (a restart after downtime, a
+        slow consumer) is history: swept on the wall clock, a caller answered in the backlog's later
+        events would be declared over the window first — a false page. It goes by event time instead."""
+        now = self.now()
+        if now is None:
+            return None
+        behind = self.behind(partition, offset)
+        return now if not behind else None
 
     async def _runner(self, partition: int) -> PartitionRunner:
         runner = self.runners.get(partition)
@@ -110,10 +122,9 @@ class MonitorService:
         applied = 0
         delays: list[float] = []
         async with self.lock:
-            now = self.now()
             for partition, records in batch.items():
                 runner = await self._runner(partition)
-                result = runner.process(records, now)
+                result = runner.process(records, self.now_for(partition, records[-1][0]) if records else self.now())
                 if result.dead_letters:
                     await self.publisher.dead_letters(result.dead_letters)
                 if result.alarms:
@@ -136,9 +147,8 @@ class MonitorService:
     async def tick(self) -> None:
         """Run every partition's alarm timer up to now; publish and commit what it decided."""
         async with self.lock:
-            now = self.now()
-            for runner in self.runners.values():
-                alarms = runner.tick(now)
+            for partition, runner in self.runners.items():
+                alarms = runner.tick(self.now_for(partition, runner.offset))
                 if alarms:
                     await self._publish_alarms(alarms)
                 if any(runner.engine.dirty.values()):
@@ -147,7 +157,9 @@ class MonitorService:
     def seconds_to_next_deadline(self, ceiling: float = 1.0) -> float:
         if not self.live:
             return ceiling
-        deadlines = [d for r in self.runners.values() if (d := r.engine.next_deadline()) is not None]
+        # a partition with a backlog is swept by its events (event time), not by this timer
+        deadlines = [d for p, r in self.runners.items()
+                     if not self.behind(p, r.offset) and (d := r.engine.next_deadline()) is not None]
         if not deadlines:
             return ceiling
         return max(0.0, min(ceiling, min(deadlines) - self.wall()))
@@ -164,6 +176,7 @@ class MonitorService:
                 except asyncio.TimeoutError:
                     pass
             await self.tick()
+            await asyncio.sleep(0)  # a deadline that is already due must never starve the stream
 
     async def write_snapshots(self) -> None:
         async with self.lock:

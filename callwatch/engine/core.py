@@ -347,6 +347,10 @@ class Engine:
         window = self._queue_config(leg.queue).wait_window_s
         if wait > window:
             heapq.heappush(self._departures, (ts, leg.seq, leg.queue, leg.call_id))
+        elif leg.seq in self._over.get(leg.queue, ()):
+            # the timer passed the crossing before this (late) event said the caller had left in time:
+            # the alarm was wrong, and it resolves now rather than never
+            heapq.heappush(self._departures, (max(ts, self.swept_to), leg.seq, leg.queue, leg.call_id))
         return wait
 
     def _take_from_queue(self, ev: CallAnswered | CallAbandoned | CallDequeued, ts: float) -> tuple[Leg, float] | None:

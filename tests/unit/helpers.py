@@ -9,6 +9,7 @@ from typing import Any
 from callwatch.events import Event, build
 
 T0 = datetime(2026, 11, 23, 9, 0, tzinfo=timezone.utc)
+BASE_TS = T0.timestamp()
 _ids = itertools.count(1)
 
 

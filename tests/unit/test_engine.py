@@ -98,6 +98,19 @@ def test_wait_alarm_from_the_timer_not_the_next_event() -> None:
     assert [a.status for a in wait_alarms(eng.outbox)] == ["started", "resolved"]
 
 
+def test_a_wall_clock_alarm_contradicted_by_a_late_answer_resolves() -> None:
+    """Live, the timer passes a caller's crossing before the (late) answer arrives saying they were
+    answered in time: the alarm was wrong and resolves at once instead of staying on for ever."""
+    eng = Engine(CFG)
+    eng.step(ev("call.queued", 0, call_id="x", queue="q"), now=BASE + 1)
+    started = [a for a in eng.advance(BASE + 185) if a.alarm == "wait_window_exceeded"]
+    assert [a.status for a in started] == ["started"]
+    resolved = [a for a in eng.step(ev("call.answered", 30, call_id="x", queue="q", agent="a"), now=BASE + 186)
+                if a.alarm == "wait_window_exceeded"]
+    assert [(a.status, a.at - BASE) for a in resolved] == [("resolved", 185.0)]
+    assert "q" not in eng.alarms
+
+
 def test_one_incident_while_callers_hand_over() -> None:
     """Two callers over the window in turn make one incident, resolved when the last one leaves."""
     events = [ev("call.queued", 0, call_id="a", queue="q"), ev("call.queued", 10, call_id="b", queue="q"),

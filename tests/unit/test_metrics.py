@@ -84,3 +84,27 @@ def test_revoked_partition_leaves_no_stale_series() -> None:
     assert queues == {"pbx-a-billing", "pbx-a-support"}
     assert partitions == {"0"}
     assert samples[("callwatch_partitions_assigned", ())] == 1
+
+
+def test_a_backlog_is_swept_by_event_time_not_the_wall_clock() -> None:
+    """A worker catching up (a restart after downtime) must not page for a caller whom the backlog's
+    later events show answered in time: while a partition is behind, its timer goes by event time."""
+    from callwatch.events import encode as enc
+    from tests.unit.helpers import BASE_TS, ev
+
+    queued = enc(ev("call.queued", 0, call_id="x", queue="q"))
+    answered = enc(ev("call.answered", 30, call_id="x", queue="q", agent="a"))
+
+    async def run(behind: dict[int, int]) -> list[str]:
+        svc = MonitorService(Settings(clock="wall"), MemoryStateStore(), publisher := RecordingPublisher(),
+                             wall=lambda: BASE_TS + 3600)  # the worker comes back an hour later
+        svc.behind = lambda partition, offset: behind.get(offset)
+        await svc.handle({0: [(0, queued)]})
+        await svc.tick()
+        await svc.handle({0: [(1, answered)]})
+        await svc.tick()
+        return [a.status for a in publisher.alarm_events if a.alarm == "wait_window_exceeded"]
+
+    assert asyncio.run(run({0: 1, 1: 0})) == []
+    # had it swept the backlog on the wall clock, it would have paged (and then had to take it back)
+    assert asyncio.run(run({})) == ["started", "resolved"]
