@@ -1,0 +1,136 @@
+"""The compose stack, checked without a Docker engine: its services, health checks, restart policies and
+volumes; that every command, setting, port, file and metric it names exists in the code; and that its
+Prometheus and Alertmanager configurations pass their own tools."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[2]
+COMPOSE = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+SERVICES: dict[str, Any] = COMPOSE["services"]
+#: long-running services (the simulator and the replay run and finish)
+LONG_RUNNING = {"kafka", "redis", "worker", "dispatcher", "wallboard", "prometheus", "alertmanager", "grafana"}
+
+
+def test_the_whole_stack_is_there() -> None:
+    assert set(SERVICES) == LONG_RUNNING | {"simulator", "replay"}
+    assert SERVICES["kafka"]["image"].startswith("apache/kafka:")  # Apache Kafka, KRaft
+    assert SERVICES["kafka"]["environment"]["KAFKA_PROCESS_ROLES"] == "broker,controller"
+    assert "--appendonly" in SERVICES["redis"]["command"]  # persistence
+    assert "ports" not in SERVICES["worker"] and "container_name" not in SERVICES["worker"], \
+        "a fixed host port or name would stop `docker compose up --scale worker=3`"
+
+
+@pytest.mark.parametrize("name", sorted(LONG_RUNNING))
+def test_long_running_services_have_health_checks_and_restart(name: str) -> None:
+    service = SERVICES[name]
+    assert service.get("restart") == "unless-stopped", name
+    check = service.get("healthcheck", {})
+    assert check.get("test") and check.get("interval") and check.get("retries"), name
+
+
+def test_named_volumes_are_declared_and_used() -> None:
+    declared = set(COMPOSE["volumes"])
+    used = {v.split(":")[0] for s in SERVICES.values() for v in s.get("volumes", []) if not v.startswith(".")}
+    assert used == declared
+    for s in SERVICES.values():
+        for volume in s.get("volumes", []):
+            if volume.startswith("./"):
+                assert (ROOT / volume.split(":")[0]).exists(), volume
+
+
+def test_no_secret_in_the_file() -> None:
+    text = (ROOT / "docker-compose.yml").read_text()
+    for key, value in re.findall(r"(\w*(?:PASSWORD|SECRET|TOKEN|KEY)\w*):\s*(\S+)", text):
+        assert value.startswith("${"), f"{key} has a literal value"
+
+
+def _settings_env() -> set[str]:
+    from callwatch.settings import Settings
+
+    return {f"CALLWATCH_{name.upper()}" for name in Settings.model_fields}
+
+
+def test_every_setting_it_names_exists() -> None:
+    known = _settings_env()
+    env = COMPOSE["x-callwatch-env"]
+    assert set(env) <= known, set(env) - known
+    example = yaml.safe_load((ROOT / "alerts" / "delivery.example.yaml").read_text())
+    secret_vars = {v for r in example["receivers"] for k, v in r.items() if k.endswith("_env")}
+    substituted = set(re.findall(r"\$\{(\w+)", (ROOT / "docker-compose.yml").read_text()))
+    for line in (ROOT / ".env.example").read_text().splitlines():
+        if line and not line.startswith("#"):
+            name = line.split("=", 1)[0]
+            assert name in known | secret_vars | substituted, f".env.example: {name} is used nowhere"
+
+
+def _help(*command: str) -> str:
+    done = subprocess.run([sys.executable, "-m", "callwatch", *command, "--help"], capture_output=True, text=True,
+                          cwd=ROOT, env={"COLUMNS": "200", "PATH": "/usr/bin:/bin", "HOME": str(ROOT)})
+    assert done.returncode == 0, done.stderr
+    return done.stdout
+
+
+@pytest.mark.parametrize("name", ["worker", "dispatcher", "simulator", "replay", "wallboard"])
+def test_every_command_and_option_exists(name: str) -> None:
+    command = SERVICES[name]["command"]
+    words = [w for w in command if not w.startswith("-") and not w.startswith("/") and "${" not in w
+             and not re.fullmatch(r"[\d.]+", w)]
+    sub = words[:2] if words[0] == "alerts" else words[:1]
+    text = _help(*sub)
+    for option in (w for w in command if w.startswith("--")):
+        assert option in text, f"{name}: {' '.join(sub)} has no {option}"
+
+
+def test_ports_match_the_code() -> None:
+    from callwatch.settings import Settings
+
+    assert "6066" in SERVICES["worker"]["expose"] and Settings().web_port == 6066
+    assert "--metrics-port" in SERVICES["dispatcher"]["command"]
+    assert "6067" in SERVICES["dispatcher"]["expose"] and "default: 6067" in _help("alerts", "run")
+    assert "6068:6068" in SERVICES["wallboard"]["ports"] and "default: 6068" in _help("wallboard")
+    prometheus = yaml.safe_load((ROOT / "deploy" / "prometheus" / "prometheus.yml").read_text())
+    targets = {job["job_name"]: job for job in prometheus["scrape_configs"]}
+    assert targets["callwatch"]["dns_sd_configs"][0] == {"names": ["worker"], "type": "A", "port": 6066}
+    assert targets["callwatch-alerts"]["static_configs"][0]["targets"] == ["dispatcher:6067"]
+    alerting = prometheus["alerting"]["alertmanagers"][0]["static_configs"][0]["targets"]
+    assert alerting == ["alertmanager:9093"] and "9093:9093" in SERVICES["alertmanager"]["ports"]
+    # the rules' job names are the scrape jobs'
+    rules = (ROOT / "alerts" / "prometheus" / "callwatch-rules.yml").read_text()
+    assert set(re.findall(r'job="([\w-]+)"', rules)) == set(targets)
+
+
+def test_grafana_runs_the_version_the_dashboards_are_built_for() -> None:
+    image = SERVICES["grafana"]["image"]
+    generate = (ROOT / "grafana" / "generate.py").read_text()
+    version = re.search(r'GRAFANA_VERSION = "([\d.]+)"', generate)
+    assert version and image == f"grafana/grafana:{version.group(1)}"
+    pyproject = (ROOT / "pyproject.toml").read_text()
+    assert 'grafana-foundation-sdk==' in pyproject and f"!{version.group(1)}\"" in pyproject
+    volumes = SERVICES["grafana"]["volumes"]
+    assert "./grafana/dashboards:/var/lib/grafana/dashboards/callwatch:ro" in volumes
+    provider = yaml.safe_load((ROOT / "grafana/provisioning/dashboards/callwatch.yml").read_text())
+    assert provider["providers"][0]["options"]["path"] == "/var/lib/grafana/dashboards/callwatch"
+
+
+def test_prometheus_config_passes_promtool(tmp_path: Path) -> None:
+    """promtool checks the stack's Prometheus config with the rules file where compose mounts it."""
+    promtool = shutil.which("promtool")
+    assert promtool
+    config = (ROOT / "deploy" / "prometheus" / "prometheus.yml").read_text()
+    rules = ROOT / "alerts" / "prometheus" / "callwatch-rules.yml"
+    local = tmp_path / "prometheus.yml"
+    local.write_text(config.replace("/etc/prometheus/rules/callwatch-rules.yml", str(rules)))
+    done = subprocess.run([promtool, "check", "config", str(local)], capture_output=True, text=True)
+    assert done.returncode == 0, done.stdout + done.stderr
+    mounted = next(v for v in SERVICES["prometheus"]["volumes"] if "callwatch-rules.yml" in v)
+    assert mounted.split(":")[1] == "/etc/prometheus/rules/callwatch-rules.yml"
