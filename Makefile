@@ -11,12 +11,14 @@ PYTEST_ARGS ?=
 
 all: test
 
-# redis-server, prometheus (a real server and promtool) and Alertmanager come from Debian
+# redis-server, prometheus (a real server and promtool), Alertmanager (and amtool) and chromium (the
+# wallboard page's browser test) come from Debian
 deps:
 	@missing=""; \
 	command -v redis-server >/dev/null || missing="$$missing redis-server"; \
 	command -v prometheus >/dev/null || missing="$$missing prometheus"; \
 	command -v prometheus-alertmanager >/dev/null || missing="$$missing prometheus-alertmanager"; \
+	command -v chromium >/dev/null || missing="$$missing chromium"; \
 	if [ -n "$$missing" ]; then \
 		echo "installing$$missing"; \
 		$(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $$missing >/dev/null; \
