@@ -88,6 +88,30 @@ class QueueConfig(BaseModel):
         return self.service_level_s.get(channel, DEFAULT_SERVICE_LEVEL_S[channel])
 
 
+class IntegrityConfig(BaseModel):
+    """The integrity signals' thresholds (METRICS.md "trust, but verify"); every one configurable."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    #: the handle-time cap agents are held to, if any (cap clustering is only checked with one)
+    handle_cap_s: Annotated[float, Field(gt=0)] | None = None
+    #: "within the last 30 s before the cap"
+    near_cap_s: Annotated[float, Field(gt=0)] = 30.0
+    cap_ratio: Annotated[float, Field(gt=1)] = 3.0
+    short_hangup_ratio: Annotated[float, Field(gt=1)] = 3.0
+    contradicted_resolution_ratio: Annotated[float, Field(gt=1)] = 2.0
+    #: perfect scores (5 and 5) this many times the floor's share: the "ask for a 100 % score" pattern
+    perfect_scores_ratio: Annotated[float, Field(gt=1)] = 2.0
+    #: a signal needs at least this many contacts behind it
+    min_contacts: Annotated[int, Field(ge=1)] = 20
+    #: and must be beyond chance: a one-sided binomial (or two-proportion) test at this level
+    p_value: Annotated[float, Field(gt=0, lt=1)] = 0.01
+    #: the days the signals look back over
+    period_days: Annotated[int, Field(ge=1)] = 30
+    #: contact ids kept per agent, day and signal as evidence
+    evidence_per_day: Annotated[int, Field(ge=0)] = 25
+
+
 class MonitorConfig(BaseModel):
     """The engine's whole configuration: defaults, per-queue overrides and the stream's tolerances."""
 
@@ -115,6 +139,8 @@ class MonitorConfig(BaseModel):
     per_agent_metrics: bool = False
     #: the alarms' thresholds, minimum volumes, hysteresis, severities and repeat intervals
     alarms: AlarmRules = Field(default_factory=AlarmRules)
+    #: the integrity signals' thresholds
+    integrity: IntegrityConfig = Field(default_factory=IntegrityConfig)
 
     _queue_cache: dict[str, QueueConfig] = PrivateAttr(default_factory=dict)
 

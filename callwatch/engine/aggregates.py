@@ -15,6 +15,9 @@ WAIT_BUCKETS_S: tuple[float, ...] = (5, 10, 15, 20, 30, 45, 60, 90, 120, 180, 24
 
 INTERVAL_S = 900  # METRICS.md's 15-minute intervals
 MINUTE_S = 60  # rolling windows are kept to the minute
+#: a later contact of the same customer within these horizons makes a contact a repeat (METRICS.md)
+REPEAT_SHORT_S = 24 * 3600.0
+REPEAT_LONG_S = 72 * 3600.0
 
 
 def wait_bucket(wait_s: float) -> int:
@@ -64,6 +67,14 @@ class Agg:
     professional_sum: int = 0
     more_help_n: int = 0
     more_help_yes: int = 0
+    #: contacts (queued legs, first queue of a call) whose customer is known: repeat rate's denominator
+    customer_contacts: int = 0
+    #: of those, the ones whose customer contacted again (any queue, channel) within 24 h / 72 h;
+    #: counted in the original contact's interval when the repeat arrives
+    repeat_24h: int = 0
+    repeat_72h: int = 0
+    #: dispositions with resolved = true whose customer came back within 72 h (FCR's exclusion)
+    resolved_repeat_72h: int = 0
 
     def merge(self, other: Agg) -> None:
         for f in _AGG_SUM:
@@ -114,10 +125,39 @@ class AgentDay:
     satisfied_n: int = 0
     satisfied_top2: int = 0
     satisfied_sum: int = 0
+    professional_n: int = 0
+    professional_top2: int = 0
+    professional_sum: int = 0
+    more_help_n: int = 0
+    more_help_yes: int = 0
+    #: completed surveys scoring 5 on both satisfaction and professionalism
+    perfect_scores: int = 0
+    #: handled contacts whose customer is known, and how many of them came back within 24 h / 72 h
+    customer_contacts: int = 0
+    repeat_24h: int = 0
+    repeat_72h: int = 0
+    resolved_repeat_72h: int = 0
+    #: dispositions with and without a complaint, and how many of each were offered a survey
+    complaint_contacts: int = 0
+    complaint_offered: int = 0
+    other_contacts: int = 0
+    other_offered: int = 0
+    #: agent-ended calls within the last seconds before the handle-time cap, and under the short-call time
+    near_cap_agent_ended: int = 0
+    short_agent_ended: int = 0
+    #: contact ids behind each integrity signal (a few per day, for a supervisor to listen to)
+    evidence: dict[str, list[str]] = field(default_factory=dict)
+
+    def add_evidence(self, signal: str, call_id: str, limit: int) -> None:
+        ids = self.evidence.setdefault(signal, [])
+        if len(ids) < limit and call_id not in ids:
+            ids.append(call_id)
 
     def merge(self, other: AgentDay) -> None:
         for f in _DAY_SUM:
             setattr(self, f, getattr(self, f) + getattr(other, f))
+        for k, ids in other.evidence.items():
+            self.evidence.setdefault(k, []).extend(i for i in ids if i not in self.evidence[k])
         for k, v in other.state_s.items():
             self.state_s[k] = self.state_s.get(k, 0.0) + v
         for k, v in other.away_reason_s.items():
@@ -128,4 +168,4 @@ class AgentDay:
         return cls(**data)
 
 
-_DAY_SUM = tuple(f.name for f in fields(AgentDay) if f.name not in {"state_s", "away_reason_s"})
+_DAY_SUM = tuple(f.name for f in fields(AgentDay) if f.name not in {"state_s", "away_reason_s", "evidence"})

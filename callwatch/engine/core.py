@@ -26,9 +26,25 @@ from typing import Any
 import orjson
 
 from callwatch.config import MonitorConfig, QueueConfig
-from callwatch.engine.aggregates import INTERVAL_S, MINUTE_S, AgentDay, Agg, wait_bucket
+from callwatch.engine.aggregates import (
+    INTERVAL_S,
+    MINUTE_S,
+    REPEAT_LONG_S,
+    REPEAT_SHORT_S,
+    AgentDay,
+    Agg,
+    wait_bucket,
+)
 from callwatch.engine.figures import agents_in_queue, service_level_of, window_agg
-from callwatch.engine.records import ActiveAlarm, ActiveThreshold, AgentRecord, AlarmEvent, Leg
+from callwatch.engine.records import (
+    ActiveAlarm,
+    ActiveThreshold,
+    AgentRecord,
+    AlarmEvent,
+    ContactRef,
+    CustomerHistory,
+    Leg,
+)
 from callwatch.engine.thresholds import EVAL_S, ThresholdAlarms, due_instants
 from callwatch.events import (
     AgentState,
@@ -67,7 +83,9 @@ CONTAINERS: dict[str, Any] = {
     "alarms": ActiveAlarm,
     "thresholds": ActiveThreshold,
     "sources": float,
+    "customers": CustomerHistory,
 }
+
 #: containers keyed by a tuple (stored as a JSON array); the others are keyed by a plain string
 TUPLE_KEYED = frozenset({"legs", "intervals", "minutes", "agent_days", "held"})
 
@@ -99,6 +117,10 @@ class Engine:
         self._threshold_alarms = ThresholdAlarms(self)
         #: latest event time per source (feed-silent detection and the clock-anomaly counts)
         self.sources: dict[str, float] = {}
+        #: each customer's contacts of the last 72 h (repeat contacts and FCR), by customer pseudonym
+        self.customers: dict[str, CustomerHistory] = {}
+        self._customer_of_call: dict[str, str] = {}
+        self._customer_hours: dict[int, set[str]] = {}
         #: event count and pipeline counters: late, duplicate, inconsistent:<reason>
         self.counters: Counter[str] = Counter()
         self.max_ts = NEG_INF
@@ -304,6 +326,8 @@ class Engine:
             elif isinstance(ev, CallWrapped):
                 leg.status = "ended"
                 leg.wrapped = True
+        elif isinstance(ev, CallDisposition | SurveyOffered | SurveyCompleted):
+            self._handlers[ev.type](ev, ts)  # the agent's and the queue's figures count it all the same
         # an orphan abandon or dequeue has no wait to report and no one else to credit: counted only
 
     # ------------------------------------------------------------ contacts
@@ -329,6 +353,8 @@ class Engine:
         self.waiting.setdefault(ev.queue, {})[ev.call_id] = leg
         for agg in self._buckets(ev.queue, leg.channel, ts):
             agg.offered += 1
+        if ev.customer and ev.call_id not in self._customer_of_call:
+            self._customer_contact(ev.customer, ev.call_id, ev.queue, leg.channel, ts)
         window = self._queue_config(ev.queue).wait_window_s
         heapq.heappush(self._crossings, (wait_from + window, leg.seq, ev.queue, ev.call_id))
         self._release(key)
@@ -386,6 +412,10 @@ class Engine:
         leg.status = "answered"
         leg.agent = ev.agent
         leg.answered_at = ts
+        ref = self._contact_ref(ev.call_id)
+        if ref is not None and ref.agent is None:
+            ref.agent, ref.agent_day = ev.agent, self.day_of(ts)
+            self._agent_day(ev.agent, ts).customer_contacts += 1
         self._touch(leg, ts)
         self._release((leg.queue, leg.call_id))
 
@@ -463,6 +493,15 @@ class Engine:
             agg.short_calls += short
             agg.transfers += transfer
         day = self._agent_day(ev.agent, ts)
+        if by_agent:
+            integrity = self.config.integrity
+            cap = integrity.handle_cap_s
+            if talk < qc.short_call_s:
+                day.short_agent_ended += 1
+                day.add_evidence("short_hangups", leg.call_id, integrity.evidence_per_day)
+            if cap is not None and cap - integrity.near_cap_s <= talk < cap:
+                day.near_cap_agent_ended += 1
+                day.add_evidence("cap_clustering", leg.call_id, integrity.evidence_per_day)
         day.handled += 1
         day.talk_s += talk
         day.hold_s += hold
@@ -499,6 +538,11 @@ class Engine:
         self._touch(leg, ts)
 
     def _disposition(self, ev: CallDisposition, ts: float) -> None:
+        if (ev.queue, ev.call_id) not in self.legs and not self._expiring:
+            # its contact's first events are late: wait for them, so that which surveys were offered on
+            # complaint contacts never depends on arrival order
+            self._hold(ev, (ev.queue, ev.call_id), ts)
+            return
         complaint = bool(ev.complaint)
         for agg in self._buckets(ev.queue, ev.channel.value, ts):
             agg.dispositions += 1
@@ -508,18 +552,47 @@ class Engine:
         day.dispositions += 1
         day.resolved += ev.resolved
         leg = self.legs.get((ev.queue, ev.call_id))
+        offered = leg is not None and leg.survey_offered
+        if complaint:
+            day.complaint_contacts += 1
+            day.complaint_offered += offered
+            if not offered:
+                day.add_evidence("survey_selection", ev.call_id, self.config.integrity.evidence_per_day)
+        else:
+            day.other_contacts += 1
+            day.other_offered += offered
         if leg is not None:
             leg.resolved = ev.resolved
             leg.complaint = ev.complaint
             self._touch(leg, ts)
+        ref = self._contact_ref(ev.call_id)
+        if ref is not None and ref.resolved is None:
+            ref.resolved = ev.resolved
+            if ev.resolved and ref.repeat_72h:  # the customer came back before the disposition arrived
+                self._count_resolved_repeat(ref)
 
     def _survey(self, ev: SurveyOffered | SurveyCompleted, ts: float) -> None:
+        if (ev.queue, ev.call_id) not in self.legs and not self._expiring:
+            self._hold(ev, (ev.queue, ev.call_id), ts)
+            return
         day = self._agent_day(ev.agent, ts)
         buckets = self._buckets(ev.queue, ev.channel.value, ts)
         if isinstance(ev, SurveyOffered):
             for agg in buckets:
                 agg.surveys_offered += 1
             day.surveys_offered += 1
+            leg = self.legs.get((ev.queue, ev.call_id))
+            if leg is not None and not leg.survey_offered:
+                leg.survey_offered = True
+                self._touch(leg, ts)
+                if leg.complaint is not None:  # the disposition came first: count the offer against it
+                    if leg.complaint:
+                        day.complaint_offered += 1
+                        ids = day.evidence.get("survey_selection", [])
+                        if ev.call_id in ids:
+                            ids.remove(ev.call_id)
+                    else:
+                        day.other_offered += 1
             return
         sat, pro, more = ev.satisfied, ev.professional, ev.more_help
         for agg in buckets:
@@ -540,6 +613,72 @@ class Engine:
             day.satisfied_n += 1
             day.satisfied_top2 += sat >= 4
             day.satisfied_sum += sat
+        if pro is not None:
+            day.professional_n += 1
+            day.professional_top2 += pro >= 4
+            day.professional_sum += pro
+        if more is not None:
+            day.more_help_n += 1
+            day.more_help_yes += more
+        day.perfect_scores += sat == 5 and pro == 5
+
+    # ------------------------------------------------------ repeat contacts
+
+    def _contact_ref(self, call_id: str) -> ContactRef | None:
+        customer = self._customer_of_call.get(call_id)
+        if customer is None:
+            return None
+        self.dirty["customers"].add(customer)
+        return next((c for c in self.customers[customer].contacts if c.call_id == call_id), None)
+
+    def _customer_contact(self, customer: str, call_id: str, queue: str, channel: str, ts: float) -> None:
+        """A customer's new contact: earlier ones within 24 h / 72 h become repeats (any queue or channel)."""
+        history = self.customers.get(customer)
+        if history is None:
+            history = self.customers[customer] = CustomerHistory()
+        for prior in history.contacts:
+            gap = ts - prior.ts
+            if gap <= 0 or gap > REPEAT_LONG_S or (prior.repeat_72h and (prior.repeat_24h or gap > REPEAT_SHORT_S)):
+                continue
+            short = gap <= REPEAT_SHORT_S and not prior.repeat_24h
+            long = not prior.repeat_72h
+            prior.repeat_24h |= short
+            prior.repeat_72h = True
+            agg = self._interval_of(prior)
+            day_key = (prior.agent, prior.agent_day) if prior.agent and prior.agent_day else None
+            day = self.agent_days.get(day_key) if day_key else None
+            if day is not None:
+                self.dirty["agent_days"].add(day_key)
+            for target in (agg, day):
+                if target is not None:
+                    target.repeat_24h += short
+                    target.repeat_72h += long
+            if long and prior.resolved:
+                self._count_resolved_repeat(prior)
+        history.contacts.append(ContactRef(call_id, ts, queue, channel))
+        self._customer_of_call[call_id] = customer
+        self._customer_hours.setdefault(int(ts // 3600), set()).add(customer)
+        self.dirty["customers"].add(customer)
+        for agg in self._buckets(queue, channel, ts):
+            agg.customer_contacts += 1
+
+    def _interval_of(self, ref: ContactRef) -> Agg | None:
+        key = (ref.queue, ref.channel, int(ref.ts // INTERVAL_S) * INTERVAL_S)
+        agg = self.intervals.get(key)
+        if agg is not None:
+            self.dirty["intervals"].add(key)
+        return agg
+
+    def _count_resolved_repeat(self, ref: ContactRef) -> None:
+        agg = self._interval_of(ref)
+        if agg is not None:
+            agg.resolved_repeat_72h += 1
+        if ref.agent and ref.agent_day:
+            day = self.agent_days.get((ref.agent, ref.agent_day))
+            if day is not None:
+                day.resolved_repeat_72h += 1
+                day.add_evidence("contradicted_resolution", ref.call_id, self.config.integrity.evidence_per_day)
+                self.dirty["agent_days"].add((ref.agent, ref.agent_day))
 
     # -------------------------------------------------------------- agents
 
@@ -736,6 +875,21 @@ class Engine:
                 if leg is not None and leg.status != "waiting" and int(leg.last_ts // 3600) <= hour:
                     del self.legs[leg_key]
                     self.dirty["legs"].add(leg_key)
+        cut_cust = int((wm - REPEAT_LONG_S) // 3600)
+        for hour in [h for h in self._customer_hours if h < cut_cust]:
+            for customer in self._customer_hours.pop(hour):
+                history = self.customers.get(customer)
+                if history is None:
+                    continue
+                keep = [c for c in history.contacts if int(c.ts // 3600) >= cut_cust]
+                for gone in history.contacts:
+                    if int(gone.ts // 3600) < cut_cust:
+                        self._customer_of_call.pop(gone.call_id, None)
+                if keep:
+                    history.contacts = keep
+                else:
+                    del self.customers[customer]
+                self.dirty["customers"].add(customer)
         cut_iv = wm - cfg.history_days * 86400
         for bucket in [b for b in self.intervals if b[2] + INTERVAL_S <= cut_iv]:
             del self.intervals[bucket]
@@ -863,6 +1017,10 @@ class Engine:
             self.queue_last_minute[q] = max(m, self.queue_last_minute.get(q, NEG_INF))
         for rec in self.agents.values():
             self.staffed_queues.update(rec.queues)
+        for customer, history in self.customers.items():
+            for ref in history.contacts:
+                self._customer_of_call[ref.call_id] = customer
+                self._customer_hours.setdefault(int(ref.ts // 3600), set()).add(customer)
         for key, leg in self.legs.items():
             self._leg_hours.setdefault(int(leg.last_ts // 3600), []).append(key)
             if leg.arrived_at is not None and leg.left_at is not None and leg.left_at > self._evaluated_to:
@@ -879,6 +1037,8 @@ class Engine:
         self.agents.update(other.agents)
         self.alarms.update(other.alarms)
         self.thresholds.update(other.thresholds)
+        self.customers.update(other.customers)
+        self._customer_of_call.update(other._customer_of_call)
         self.known_queues |= other.known_queues
         for q, chs in other.queue_channels.items():
             self.queue_channels.setdefault(q, set()).update(chs)

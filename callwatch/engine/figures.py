@@ -12,7 +12,7 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from callwatch.config import MonitorConfig, QueueConfig, ServiceLevelFormula
-from callwatch.engine.aggregates import INTERVAL_S, MINUTE_S, WAIT_BUCKETS_S, AgentDay, Agg
+from callwatch.engine.aggregates import INTERVAL_S, MINUTE_S, REPEAT_LONG_S, WAIT_BUCKETS_S, AgentDay, Agg
 
 if TYPE_CHECKING:
     from callwatch.engine.core import Engine
@@ -39,8 +39,12 @@ def service_level_of(agg: Agg, qc: QueueConfig) -> float | None:
     return _ratio(agg.answered_within_t, den)
 
 
-def derived(agg: Agg, qc: QueueConfig) -> dict[str, Any]:
-    """The interval and derived figures of one aggregate (any window)."""
+def derived(agg: Agg, qc: QueueConfig, provisional: bool = True) -> dict[str, Any]:
+    """The interval and derived figures of one aggregate (any window).
+
+    ``provisional``: the window's contacts have not all had their 72 hours yet, so a repeat may still
+    come — the repeat rates and FCR can still change, and are marked so.
+    """
     dequeued = sum(agg.dequeued.values())
     handle = agg.talk_s + agg.acw_s
     hist_labels = [f"le_{int(b)}" for b in WAIT_BUCKETS_S] + ["gt_600"]
@@ -84,6 +88,23 @@ def derived(agg: Agg, qc: QueueConfig) -> dict[str, Any]:
         "professionalism": _ratio(agg.professional_top2, agg.professional_n),
         "professionalism_mean": _mean(agg.professional_sum, agg.professional_n),
         "unmet_need": _ratio(agg.more_help_yes, agg.more_help_n),
+        **quality_of(agg.customer_contacts, agg.repeat_24h, agg.repeat_72h, agg.resolved, agg.resolved_repeat_72h,
+                     agg.dispositions, provisional),
+    }
+
+
+def quality_of(contacts: int, repeat_24h: int, repeat_72h: int, resolved: int, resolved_repeat_72h: int,
+               dispositions: int, provisional: bool) -> dict[str, Any]:
+    """Repeat contact rates and first-contact resolution (METRICS.md), with their provisional mark."""
+    return {
+        "customer_contacts": contacts,
+        "repeat_contacts_24h": repeat_24h,
+        "repeat_contacts_72h": repeat_72h,
+        "repeat_contact_rate_24h": _ratio(repeat_24h, contacts),
+        "repeat_contact_rate_72h": _ratio(repeat_72h, contacts),
+        "resolved_then_repeated_72h": resolved_repeat_72h,
+        "fcr": _ratio(resolved - resolved_repeat_72h, dispositions),
+        "fcr_provisional": provisional,
     }
 
 
@@ -210,14 +231,15 @@ def _day_of(ts: float, qc: QueueConfig) -> str:
     return day.isoformat()
 
 
-def _with_channels(aggs: dict[str, Agg], qc: QueueConfig) -> dict[str, Any]:
+def _with_channels(aggs: dict[str, Agg], qc: QueueConfig, provisional: bool = True) -> dict[str, Any]:
     total = Agg()
     for a in aggs.values():
         total.merge(a)
-    return {**derived(total, qc), "channels": {ch: derived(a, qc) for ch, a in sorted(aggs.items())}}
+    return {**derived(total, qc, provisional),
+            "channels": {ch: derived(a, qc, provisional) for ch, a in sorted(aggs.items())}}
 
 
-def agent_figures(day: AgentDay) -> dict[str, Any]:
+def agent_figures(day: AgentDay, provisional: bool = True) -> dict[str, Any]:
     busy = day.state_s.get("busy", 0.0) + day.state_s.get("wrap_up", 0.0)
     avail = day.state_s.get("available", 0.0)
     return {
@@ -240,6 +262,18 @@ def agent_figures(day: AgentDay) -> dict[str, Any]:
         "surveys_completed": day.surveys_completed,
         "csat": _ratio(day.satisfied_top2, day.satisfied_n),
         "csat_mean": _mean(day.satisfied_sum, day.satisfied_n),
+        "professionalism": _ratio(day.professional_top2, day.professional_n),
+        "professionalism_mean": _mean(day.professional_sum, day.professional_n),
+        "unmet_need": _ratio(day.more_help_yes, day.more_help_n),
+        "survey_offer_rate": _ratio(day.surveys_offered, day.handled),
+        "survey_response_rate": _ratio(day.surveys_completed, day.surveys_offered),
+        "survey_offer_rate_complaints": _ratio(day.complaint_offered, day.complaint_contacts),
+        "survey_offer_rate_others": _ratio(day.other_offered, day.other_contacts),
+        "perfect_scores": day.perfect_scores,
+        "agent_ended_short": day.short_agent_ended,
+        "agent_ended_near_cap": day.near_cap_agent_ended,
+        **quality_of(day.customer_contacts, day.repeat_24h, day.repeat_72h, day.resolved, day.resolved_repeat_72h,
+                     day.dispositions, provisional),
     }
 
 
@@ -253,22 +287,30 @@ def report(engine: Engine) -> dict[str, Any]:
     per_queue_total: dict[str, dict[str, Agg]] = defaultdict(dict)
     floor_days: dict[str, dict[str, Agg]] = defaultdict(dict)
     floor_total: dict[str, Agg] = {}
+    wm = engine.watermark
+    last_interval: dict[tuple[str, str], int] = {}
     for (q, ch, i), agg in sorted(engine.intervals.items()):
         qc = cfg.for_queue(q)
         day = _day_of(i, qc)
+        for scope in ((q, day), ("", day)):
+            last_interval[scope] = max(i, last_interval.get(scope, i))
         for target in (per_queue[q][day], per_queue_total[q], floor_days[day], floor_total):
             have = target.get(ch)
             if have is None:
                 have = target[ch] = Agg()
             have.merge(agg)
-    wm = engine.watermark
+    def unsettled(scope: tuple[str, str]) -> bool:
+        """A day's repeat rates and FCR are final 72 h after its last interval."""
+        return wm < last_interval.get(scope, wm) + INTERVAL_S + REPEAT_LONG_S
+
     queues: dict[str, Any] = {}
     for q in sorted(set(per_queue) | set(queues_of(engine))):
         qc = cfg.for_queue(q)
         queues[q] = {
             "timezone": qc.timezone,
-            "days": {d: _with_channels(aggs, qc) for d, aggs in sorted(per_queue[q].items())},
-            "total": _with_channels(per_queue_total.get(q, {}), qc),
+            "days": {d: _with_channels(aggs, qc, unsettled((q, d))) for d, aggs in sorted(per_queue[q].items())},
+            "total": _with_channels(per_queue_total.get(q, {}), qc,
+                                    any(unsettled((q, d)) for d in per_queue[q]) or not per_queue[q]),
             "now": live_queue(engine, q, wm) if wm > float("-inf") else None,
         }
     agents: dict[str, Any] = {}
@@ -294,8 +336,8 @@ def report(engine: Engine) -> dict[str, Any]:
             "queues": known.queues if known else [],
             "team": known.team if known else None,
             "state": known.current[0] if known else None,
-            "days": {d: agent_figures(a) for d, a in sorted(by_agent[name].items())},
-            "total": agent_figures(total),
+            "days": {d: agent_figures(a, unsettled(("", d))) for d, a in sorted(by_agent[name].items())},
+            "total": agent_figures(total, any(unsettled(("", d)) for d in by_agent[name])),
         }
     counters = engine.counters
     return {
@@ -314,8 +356,10 @@ def report(engine: Engine) -> dict[str, Any]:
         },
         "queues": queues,
         "all_queues": {
-            "days": {d: _with_channels(aggs, cfg.defaults) for d, aggs in sorted(floor_days.items())},
-            "total": _with_channels(floor_total, cfg.defaults),
+            "days": {d: _with_channels(aggs, cfg.defaults, unsettled(("", d)))
+                     for d, aggs in sorted(floor_days.items())},
+            "total": _with_channels(floor_total, cfg.defaults,
+                                    any(unsettled(("", d)) for d in floor_days) or not floor_days),
         },
         "agents": agents,
     }

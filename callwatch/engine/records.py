@@ -33,6 +33,7 @@ class Leg:
     wrapped: bool = False
     resolved: bool | None = None
     complaint: bool | None = None
+    survey_offered: bool = False
     #: the latest event time seen for this leg: finished legs are forgotten by it
     last_ts: float = 0.0
 
@@ -150,3 +151,28 @@ class AlarmEvent:
     def id(self) -> str:
         suffix = f":{round(self.at * 1000)}" if self.status == "repeated" else ""
         return f"{self.key}:{round(self.started_at * 1000)}:{self.status}{suffix}"
+
+
+@dataclass(slots=True)
+class ContactRef:
+    """One contact of a customer, remembered 72 h so that a later contact marks it as repeated."""
+
+    call_id: str
+    ts: float
+    queue: str
+    channel: str
+    agent: str | None = None
+    #: the agent's day (floor time zone) the contact was handled in, where its agent figures are
+    agent_day: str | None = None
+    resolved: bool | None = None
+    repeat_24h: bool = False
+    repeat_72h: bool = False
+
+
+@dataclass(slots=True)
+class CustomerHistory:
+    contacts: list[ContactRef] = field(default_factory=list)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> CustomerHistory:
+        return cls([ContactRef(**c) for c in data["contacts"]])
