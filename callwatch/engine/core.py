@@ -591,6 +591,8 @@ class Engine:
                         ids = day.evidence.get("survey_selection", [])
                         if ev.call_id in ids:
                             ids.remove(ev.call_id)
+                            if not ids:
+                                del day.evidence["survey_selection"]
                     else:
                         day.other_offered += 1
             return
