@@ -79,8 +79,10 @@ class Truth:
 
 
 class Simulation:
-    def __init__(self, scenario: Scenario, seed: int = 1) -> None:
+    def __init__(self, scenario: Scenario, seed: int = 1, id_prefix: str = "") -> None:
         self.sc = scenario
+        #: keeps event and call ids unique when several runs make one log (the days of a month)
+        self.id_prefix = id_prefix
         self.rng = random.Random(seed)
         self.t0 = scenario.start.astimezone(timezone.utc)
         self.horizon = scenario.hours * 3600
@@ -106,7 +108,7 @@ class Simulation:
         return self.t0 + timedelta(seconds=round(t, 3))
 
     def _id(self) -> str:
-        return f"{self.sc.source}-{next(self.ids):09d}"
+        return f"{self.sc.source}-{self.id_prefix}{next(self.ids):09d}"
 
     def _at(self, t: float, kind: str, payload: Any = None) -> None:
         heapq.heappush(self.heap, (t, next(self.order), kind, payload))
@@ -232,7 +234,7 @@ class Simulation:
             customer = callback.customer
             self.truth.callbacks += 1
         priority = 1 if self.rng.random() < spec.priority_share else 0
-        contact = _Contact(f"call-{next(self.call_numbers):07d}", customer, queue, spec.channel, priority, t)
+        contact = _Contact(f"call-{self.id_prefix}{next(self.call_numbers):07d}", customer, queue, spec.channel, priority, t)
         self.truth.contacts += 1
         yield from self._enqueue(t, contact, waiting_since=None)
 
@@ -428,12 +430,20 @@ class Simulation:
         yield from self._dispatch(t)
 
 
-def simulate(scenario: Scenario, seed: int = 1) -> tuple[list[Event], Truth]:
+def simulate(scenario: Scenario, seed: int = 1, id_prefix: str = "") -> tuple[list[Event], Truth]:
     """All events of a run in time order (stable for equal times), and the ground truth."""
-    sim = Simulation(scenario, seed)
+    sim = Simulation(scenario, seed, id_prefix)
     events = list(sim.events())
     events.sort(key=lambda e: e.ts)
     return events, sim.truth
+
+
+def simulate_days(scenario: Scenario, seed: int, days: int) -> Iterator[tuple[list[Event], Truth]]:
+    """The scenario's day repeated on ``days`` consecutive days (a month of a floor, say): each day its
+    own seeded run, with day-prefixed ids; the customers are one pool, so they come back across days."""
+    for day in range(days):
+        sc = scenario.model_copy(update={"start": scenario.start + timedelta(days=day)})
+        yield simulate(sc, seed * 1000 + day, id_prefix=f"d{day:03d}-")
 
 
 #: the seed of the shipped example day (chosen for its story: billing's incident, support healthy)
