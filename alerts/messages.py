@@ -21,6 +21,13 @@ ALARM_TITLES = {
     "service_level_low": "Service level under target",
     "no_agents": "Callers waiting with no agent",
     "feed_silent": "Telephony feed silent",
+    "integrity_cap_clustering": "Integrity: calls ended just before the handle-time cap",
+    "integrity_short_hangups": "Integrity: many very short calls ended by the agent",
+    "integrity_survey_selection": "Integrity: surveys not offered after complaints",
+    "integrity_contradicted_resolution": "Integrity: 'resolved' contacts come back",
+    "integrity_contradicted_satisfaction": "Integrity: top satisfaction, yet customers come back",
+    "integrity_perfect_scores": "Integrity: perfect survey scores far more often than the floor",
+    "integrity_clock_anomalies": "Integrity: a source's events arrive in an impossible order",
 }
 
 
@@ -54,7 +61,25 @@ def _summary(a: AlarmEvent) -> str:
     return f"{a.alarm} {a.status} for {q}"
 
 
+def _subject_key(alarm: AlarmEvent) -> str:
+    if alarm.alarm in ("feed_silent", "integrity_clock_anomalies"):
+        return "source"
+    return "agent" if alarm.alarm.startswith("integrity_") else "queue"
+
+
 def alarm_message(alarm: AlarmEvent, wallboard_url: str) -> dict[str, Any]:
+    if alarm.alarm.startswith("integrity_"):
+        # evidence for a supervisor, not a page: what, about whom, the figures and the contacts behind it
+        return {
+            "v": 1, "id": alarm.id, "key": alarm.key, "alarm": alarm.alarm, "status": alarm.status,
+            "severity": alarm.severity, _subject_key(alarm): alarm.queue,
+            "title": ALARM_TITLES.get(alarm.alarm, alarm.alarm), "summary": alarm.detail,
+            "at": iso(alarm.at), "started_at": iso(alarm.started_at),
+            "value": {f"{alarm.metric}_{alarm.unit}": alarm.value},
+            "threshold": {f"floor_baseline_{alarm.unit}": alarm.threshold},
+            "context": {}, "evidence": list(alarm.evidence), "call_id": None,
+            "link": f"{wallboard_url}?var-agent={quote(alarm.queue)}",
+        }
     return {
         "v": 1,
         "id": alarm.id,

@@ -234,7 +234,8 @@ class Simulation:
             customer = callback.customer
             self.truth.callbacks += 1
         priority = 1 if self.rng.random() < spec.priority_share else 0
-        contact = _Contact(f"call-{self.id_prefix}{next(self.call_numbers):07d}", customer, queue, spec.channel, priority, t)
+        call_id = f"call-{self.id_prefix}{next(self.call_numbers):07d}"
+        contact = _Contact(call_id, customer, queue, spec.channel, priority, t)
         self.truth.contacts += 1
         yield from self._enqueue(t, contact, waiting_since=None)
 

@@ -36,6 +36,7 @@ from callwatch.engine.aggregates import (
     wait_bucket,
 )
 from callwatch.engine.figures import agents_in_queue, service_level_of, window_agg
+from callwatch.engine.integrity import evaluate as evaluate_integrity
 from callwatch.engine.records import (
     ActiveAlarm,
     ActiveThreshold,
@@ -69,6 +70,9 @@ WAIT_ALARM = "wait_window_exceeded"
 MINUTE_RETENTION_S = 75 * 60
 #: how often (event time) old state is swept out
 PURGE_EVERY_S = 60.0
+#: inconsistency reasons that mean an order of events that cannot have happened (clock anomalies)
+IMPOSSIBLE_ORDER = ("_out_of_sequence", "_without_history", "_before_answered", "_before_queued",
+                    "_before_ended", "waiting_since_after_queued")
 NEG_INF = float("-inf")
 
 #: the containers a driver persists, and the record type each holds
@@ -146,6 +150,9 @@ class Engine:
         self._seen_batch = 0
         self._leg_hours: dict[int, list[tuple[str, str]]] = {}
         self._agent_days_kept_from = ""
+        self._source = ""
+        #: the floor day the integrity signals were last evaluated for (once a day, at its end)
+        self._integrity_day = ""
         self._day_cache: dict[int, str] = {}
         self._expiring = False
         self._qc: dict[str, QueueConfig] = {}
@@ -210,12 +217,16 @@ class Engine:
         return True
 
     def _dispatch(self, ev: Event, ts: float) -> None:
+        self._source = ev.source or ""
         handler = self._handlers.get(ev.type)
         if handler is not None:  # a heartbeat's only effect, its source's time, is recorded in apply()
             handler(ev, ts)
 
     def _inconsistent(self, reason: str) -> None:
         self.counters[f"inconsistent:{reason}"] += 1
+        if self._source and reason.endswith(IMPOSSIBLE_ORDER):
+            # the clock-anomaly signal counts, per source, the events whose order cannot have happened
+            self.counters[f"anomaly:{self._source}:{reason}"] += 1
 
     # ------------------------------------------------------- buckets helpers
 
@@ -299,6 +310,7 @@ class Engine:
             self._expiring = True
             try:
                 for ev in sorted(due, key=lambda e: (e.ts, e.id)):
+                    self._source = ev.source or ""
                     if key in self.legs:  # an earlier orphan of this contact created its leg
                         self._dispatch(ev, ev.ts.timestamp())
                     else:
@@ -777,6 +789,8 @@ class Engine:
             self._evaluate_thresholds(clock)
         if self._agent_changes and self._agent_changes[0][0] <= wm:
             self._finalise_agents(wm)
+        if wm > NEG_INF:
+            self._daily_integrity(wm)
         if wm - self._last_purge >= PURGE_EVERY_S:
             self._purge(wm)
             self._last_purge = wm
@@ -794,6 +808,32 @@ class Engine:
         for queue, left in self.recently_left.items():
             if left:
                 self.recently_left[queue] = [item for item in left if item[1] > done]
+
+    def _daily_integrity(self, wm: float) -> None:
+        """At each floor day's end, the integrity signals over the period before: low-severity alarms,
+        at most one a day per agent (or source) and signal."""
+        today = self.day_of(wm)
+        if today == self._integrity_day:
+            return
+        first_time = not self._integrity_day
+        self._integrity_day = today
+        if first_time:
+            return
+        cfg = self.config.integrity
+        yesterday = self.day_of(wm - 86400)
+        first = self.day_of(wm - cfg.period_days * 86400)
+        anomalies: dict[str, dict[str, int]] = {}
+        for key, n in self.counters.items():
+            if key.startswith("anomaly:"):
+                _, source, reason = key.split(":", 2)
+                anomalies.setdefault(source, {})[reason] = n
+        for signal in evaluate_integrity(self.agent_days, first, yesterday, cfg, anomalies):
+            self.outbox.append(AlarmEvent(
+                alarm=f"integrity_{signal.signal}", status="started", queue=signal.subject, at=wm, started_at=wm,
+                severity="info", value=round(signal.value, 6), threshold=round(signal.baseline, 6),
+                unit="ratio" if signal.signal != "clock_anomalies" else "events", metric=signal.signal,
+                waiting=0, agents_available=0, service_level=None, detail=signal.reason,
+                evidence=signal.evidence))
 
     def next_deadline(self) -> float | None:
         """When the alarm timer next has something to decide (for a driver's sleep)."""
@@ -950,6 +990,7 @@ class Engine:
             "seen_batch": self._seen_batch,
             "last_purge": None if self._last_purge == NEG_INF else self._last_purge,
             "evaluated_to": None if self._evaluated_to == NEG_INF else self._evaluated_to,
+            "integrity_day": self._integrity_day,
             "counters": dict(self.counters),
         }
 
@@ -965,6 +1006,7 @@ class Engine:
             eng._last_purge = meta["last_purge"] if meta.get("last_purge") is not None else NEG_INF
             eng._evaluated_to = meta["evaluated_to"] if meta.get("evaluated_to") is not None else NEG_INF
             eng.seq = meta.get("seq", 0)
+            eng._integrity_day = meta.get("integrity_day", "")
             eng._seen_batch = meta.get("seen_batch", 0)
             eng.counters.update(meta.get("counters", {}))
         for name, kind in CONTAINERS.items():

@@ -141,6 +141,9 @@ class AlarmEvent:
     service_level: float | None
     call_id: str = ""
     over_window: int = 0
+    #: integrity signals: the sentence saying why, and the contacts behind it
+    detail: str = ""
+    evidence: tuple[str, ...] = ()
 
     @property
     def key(self) -> str:

@@ -92,3 +92,34 @@ def test_evidence_names_the_contacts() -> None:
     a2 = eng.agent_days[("a2", "2026-11-23")].evidence
     assert a1 == {"short_hangups": ["c3"], "contradicted_resolution": ["c1", "c3"]}
     assert a2 == {"cap_clustering": ["c2"], "survey_selection": ["c2"]}
+
+
+def test_integrity_signals_are_raised_once_a_day_as_low_severity_alarms() -> None:
+    """A month-end evaluation of a small floor: the agent who ends calls just before the cap is raised
+    (with numerator, denominator, baseline, reason and the contacts), once, as an info alarm; honest
+    agents are not."""
+    from alerts.messages import alarm_message
+
+    cfg = MonitorConfig.model_validate({"integrity": {"handle_cap_s": 420, "min_contacts": 20}})
+    events = []
+    for agent in ("h1", "h2", "h3", "cap"):
+        for i in range(40):
+            t = i * 600.0 + {"h1": 0, "h2": 100, "h3": 200, "cap": 300}[agent]
+            talk = 410.0 if agent == "cap" and i % 2 == 0 else 120.0 + i
+            by = "agent" if (agent == "cap" and i % 2 == 0) or i == 7 else "customer"
+            events += call(f"{agent}-{i}", "q", t, answered=t + 5, ended=t + 5 + talk, agent=agent, ended_by=by)
+    events.append(ev("source.heartbeat", 86400 * 1.5, source="pbx"))  # the next day: evaluate yesterday
+    eng = Engine(cfg)
+    for e in sorted(events, key=lambda e: e.ts):
+        eng.step(e)
+    raised = [a for a in eng.outbox if a.alarm.startswith("integrity_")]
+    assert [(a.alarm, a.queue, a.severity) for a in raised] == [("integrity_cap_clustering", "cap", "info")]
+    alarm = raised[0]
+    assert alarm.value == 0.5 and alarm.threshold == 0.0
+    assert "ended 20 of 40 calls (50.0 %) themselves in the last 30 s before the 420 s handle-time cap" in alarm.detail
+    assert len(alarm.evidence) == 20 and alarm.evidence[0].startswith("cap-")
+    message = alarm_message(alarm, "http://wallboard")
+    assert message["agent"] == "cap" and message["evidence"] == list(alarm.evidence)
+    assert message["summary"] == alarm.detail
+    eng.step(ev("source.heartbeat", 86400 * 1.6, source="pbx"))  # the same day again: nothing new
+    assert len([a for a in eng.outbox if a.alarm.startswith("integrity_")]) == 1
