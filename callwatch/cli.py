@@ -636,6 +636,229 @@ one waits past three minutes and the wait alarm fires; support stays healthy. At
         redis.stop()
 
 
+# ------------------------------------------------------------ agents, integrity, goals
+
+
+def _floor_engine(log: Path | None, settings: Settings) -> Any:
+    """The engine whose per-agent days a report reads: a log replayed here, or the workers' state in Redis."""
+    if log is not None:
+        from callwatch.offline import replay_log
+
+        with Progress(TextColumn("replaying {task.description}"), BarColumn(), MofNCompleteColumn(),
+                      TimeElapsedColumn(), console=console, transient=True) as bar:
+            task = bar.add_task(log.name, total=None)
+            engine, _ = replay_log(log, settings.monitor, progress=lambda n: bar.advance(task, n))
+        return engine
+    import asyncio
+
+    from callwatch.wallboard import _engine
+
+    return _read_redis(lambda st: asyncio.run(_engine(st)), settings)
+
+
+agent_app = typer.Typer(help="Per-agent scorecards.", no_args_is_help=True)
+app.add_typer(agent_app, name="agent")
+
+
+@agent_app.command("report")
+def agent_report(
+    agent: Annotated[str, typer.Argument(help="the agent id")],
+    log: Annotated[Path | None, typer.Option(help="read a log (replayed here) instead of Redis", exists=True)] = None,
+    month: Annotated[str | None, typer.Option(help="YYYY-MM (default: the latest month with data)")] = None,
+    html_out: Annotated[Path | None, typer.Option("--html", help="also write the scorecard as an HTML page")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="machine-readable")] = False,
+) -> None:
+    """An agent's scorecard: this month and the three before, trends, the floor, integrity signals, goals."""
+    from rich.table import Table
+
+    from callwatch.scorecard import fmt, render_html, scorecard
+
+    settings = _settings()
+    engine = _floor_engine(log, settings)
+    try:
+        card = scorecard(engine, agent, month)
+    except KeyError as exc:
+        console.print(f"[red]{exc.args[0]}[/red]")
+        raise typer.Exit(1) from None
+    goals = _agent_goals(settings, agent, engine) if log is None else []
+    if html_out is not None:
+        html_out.write_text(render_html(card, goals))
+        console.print(f"scorecard written to {html_out}")
+    if as_json:
+        typer.echo(json.dumps({**card, "goals": goals}, indent=2, default=str))
+        return
+    table = Table(title=f"{agent} — {card['month']}", title_justify="left")
+    for col in ("figure", *reversed(card["months"][1:]), card["month"], "floor"):
+        table.add_column(col, justify="right" if col != "figure" else "left")
+    for r in card["figures"]:
+        table.add_row(r["label"], *(fmt(r["months_before"][m], r["kind"]) for m in reversed(card["months"][1:])),
+                      fmt(r["this_month"], r["kind"]), fmt(r["floor"], r["kind"]))
+    Console().print(table)
+    for sig in card["signals"]:
+        Console().print(f"[yellow]signal {sig['signal']}[/yellow]: {sig['reason']}\n"
+                        f"  contacts: {', '.join(sig['evidence'][:10])}")
+
+
+def _agent_goals(settings: Settings, agent: str, engine: Any) -> list[dict[str, Any]]:
+    from callwatch.goals import progress
+
+    try:
+        goals = _goal_store(settings).all()
+    except Exception:  # Redis unreachable: the scorecard still prints, without goals
+        return []
+    today = engine.day_of(engine.watermark) if engine.watermark > float("-inf") else datetime.now().date().isoformat()
+    return [progress(g, engine, today) for g in goals if g.agent == agent and not g.closed]
+
+
+@app.command()
+def integrity(
+    log: Annotated[Path | None, typer.Option(help="read a log (replayed here) instead of Redis", exists=True)] = None,
+    days: Annotated[int | None, typer.Option(help="look back this many days (default: the configured period)")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="machine-readable")] = False,
+) -> None:
+    """The integrity signals over the last days: who, why, the figures and the contacts to listen to."""
+    from datetime import date
+
+    from callwatch.engine.integrity import evaluate
+    from callwatch.scorecard import _signal_json
+
+    settings = _settings()
+    engine = _floor_engine(log, settings)
+    all_days = sorted({d for _, d in engine.agent_days})
+    if not all_days:
+        console.print("no agent figures yet")
+        return
+    period = days or settings.monitor.integrity.period_days
+    first = date.fromordinal(date.fromisoformat(all_days[-1]).toordinal() - period + 1).isoformat()
+    anomalies: dict[str, dict[str, int]] = {}
+    for key, n in engine.counters.items():
+        if key.startswith("anomaly:"):
+            _, source, reason = key.split(":", 2)
+            anomalies.setdefault(source, {})[reason] = n
+    signals = evaluate(engine.agent_days, first, all_days[-1], settings.monitor.integrity, anomalies)
+    if as_json:
+        typer.echo(json.dumps([{"subject": s.subject, **_signal_json(s)} for s in signals], indent=2))
+        return
+    if not signals:
+        console.print(f"no integrity signal from {first} to {all_days[-1]}")
+    for s in signals:
+        Console().print(f"[yellow]{s.signal}[/yellow] {s.subject}: {s.reason}\n  contacts: "
+                        f"{', '.join(s.evidence[:10]) or '–'}")
+
+
+goals_app = typer.Typer(help="One focused goal per agent: set, list, close, check.", no_args_is_help=True)
+app.add_typer(goals_app, name="goals")
+
+
+def _goal_store(settings: Settings) -> Any:
+    import redis
+
+    from callwatch.goals import RedisGoals
+
+    return RedisGoals(redis.Redis.from_url(settings.redis_url), settings.redis_prefix)
+
+
+@goals_app.command("set")
+def goals_set(
+    agent: Annotated[str, typer.Argument(help="the agent id")],
+    metric: Annotated[str, typer.Option(help="e.g. csat_mean, fcr, aht, repeat_contact_rate_72h")],
+    target: Annotated[float, typer.Option(help="the value to reach")],
+    by: Annotated[str, typer.Option(help="the deadline, YYYY-MM-DD")],
+    note: Annotated[str, typer.Option(help="the plan, in a sentence")] = "",
+    set_by: Annotated[str, typer.Option("--set-by", help="the supervisor")] = os.environ.get("USER", "unknown"),
+    today: Annotated[str | None, typer.Option(help="the day it is set (default: today)")] = None,
+) -> None:
+    """Set a goal: one metric, a target, a deadline."""
+    from callwatch.goals import new_goal
+
+    settings = _settings()
+    try:
+        goal = new_goal(agent, metric, target, by, note, set_by, today or datetime.now().date().isoformat())
+    except ValueError as exc:
+        console.print(f"[red]{exc}[/red]")
+        raise typer.Exit(2) from None
+    _read_redis(lambda st: _goal_store(st).put(goal), settings)
+    console.print(f"goal [bold]{goal.id}[/bold]: {agent} {metric} → {target:g} by {goal.by}")
+    typer.echo(goal.id)
+
+
+@goals_app.command("list")
+def goals_list(
+    agent: Annotated[str | None, typer.Option(help="only this agent's goals")] = None,
+    log: Annotated[Path | None, typer.Option(help="read the figures from a log instead of Redis", exists=True)] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="machine-readable")] = False,
+) -> None:
+    """The goals with their baseline, progress and status (on track, behind, achieved, missed)."""
+    from rich.table import Table
+
+    from callwatch.goals import progress
+
+    settings = _settings()
+    goals = [g for g in _read_redis(lambda st: _goal_store(st).all(), settings) if agent in (None, g.agent)]
+    engine = _floor_engine(log, settings)
+    today = engine.day_of(engine.watermark) if engine.watermark > float("-inf") else datetime.now().date().isoformat()
+    states = [progress(g, engine, today) for g in goals]
+    if as_json:
+        typer.echo(json.dumps(states, indent=2, default=str))
+        return
+    table = Table("id", "agent", "metric", "target", "by", "baseline", "now", "status", "note")
+    for st in states:
+        base = next((v for v in st["baseline"].values() if v is not None), None)
+        table.add_row(st["id"], st["agent"], st["metric"], f"{st['target']:g}", st["by"],
+                      "–" if base is None else f"{base:.3g}",
+                      "–" if st["current"] is None else f"{st['current']:.3g}", st["status"], st["note"])
+    Console().print(table)
+
+
+@goals_app.command("close")
+def goals_close(goal_id: Annotated[str, typer.Argument(help="the id `callwatch goals list` shows")]) -> None:
+    """Close a goal (kept, no longer followed)."""
+    from dataclasses import replace
+
+    settings = _settings()
+    store = _goal_store(settings)
+    goal = _read_redis(lambda st: store.get(goal_id), settings)
+    if goal is None:
+        console.print(f"[red]no goal {goal_id}[/red]")
+        raise typer.Exit(1)
+    store.put(replace(goal, closed=True))
+    console.print(f"goal {goal_id} closed")
+
+
+@goals_app.command("check")
+def goals_check(
+    log: Annotated[Path | None, typer.Option(help="read the figures from a log instead of Redis", exists=True)] = None,
+    today: Annotated[str | None, typer.Option(help="the day to judge (default: the figures' latest day)")] = None,
+) -> None:
+    """Tell the supervisor, once, of every goal achieved or missed (a message on the alerts topic)."""
+    from dataclasses import replace
+
+    import orjson
+
+    from callwatch.goals import goal_message, progress
+
+    settings = _settings()
+    store = _goal_store(settings)
+    engine = _floor_engine(log, settings)
+    day = today or (engine.day_of(engine.watermark) if engine.watermark > float("-inf")
+                    else datetime.now().date().isoformat())
+    told = []
+    producer = None
+    for goal in _read_redis(lambda st: store.all(), settings):
+        state = progress(goal, engine, day)
+        if state["status"] in ("achieved", "missed") and goal.notified != state["status"]:
+            if producer is None:
+                producer = _producer(settings, 1)
+            message = goal_message(goal, state, settings.wallboard_url)
+            producer.send(settings.alerts_topic, orjson.dumps(message), key=message["key"].encode())
+            store.put(replace(goal, notified=state["status"]))
+            told.append(f"{goal.id} {goal.agent} {state['status']}")
+    if producer is not None:
+        producer.flush()
+        producer.close()
+    console.print("\n".join(told) if told else "no goal achieved or missed since the last check")
+
+
 @app.command()
 def wallboard(
     port: Annotated[int, typer.Option(help="serve the page on this port")] = 6068,

@@ -4,8 +4,10 @@ Pure: from the per-agent days the engine keeps, over a period of days, with the 
 signal is evidence for a supervisor, not a verdict — it carries its numerator, denominator, the floor's
 baseline (the other agents, so that one agent's behaviour does not hide in a baseline it dominates), a
 sentence in plain words, and the contacts behind it. Besides the ratio METRICS.md gives, each signal
-must be beyond chance (a one-sided binomial test against the baseline, p < 0.01 by default) and have at
-least 20 contacts behind it: a floor of a hundred honest agents would otherwise always flag a few.
+must be beyond chance — a one-sided binomial (or two-proportion) test against the baseline at p < 0.01
+for the whole floor (Bonferroni: 0.01 divided by the number of agents tested) — and have at least 20
+contacts behind it: tested agent by agent at 0.01, a floor of a hundred honest agents would always
+have one flagged.
 
 ``perfect_scores`` is not in METRICS.md: it is the seeds' "salesman who asks for a 100 % score" — perfect
 surveys far more often than the rest of the floor — which none of the listed signals catches.
@@ -100,6 +102,9 @@ def evaluate(agent_days: Mapping[tuple[str, str], AgentDay], first: str, last: s
     for figures in totals.values():
         floor.merge(figures)
     out: list[Signal] = []
+    # every agent is tested: at p < 0.01 each, a floor of a hundred honest agents would see one flagged
+    # by chance every time. The level is for the whole floor (Bonferroni), so that a signal means it.
+    alpha = cfg.p_value / max(1, len(totals))
 
     def others(attr_num: str, attr_den: str, agent: AgentDay) -> tuple[int, int]:
         return getattr(floor, attr_num) - getattr(agent, attr_num), getattr(floor, attr_den) - getattr(agent, attr_den)
@@ -115,7 +120,7 @@ def evaluate(agent_days: Mapping[tuple[str, str], AgentDay], first: str, last: s
             if base > 0 and value < min_ratio * base:
                 continue
             p = binomial_tail(k, n, max(base, 0.5 / on))  # a baseline of 0 is taken as half a contact
-            if p >= cfg.p_value:
+            if p >= alpha:
                 continue
             ratio = value / base if base > 0 else None
             times = f"{ratio:.1f}× as often" if ratio else "where the rest of the floor had none"
@@ -143,7 +148,7 @@ def evaluate(agent_days: Mapping[tuple[str, str], AgentDay], first: str, last: s
         if n1 + n2 < cfg.min_contacts or n1 == 0 or n2 == 0:
             continue
         p = two_proportion_lower(k1, n1, k2, n2)
-        if p >= cfg.p_value:
+        if p >= alpha:
             continue
         base = floor.complaint_offered / floor.complaint_contacts if floor.complaint_contacts else 0.0
         out.append(Signal(
@@ -169,7 +174,7 @@ def evaluate(agent_days: Mapping[tuple[str, str], AgentDay], first: str, last: s
             k, n = a.repeat_72h, a.customer_contacts
             ok, on = floor.repeat_72h - k, floor.customer_contacts - n
             p = binomial_tail(k, n, max(ok / on if on else 0.0, 0.5 / max(on, 1)))
-            if p < cfg.p_value:
+            if p < alpha:
                 out.append(Signal(
                     "contradicted_satisfaction", agent, k, n, repeat[agent], base,
                     repeat[agent] / base if base else None, p,

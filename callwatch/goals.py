@@ -1,0 +1,125 @@
+"""Goals: one focused goal per agent (METRICS.md, the seeds' "one specific, measurable goal").
+
+A supervisor sets a metric, a target and a deadline; the monitor shows the baseline (this month and the
+three before), the value day by day since the goal was set, and its status: ``on track`` (as close to the
+target as a straight path from the baseline would be by now), ``behind``, ``achieved`` (the value since
+the goal was set meets the target) or ``missed`` (the deadline passed first). ``callwatch goals check``
+tells the supervisor — once — when a goal is achieved or missed, through the alerts topic.
+"""
+
+from __future__ import annotations
+
+import secrets
+import time
+from dataclasses import asdict, dataclass
+from datetime import date
+from typing import Any
+
+import orjson
+import redis
+
+from callwatch.engine import Engine
+from callwatch.engine.aggregates import AgentDay
+from callwatch.engine.figures import agent_figures
+from callwatch.scorecard import GOAL_METRICS, _month, _previous_months
+
+
+@dataclass(frozen=True)
+class Goal:
+    id: str
+    agent: str
+    metric: str
+    target: float
+    set_on: str
+    by: str
+    note: str
+    created_by: str
+    closed: bool = False
+    #: the last status the supervisor was told of (achieved or missed), so that it is told once
+    notified: str = ""
+
+
+def new_goal(agent: str, metric: str, target: float, by: str, note: str, created_by: str, today: str) -> Goal:
+    if metric not in GOAL_METRICS:
+        raise ValueError(f"unknown metric {metric!r}; one of: {', '.join(sorted(GOAL_METRICS))}")
+    try:
+        deadline = date.fromisoformat(by)
+    except ValueError:
+        raise ValueError(f"--by {by!r}: give a date like 2026-12-07") from None
+    if deadline.isoformat() <= today:
+        raise ValueError(f"--by {by}: the deadline must lie after today ({today})")
+    return Goal(secrets.token_hex(4), agent, metric, float(target), today, deadline.isoformat(), note.strip(),
+                created_by)
+
+
+class RedisGoals:
+    def __init__(self, client: redis.Redis, prefix: str) -> None:
+        self.redis = client
+        self.key = f"{prefix}:goals"
+
+    def put(self, goal: Goal) -> None:
+        self.redis.hset(self.key, goal.id, orjson.dumps(asdict(goal)))
+
+    def all(self) -> list[Goal]:
+        raw: dict[bytes, bytes] = self.redis.hgetall(self.key)  # type: ignore[assignment]
+        return sorted((Goal(**orjson.loads(v)) for v in raw.values()), key=lambda g: (g.agent, g.set_on, g.id))
+
+    def get(self, goal_id: str) -> Goal | None:
+        raw = self.redis.hget(self.key, goal_id)
+        return None if raw is None else Goal(**orjson.loads(raw))
+
+
+def _value(days: list[AgentDay], metric: str) -> float | None:
+    total = AgentDay()
+    for d in days:
+        total.merge(d)
+    value = agent_figures(total).get(metric)
+    return float(value) if isinstance(value, int | float) else None
+
+
+def progress(goal: Goal, engine: Engine, today: str) -> dict[str, Any]:
+    """Baseline, daily values since the goal was set, the value so far and the status."""
+    mine = {d: v for (a, d), v in engine.agent_days.items() if a == goal.agent}
+    this_month = _month(goal.set_on)
+    baseline = {m: _value([v for d, v in mine.items() if _month(d) == m], goal.metric)
+                for m in [this_month, *_previous_months(this_month, 3)]}
+    since = sorted(d for d in mine if d >= goal.set_on)
+    daily = {d: _value([mine[d]], goal.metric) for d in since}
+    current = _value([mine[d] for d in since], goal.metric)
+    higher = GOAL_METRICS[goal.metric] > 0
+    start = next((v for v in baseline.values() if v is not None), None)
+    met = current is not None and (current >= goal.target if higher else current <= goal.target)
+    if goal.closed:
+        status = "closed"
+    elif met and today >= goal.set_on:
+        status = "achieved"
+    elif today > goal.by:
+        status = "missed"
+    elif current is None or start is None:
+        status = "on track" if current is not None else "no data yet"
+    else:
+        span = max(1, date.fromisoformat(goal.by).toordinal() - date.fromisoformat(goal.set_on).toordinal())
+        elapsed = min(1.0, (date.fromisoformat(today).toordinal() - date.fromisoformat(goal.set_on).toordinal())
+                      / span)
+        expected = start + (goal.target - start) * elapsed  # the straight path from baseline to target
+        status = "on track" if (current >= expected if higher else current <= expected) else "behind"
+    return {**asdict(goal), "baseline": baseline, "daily": daily, "current": current, "status": status}
+
+
+def goal_message(goal: Goal, state: dict[str, Any], wallboard_url: str) -> dict[str, Any]:
+    """What the supervisor is told when a goal is achieved or missed (the alerts topic's format)."""
+    from alerts.messages import iso
+
+    status = state["status"]
+    current = state["current"]
+    now = iso(time.time())
+    return {
+        "v": 1, "id": f"goal:{goal.id}:{status}", "key": f"goal:{goal.id}", "alarm": f"goal_{status}",
+        "status": "started", "severity": "info", "agent": goal.agent,
+        "title": f"Goal {status}: {goal.agent}", "at": now, "started_at": now,
+        "summary": f"{goal.agent}: goal {goal.metric} → {goal.target:g} by {goal.by} {status} "
+                   f"(value since {goal.set_on}: {'–' if current is None else f'{current:.3g}'})"
+                   + (f" — {goal.note}" if goal.note else ""),
+        "value": {goal.metric: current}, "threshold": {"target": goal.target}, "context": {},
+        "call_id": None, "link": f"{wallboard_url}?var-agent={goal.agent}",
+    }
