@@ -77,6 +77,18 @@ DEF = {
     "delay": "End-to-end delay: from an event's ts to its effect being committed to Redis (live workers).",
     "alerts": "Alarm messages delivered by the dispatcher per receiver, retried and dead-lettered (failed).",
     "alert_delay": "From the alarm's instant to the receiver's acceptance (the dispatcher's histogram).",
+    "csat": "CSAT: completed surveys with satisfied ≥ 4 / completed surveys with satisfied (top-2-box), today.",
+    "professionalism": "Professionalism: surveys with professional ≥ 4 / those with professional (top-2-box), today.",
+    "unmet_need": "Unmet need: completed surveys with more_help = true / those that answered it, today.",
+    "resolution": "Resolution ratio: call.disposition with resolved = true / dispositions. Worldwide 70–75 %.",
+    "fcr": "First-contact resolution: resolved = true and no repeat contact within 72 h / dispositions. "
+           "Provisional until the day's contacts have had their 72 h: it can still fall.",
+    "repeat": "Repeat contact rate: contacts whose customer contacted again (any queue or channel) within 24 h "
+              "and within 72 h / contacts with a known customer. Provisional for the same reason.",
+    "surveys": "Survey offer rate = offered / contacts handled; response rate = completed / offered. A low "
+               "offer rate on complaint contacts is what the survey-selection signal looks for.",
+    "signals": "Integrity signals (METRICS.md, trust but verify): how many agents each signal flags over the "
+               "last 30 days — evidence to look at, with the contacts behind it (callwatch integrity).",
 }
 
 
@@ -307,8 +319,43 @@ def expand_rows(board: dict[str, Any]) -> dict[str, Any]:
     return {**board, "panels": flat}
 
 
+def quality() -> dashboard.Dashboard:
+    def per_queue(title: str, description: str, metric: str, unit: str = "percentunit") -> timeseries.Panel:
+        return (timeseries.Panel().title(title).description(description).datasource(DS).unit(unit).span(8).height(8)
+                .min(0).with_target(q(f'max by (queue) ({metric}{{queue=~"$queue", channel="all", window="today"}})',
+                                      "{{queue}}")))
+
+    board = (base("callwatch-quality", "callwatch — quality and integrity",
+                  "What the customer felt, and every metric checked against another source.", "1m", "now-24h")
+             .with_variable(queue_variable(multi=True))
+             .with_panel(per_queue("CSAT (top-2-box), today", DEF["csat"], "callwatch_window_csat_ratio"))
+             .with_panel(per_queue("Professionalism, today", DEF["professionalism"],
+                                   "callwatch_window_professionalism_ratio"))
+             .with_panel(per_queue("Unmet need, today", DEF["unmet_need"], "callwatch_window_unmet_need_ratio"))
+             .with_panel(per_queue("Resolution ratio, today", DEF["resolution"], "callwatch_window_resolution_ratio"))
+             .with_panel(per_queue("First-contact resolution (provisional), today", DEF["fcr"],
+                                   "callwatch_window_fcr_ratio"))
+             .with_panel(timeseries.Panel().title("Repeat contacts within 24 h and 72 h, today")
+                         .description(DEF["repeat"]).datasource(DS).unit("percentunit").span(8).height(8).min(0)
+                         .with_target(q('max by (queue) (callwatch_window_repeat_contact_24h_ratio{queue=~"$queue", '
+                                        'channel="all", window="today"})', "{{queue}} 24 h"))
+                         .with_target(q('max by (queue) (callwatch_window_repeat_contact_72h_ratio{queue=~"$queue", '
+                                        'channel="all", window="today"})', "{{queue}} 72 h", ref="B")))
+             .with_panel(timeseries.Panel().title("Survey offer and response rates, today").description(DEF["surveys"])
+                         .datasource(DS).unit("percentunit").span(12).height(8).min(0)
+                         .with_target(q('max by (queue) (callwatch_window_survey_offer_ratio{queue=~"$queue", '
+                                        'channel="all", window="today"})', "{{queue}} offered"))
+                         .with_target(q('max by (queue) (callwatch_window_survey_response_ratio{queue=~"$queue", '
+                                        'channel="all", window="today"})', "{{queue}} responded", ref="B")))
+             .with_panel(big_stat("Agents flagged by an integrity signal", DEF["signals"],
+                                  [q("sum by (signal) (callwatch_integrity_signals)", "{{signal}}")], "none",
+                                  [(None, GREEN), (1, AMBER)], 12)))
+    return annotations(board)
+
+
 def build_all(config: MonitorConfig) -> dict[str, dict[str, Any]]:
-    boards = {"floor": floor(config), "queue": queue_detail(config), "agents": agents(), "pipeline": pipeline()}
+    boards = {"floor": floor(config), "queue": queue_detail(config), "agents": agents(), "pipeline": pipeline(),
+              "quality": quality()}
     return {name: expand_rows(json.loads(JSONEncoder(sort_keys=True, indent=2).encode(b.build())))
             for name, b in boards.items()}
 

@@ -8,6 +8,7 @@ worker, and the pipeline counters (labelled by partition) add up across workers.
 
 from __future__ import annotations
 
+import collections
 from collections.abc import Callable, Iterator
 
 from prometheus_client import CollectorRegistry, Counter, Histogram
@@ -17,6 +18,7 @@ from prometheus_client.registry import Collector
 from callwatch.engine import AlarmEvent
 from callwatch.engine.aggregates import WAIT_BUCKETS_S, AgentDay
 from callwatch.engine.figures import AGENT_STATES, live_queue, queue_windows, queues_of
+from callwatch.engine.integrity import SIGNALS
 from streams.monitor import MonitorService
 
 #: the windowed figures exported per queue × channel × window: (metric suffix, figure, help)
@@ -33,6 +35,19 @@ WINDOW_FIGURES: tuple[tuple[str, str, str], ...] = (
     ("aht_seconds", "aht", "average handle time: (talk + ACW) / contacts that ended"),
     ("wait_answered_max_seconds", "wait_answered_max", "longest wait of an answered contact"),
     ("resolution_ratio", "resolution_ratio", "dispositions with resolved=true / dispositions"),
+    # quality: the customer's view (METRICS.md)
+    ("csat_ratio", "csat", "CSAT top-2-box: completed surveys with satisfied >= 4 / those with satisfied"),
+    ("csat_mean_score", "csat_mean", "CSAT mean (1-5)"),
+    ("professionalism_ratio", "professionalism", "surveys with professional >= 4 / those with professional"),
+    ("unmet_need_ratio", "unmet_need", "surveys with more_help = true / those that answered it"),
+    ("survey_offer_ratio", "survey_offer_rate", "surveys offered / contacts that ended"),
+    ("survey_response_ratio", "survey_response_rate", "surveys completed / offered"),
+    ("repeat_contact_24h_ratio", "repeat_contact_rate_24h",
+     "contacts whose customer came back within 24 h (any queue) / contacts with a customer; provisional"),
+    ("repeat_contact_72h_ratio", "repeat_contact_rate_72h",
+     "contacts whose customer came back within 72 h (any queue) / contacts with a customer; provisional"),
+    ("fcr_ratio", "fcr", "first-contact resolution: resolved and no repeat within 72 h / dispositions; "
+     "provisional until the window's contacts have had 72 h"),
 )
 WINDOWS = ("last_15m", "last_30m", "last_60m", "today")
 #: the wait histograms' bucket bounds as Prometheus ``le`` labels
@@ -96,6 +111,8 @@ class MonitorCollector(Collector):
                       for name, helptext in AGENT_SUMS}
         agent_state_s = g("callwatch_agent_today_state_seconds", "The agent's time in each state today",
                           labels=["agent", "state"])
+        signals = g("callwatch_integrity_signals", "Agents (sources, for clock anomalies) an integrity signal "
+                    "flags over the configured period, up to yesterday", labels=["partition", "signal"])
         c = CounterMetricFamily
         events = c("callwatch_events", "Valid, non-duplicate events applied", labels=["partition"])
         dup = c("callwatch_events_duplicate", "Events dropped as duplicates (same id within 24 h)",
@@ -154,6 +171,9 @@ class MonitorCollector(Collector):
                         _agent_sums(agent_sums, agent_state_s, day, [agent])
             for state, n in states.items():
                 floor_agents.add_metric([part, state], n)
+            flagged = collections.Counter(s.signal for s in eng.integrity_signals())
+            for signal in SIGNALS:
+                signals.add_metric([part, signal], flagged.get(signal, 0))
             _agent_sums(floor_sums, floor_state_s, floor_day, [part])
             for q in queues_of(eng):
                 qc = eng.config.for_queue(q)
@@ -182,7 +202,7 @@ class MonitorCollector(Collector):
                             if value is not None:
                                 figures[suffix].add_metric([q, channel, wname], value)
         yield from (waiting, oldest, over, window_s, target, agents, alarm, sl, *figures.values(),
-                    hist_answered, hist_abandoned, floor_agents, *floor_sums.values(), floor_state_s,
+                    hist_answered, hist_abandoned, floor_agents, *floor_sums.values(), floor_state_s, signals,
                     events, dup, late, incons, dead, lag, wm, src, assigned)
         if per_agent:
             yield from (agent_state, *agent_sums.values(), agent_state_s)

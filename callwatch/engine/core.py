@@ -36,6 +36,7 @@ from callwatch.engine.aggregates import (
     wait_bucket,
 )
 from callwatch.engine.figures import agents_in_queue, service_level_of, window_agg
+from callwatch.engine.integrity import Signal
 from callwatch.engine.integrity import evaluate as evaluate_integrity
 from callwatch.engine.records import (
     ActiveAlarm,
@@ -153,6 +154,7 @@ class Engine:
         self._source = ""
         #: the floor day the integrity signals were last evaluated for (once a day, at its end)
         self._integrity_day = ""
+        self._integrity_cache: tuple[str, list[Signal]] = ("", [])
         self._day_cache: dict[int, str] = {}
         self._expiring = False
         self._qc: dict[str, QueueConfig] = {}
@@ -427,7 +429,11 @@ class Engine:
         ref = self._contact_ref(ev.call_id)
         if ref is not None and ref.agent is None:
             ref.agent, ref.agent_day = ev.agent, self.day_of(ts)
-            self._agent_day(ev.agent, ts).customer_contacts += 1
+            day = self._agent_day(ev.agent, ts)
+            day.customer_contacts += 1
+            # a repeat seen before this answer (events out of order) is credited to the agent now
+            day.repeat_24h += ref.repeat_24h
+            day.repeat_72h += ref.repeat_72h
         self._touch(leg, ts)
         self._release((leg.queue, leg.call_id))
 
@@ -669,12 +675,21 @@ class Engine:
                     target.repeat_72h += long
             if long and prior.resolved:
                 self._count_resolved_repeat(prior)
-        history.contacts.append(ContactRef(call_id, ts, queue, channel))
+        ref = ContactRef(call_id, ts, queue, channel)
+        later = [c.ts - ts for c in history.contacts if 0 < c.ts - ts <= REPEAT_LONG_S]
+        history.contacts.append(ref)
         self._customer_of_call[call_id] = customer
         self._customer_hours.setdefault(int(ts // 3600), set()).add(customer)
         self.dirty["customers"].add(customer)
         for agg in self._buckets(queue, channel, ts):
             agg.customer_contacts += 1
+        if later:  # arrived late: the customer's next contact is already known, so this one is a repeat
+            ref.repeat_72h = True
+            ref.repeat_24h = min(later) <= REPEAT_SHORT_S
+            agg = self._interval_of(ref)
+            if agg is not None:
+                agg.repeat_72h += 1
+                agg.repeat_24h += ref.repeat_24h
 
     def _interval_of(self, ref: ContactRef) -> Agg | None:
         key = (ref.queue, ref.channel, int(ref.ts // INTERVAL_S) * INTERVAL_S)
@@ -809,6 +824,27 @@ class Engine:
             if left:
                 self.recently_left[queue] = [item for item in left if item[1] > done]
 
+    def integrity_signals(self) -> list[Signal]:
+        """The signals over the configured period up to yesterday (cached for the day)."""
+        wm = self.watermark
+        if wm == NEG_INF:
+            return []
+        today = self.day_of(wm)
+        if self._integrity_cache[0] != today:
+            cfg = self.config.integrity
+            self._integrity_cache = (today, evaluate_integrity(
+                self.agent_days, self.day_of(wm - cfg.period_days * 86400), self.day_of(wm - 86400), cfg,
+                self._anomalies()))
+        return self._integrity_cache[1]
+
+    def _anomalies(self) -> dict[str, dict[str, int]]:
+        anomalies: dict[str, dict[str, int]] = {}
+        for key, n in self.counters.items():
+            if key.startswith("anomaly:"):
+                _, source, reason = key.split(":", 2)
+                anomalies.setdefault(source, {})[reason] = n
+        return anomalies
+
     def _daily_integrity(self, wm: float) -> None:
         """At each floor day's end, the integrity signals over the period before: low-severity alarms,
         at most one a day per agent (or source) and signal."""
@@ -819,15 +855,7 @@ class Engine:
         self._integrity_day = today
         if first_time:
             return
-        cfg = self.config.integrity
-        yesterday = self.day_of(wm - 86400)
-        first = self.day_of(wm - cfg.period_days * 86400)
-        anomalies: dict[str, dict[str, int]] = {}
-        for key, n in self.counters.items():
-            if key.startswith("anomaly:"):
-                _, source, reason = key.split(":", 2)
-                anomalies.setdefault(source, {})[reason] = n
-        for signal in evaluate_integrity(self.agent_days, first, yesterday, cfg, anomalies):
+        for signal in self.integrity_signals():
             self.outbox.append(AlarmEvent(
                 alarm=f"integrity_{signal.signal}", status="started", queue=signal.subject, at=wm, started_at=wm,
                 severity="info", value=round(signal.value, 6), threshold=round(signal.baseline, 6),
