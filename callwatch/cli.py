@@ -10,7 +10,7 @@ import signal
 import subprocess
 import sys
 import time
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -262,6 +262,8 @@ def simulate(
     seed: Annotated[int, typer.Option(help="the same seed gives the same events")] = 1,
     duration: Annotated[str | None, typer.Option(help="simulated time (90s, 30m, 8h); default: the scenario's")] = None,
     scale: Annotated[float, typer.Option(help="traffic and staff multiplier")] = 1.0,
+    days: Annotated[int, typer.Option(help="repeat the scenario's day on this many days (a month: 30)")] = 1,
+    customers: Annotated[int | None, typer.Option(help="the customer pool (default: the scenario's)")] = None,
     out: Annotated[Path | None, typer.Option(help="write the log here (.jsonl[.gz]), not publish")] = None,
     speed: Annotated[str, typer.Option(help="when publishing: simulated seconds per second, or 'max'")] = "1",
     bootstrap: Annotated[str | None, typer.Option(help="Kafka bootstrap servers")] = None,
@@ -282,27 +284,37 @@ def simulate(
         sc = sc.model_copy(update={"hours": _duration_s(duration) / 3600})
     if scale != 1.0:
         sc = sc.scaled(scale)
-    sim = Simulation(sc, seed)
-    events = []
+    if customers is not None:
+        sc = sc.model_copy(update={"outcomes": sc.outcomes.model_copy(update={"customers": customers})})
+    events: list[Any] = []
     started = time.perf_counter()
+    contacts = callbacks = 0
     with Progress(TextColumn("simulating"), BarColumn(), TextColumn("{task.fields[clock]}"), TimeElapsedColumn(),
                   console=console, transient=True) as progress:
-        task = progress.add_task("sim", total=sc.hours * 3600, clock="")
-        for n, ev in enumerate(sim.events(), 1):
-            events.append(ev)
-            if n % 5000 == 0:
-                offset = ev.ts.timestamp() - sc.start.timestamp()
-                progress.update(task, completed=offset, clock=ev.ts.strftime("%H:%M"))
-    events.sort(key=lambda e: e.ts)
+        task = progress.add_task("sim", total=days * sc.hours * 3600, clock="")
+        for day in range(days):
+            # one day is the scenario as it is; several days repeat it, each its own seeded run with
+            # day-prefixed ids, the customers one pool (so they come back across days)
+            day_sc = sc.model_copy(update={"start": sc.start + timedelta(days=day)}) if day else sc
+            sim = Simulation(day_sc, seed if days == 1 else seed * 1000 + day, "" if days == 1 else f"d{day:03d}-")
+            day_events = []
+            for n, ev in enumerate(sim.events(), 1):
+                day_events.append(ev)
+                if n % 5000 == 0:
+                    offset = day * sc.hours * 3600 + ev.ts.timestamp() - day_sc.start.timestamp()
+                    progress.update(task, completed=offset, clock=ev.ts.strftime("%m-%d %H:%M"))
+            day_events.sort(key=lambda e: e.ts)
+            events.extend(day_events)
+            contacts += sim.truth.contacts
+            callbacks += sim.truth.callbacks
     elapsed = time.perf_counter() - started
-    contacts = sim.truth.contacts
-    console.print(f"simulated {sc.name}: {contacts:,} contacts ({sim.truth.callbacks:,} callbacks), "
+    console.print(f"simulated {sc.name}: {contacts:,} contacts ({callbacks:,} callbacks), "
                   f"{len(events):,} events in {elapsed:.1f}s ({contacts / elapsed:,.0f} contacts/s)")
     if out is not None:
         write_events(out, events)
         truth_path = out.with_name(out.name.split(".")[0] + ".truth.json")
         truth_path.write_text(json.dumps({"scenario": sc.name, "seed": seed, "planted": sim.truth.planted,
-                                          "contacts": contacts, "callbacks": sim.truth.callbacks}, indent=1))
+                                          "days": days, "contacts": contacts, "callbacks": callbacks}, indent=1))
         console.print(f"wrote {out} and {truth_path}")
         return
     from producers.replay import prepare
@@ -651,9 +663,9 @@ def _floor_engine(log: Path | None, settings: Settings) -> Any:
         return engine
     import asyncio
 
-    from callwatch.wallboard import _engine
+    from callwatch.wallboard import stored_engine
 
-    return _read_redis(lambda st: asyncio.run(_engine(st)), settings)
+    return _read_redis(lambda st: asyncio.run(stored_engine(st)), settings)
 
 
 agent_app = typer.Typer(help="Per-agent scorecards.", no_args_is_help=True)

@@ -83,6 +83,8 @@ def scorecard(engine: Engine, agent: str, month: str | None = None) -> dict[str,
     months = [month, *_previous_months(month, 3)]
     agent_months = {m: agent_figures(_sum(mine, lambda k, m=m: _month(k[1]) == m)) for m in months}
     floor_months = {m: agent_figures(_sum(days, lambda k, m=m: _month(k[1]) == m)) for m in months}
+    # counts beside an agent's are the floor's per agent (the agents who worked that month)
+    staff = len({a for (a, d), v in days.items() if _month(d) == month and v.handled}) or 1
     rows = []
     for name, label, kind, better in FIGURES:
         now = agent_months[month].get(name)
@@ -92,7 +94,8 @@ def scorecard(engine: Engine, agent: str, month: str | None = None) -> dict[str,
         trend = None if now is None or baseline is None else now - baseline
         rows.append({"figure": name, "label": label, "kind": kind, "better": better, "this_month": now,
                      "months_before": {m: agent_months[m].get(name) for m in months[1:]},
-                     "average_before": baseline, "trend": trend, "floor": floor_months[month].get(name)})
+                     "average_before": baseline, "trend": trend,
+                     "floor": _per_agent(floor_months[month].get(name), kind, staff)})
     daily = {d: agent_figures(v) for (_, d), v in sorted(mine.items())}
     last = max(d for _, d in mine)
     first = (date.fromisoformat(last).toordinal() - engine.config.integrity.period_days + 1)
@@ -105,6 +108,10 @@ def scorecard(engine: Engine, agent: str, month: str | None = None) -> dict[str,
         "daily": {d: {name: f.get(name) for name, _, _, _ in FIGURES} for d, f in daily.items()},
         "signals": [_signal_json(s) for s in signals],
     }
+
+
+def _per_agent(value: Any, kind: str, staff: int) -> Any:
+    return round(value / staff, 1) if kind == "count" and isinstance(value, int | float) else value
 
 
 def _signal_json(s: Signal) -> dict[str, Any]:
@@ -172,7 +179,7 @@ def render_html(card: dict[str, Any], goals: list[dict[str, Any]] | None = None)
 <h1>{esc(card['agent'])}</h1>
 <p class="sub">{esc(card.get('team') or '')} · queues: {esc(', '.join(card.get('queues') or []))} ·
 scorecard for {esc(card['month'])}, with the three months before and the floor beside it</p>
-<table><thead><tr><th>figure</th>{head}<th>{esc(card['month'])}</th><th>trend</th><th>floor</th>
+<table><thead><tr><th>figure</th>{head}<th>{esc(card['month'])}</th><th>trend</th><th>floor (per agent)</th>
 <th>daily, last 120 days</th></tr></thead><tbody>{''.join(rows)}</tbody></table>
 <section><h2>Integrity signals</h2><ul>{signals}</ul>
 <p class="sub">A signal is evidence to look at, not a verdict: each compares one figure with another source

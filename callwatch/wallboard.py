@@ -33,7 +33,7 @@ def live_figures(settings: Settings) -> dict[str, Any]:
     return merge_snapshots(asyncio.run(_snapshots(settings)))
 
 
-async def _engine(settings: Settings) -> Engine:
+async def stored_engine(settings: Settings) -> Engine:
     store = _store(settings)
     try:
         parts = await store.load_all(settings.events_topic)
@@ -47,7 +47,7 @@ async def _engine(settings: Settings) -> Engine:
 
 def stored_report(settings: Settings) -> dict[str, Any]:
     """The offline replay's report, computed from the state the workers committed to Redis."""
-    return report(asyncio.run(_engine(settings)))
+    return report(asyncio.run(stored_engine(settings)))
 
 
 def _pct(x: float | None) -> str:

@@ -3,6 +3,8 @@
     GET /                  the page (plain HTML, CSS and JS, no build step), readable on a TV
     GET /api/figures       the figures as JSON: what ``callwatch stats --json`` prints, plus colour levels
     GET /api/stream        the same figures pushed as Server-Sent Events every snapshot interval
+    GET /api/agents/{id}   an agent's scorecard (this month and the three before, the floor, integrity
+                           signals with their contacts) — per-agent data stays out of Prometheus
     GET /healthz           ok
 
 It reads the snapshots the workers write to Redis (every partition, so one page shows the whole floor
@@ -110,6 +112,17 @@ class WallboardServer:
             pass
         return response
 
+    async def agent(self, request: web.Request) -> web.Response:
+        from callwatch.scorecard import scorecard
+        from callwatch.wallboard import stored_engine
+
+        engine = await stored_engine(self.settings)
+        try:
+            card = scorecard(engine, request.match_info["agent"], request.query.get("month"))
+        except KeyError as exc:
+            return web.json_response({"error": exc.args[0]}, status=404)
+        return web.Response(body=orjson.dumps(card), content_type="application/json")
+
     async def health(self, request: web.Request) -> web.Response:
         return web.json_response({"ok": True})
 
@@ -119,6 +132,7 @@ class WallboardServer:
         app.router.add_get("/wallboard", self.page)
         app.router.add_get("/api/figures", self.figures_json)
         app.router.add_get("/api/stream", self.stream)
+        app.router.add_get("/api/agents/{agent}", self.agent)
         app.router.add_get("/healthz", self.health)
 
         async def close(_: web.Application) -> None:

@@ -30,7 +30,7 @@ def test_agent_report_json_and_html(floor_log: Path, tmp_path: Path) -> None:
     assert card["agent"] == "agent-s004" and card["month"] == "2026-11"
     assert card["months"] == ["2026-11", "2026-10", "2026-09", "2026-08"]
     rows = {r["figure"]: r for r in card["figures"]}
-    assert rows["handled"]["this_month"] > 20 and rows["handled"]["floor"] > rows["handled"]["this_month"]
+    assert rows["handled"]["this_month"] > 20 and 0 < rows["handled"]["floor"] < 3 * rows["handled"]["this_month"]
     # the planted score-begging agent: perfect surveys far above the floor, raised with its evidence
     assert rows["csat"]["this_month"] > rows["csat"]["floor"]
     assert [s["signal"] for s in card["signals"]] == ["perfect_scores"]

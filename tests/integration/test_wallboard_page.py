@@ -9,6 +9,7 @@ import shutil
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 from datetime import datetime
 from pathlib import Path
@@ -125,6 +126,16 @@ def test_wallboard_page_in_chromium(kafka_bootstrap: str, redis_url: str, unique
             page.screenshot(path=str(artifacts / "wallboard.png"), full_page=True)
             browser.close()
         (artifacts / "wallboard.json").write_text(json.dumps(_figures(port), indent=1))
+        # per-agent data: the scorecard as JSON from the same server (it stays out of Prometheus)
+        agent = json.loads(orjson.dumps([orjson.loads(r) for r in story if b'"call.answered"' in r][0]))["agent"]
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/agents/{agent}", timeout=10) as r:
+            card = json.loads(r.read())
+        assert card["agent"] == agent and card["figures"][0]["figure"] == "handled"
+        try:
+            urllib.request.urlopen(f"http://127.0.0.1:{port}/api/agents/nobody", timeout=10)
+            raise AssertionError("an unknown agent must be a 404")
+        except urllib.error.HTTPError as exc:
+            assert exc.code == 404
     finally:
         stop_process(server, timeout=10)
         worker.stop()
