@@ -127,7 +127,7 @@ def test_wallboard_page_in_chromium(kafka_bootstrap: str, redis_url: str, unique
             browser.close()
         (artifacts / "wallboard.json").write_text(json.dumps(_figures(port), indent=1))
         # per-agent data: the scorecard as JSON from the same server (it stays out of Prometheus)
-        agent = json.loads(orjson.dumps([orjson.loads(r) for r in story if b'"call.answered"' in r][0]))["agent"]
+        agent = next(orjson.loads(r)["agent"] for r in story if b'"call.answered"' in r)
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/agents/{agent}", timeout=10) as r:
             card = json.loads(r.read())
         assert card["agent"] == agent and card["figures"][0]["figure"] == "handled"
