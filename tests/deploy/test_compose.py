@@ -22,7 +22,8 @@ LONG_RUNNING = {"kafka", "redis", "worker", "dispatcher", "wallboard", "promethe
 
 
 def test_the_whole_stack_is_there() -> None:
-    assert set(SERVICES) == LONG_RUNNING | {"simulator", "replay"}
+    assert set(SERVICES) == LONG_RUNNING | {"simulator", "replay", "goals"}
+    assert SERVICES["goals"]["restart"] == "unless-stopped" and "goals check" in SERVICES["goals"]["entrypoint"][-1]
     assert SERVICES["kafka"]["image"].startswith("apache/kafka:")  # Apache Kafka, KRaft
     assert SERVICES["kafka"]["environment"]["KAFKA_PROCESS_ROLES"] == "broker,controller"
     assert "--appendonly" in SERVICES["redis"]["command"]  # persistence
