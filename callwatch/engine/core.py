@@ -615,31 +615,9 @@ class Engine:
                         day.other_offered += 1
             return
         sat, pro, more = ev.satisfied, ev.professional, ev.more_help
-        for agg in buckets:
-            agg.surveys_completed += 1
-            if sat is not None:
-                agg.satisfied_n += 1
-                agg.satisfied_top2 += sat >= 4
-                agg.satisfied_sum += sat
-            if pro is not None:
-                agg.professional_n += 1
-                agg.professional_top2 += pro >= 4
-                agg.professional_sum += pro
-            if more is not None:
-                agg.more_help_n += 1
-                agg.more_help_yes += more
-        day.surveys_completed += 1
-        if sat is not None:
-            day.satisfied_n += 1
-            day.satisfied_top2 += sat >= 4
-            day.satisfied_sum += sat
-        if pro is not None:
-            day.professional_n += 1
-            day.professional_top2 += pro >= 4
-            day.professional_sum += pro
-        if more is not None:
-            day.more_help_n += 1
-            day.more_help_yes += more
+        targets: tuple[Agg | AgentDay, ...] = (*buckets, day)
+        for target in targets:
+            _add_answers(target, sat, pro, more)
         day.perfect_scores += sat == 5 and pro == 5
 
     # ------------------------------------------------------ repeat contacts
@@ -1132,6 +1110,22 @@ def _merge_into(mine: dict[Any, Any], theirs: dict[Any, Any]) -> None:
             mine[k] = v
         else:
             have.merge(v)
+
+
+def _add_answers(target: Agg | AgentDay, sat: int | None, pro: int | None, more: bool | None) -> None:
+    """One completed survey's three answers (METRICS.md's quality figures), into an interval or a day."""
+    target.surveys_completed += 1
+    if sat is not None:
+        target.satisfied_n += 1
+        target.satisfied_top2 += sat >= 4
+        target.satisfied_sum += sat
+    if pro is not None:
+        target.professional_n += 1
+        target.professional_top2 += pro >= 4
+        target.professional_sum += pro
+    if more is not None:
+        target.more_help_n += 1
+        target.more_help_yes += more
 
 
 def _key_out(key: Any) -> str:

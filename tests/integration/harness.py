@@ -219,3 +219,36 @@ def wait_for_scrapes(port: int, expr: str, timeout: float = 30.0) -> None:
             assert "HTTP 503" in str(exc), exc
         assert time.monotonic() < deadline, f"Prometheus never returned {expr}"
         time.sleep(0.5)
+
+
+class HookServer:
+    """A real HTTP receiver on a thread: records (arrival time, JSON body) of every POST, answers 204."""
+
+    def __init__(self, port: int | None = None) -> None:
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+        self.port = port or free_port()
+        self.got: list[tuple[float, dict[str, Any]]] = []
+        got = self.got
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers["Content-Length"]))
+                got.append((time.time(), orjson.loads(body)))
+                self.send_response(204)
+                self.end_headers()
+
+            def log_message(self, *args: Any) -> None:
+                return None
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
+
+    def start(self) -> HookServer:
+        import threading
+
+        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+        return self
+
+    def stop(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()

@@ -7,33 +7,17 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any, ClassVar
 
 import orjson
 import pytest
 
 from callwatch.embedded import free_port
-from tests.integration.harness import ROOT, Stack, Worker, publish
+from tests.integration.harness import ROOT, HookServer, Stack, Worker, publish
 
 pytestmark = pytest.mark.integration
 WINDOW_S = 2.0
-
-
-class _Receiver(BaseHTTPRequestHandler):
-    got: ClassVar[list[tuple[float, dict[str, Any]]]] = []
-
-    def do_POST(self) -> None:
-        body = self.rfile.read(int(self.headers["Content-Length"]))
-        _Receiver.got.append((time.time(), orjson.loads(body)))
-        self.send_response(204)
-        self.end_headers()
-
-    def log_message(self, *args: Any) -> None:
-        return None
 
 
 def _event(kind: str, ts: float, eid: str, **fields: object) -> bytes:
@@ -52,10 +36,8 @@ def test_one_page_within_a_second_and_one_resolve(kafka_bootstrap: str, redis_ur
                                                   tmp_path: Path, artifacts: Path) -> None:
     """A real receiver gets the start < 1 s after the crossing and the resolve, each exactly once,
     across a dispatcher restart between them."""
-    _Receiver.got = []
-    port = free_port()
-    server = ThreadingHTTPServer(("127.0.0.1", port), _Receiver)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
+    hook = HookServer().start()
+    port = hook.port
     config = tmp_path / "delivery.yaml"
     config.write_text(json.dumps({
         "receivers": [{"kind": "webhook", "name": "hook", "url": f"http://127.0.0.1:{port}/",
@@ -71,9 +53,9 @@ def test_one_page_within_a_second_and_one_resolve(kafka_bootstrap: str, redis_ur
         queued_at = time.time()
         publish(stack, [_event("call.queued", queued_at, f"q-{unique}", call_id="c1", queue="sales")])
         deadline = time.time() + 20
-        while not _Receiver.got and time.time() < deadline:
+        while not hook.got and time.time() < deadline:
             time.sleep(0.02)
-        assert _Receiver.got, (tmp_path / "dispatcher.log").read_text()[-2000:]
+        assert hook.got, (tmp_path / "dispatcher.log").read_text()[-2000:]
         # restart the dispatcher mid-incident: the start must not be sent again
         dispatcher.terminate()
         dispatcher.wait(timeout=20)
@@ -82,16 +64,16 @@ def test_one_page_within_a_second_and_one_resolve(kafka_bootstrap: str, redis_ur
         publish(stack, [_event("call.answered", time.time(), f"a-{unique}", call_id="c1", queue="sales",
                                agent="ann")])
         deadline = time.time() + 30
-        while len(_Receiver.got) < 2 and time.time() < deadline:
+        while len(hook.got) < 2 and time.time() < deadline:
             time.sleep(0.05)
         time.sleep(2)
     finally:
         dispatcher.terminate()
         dispatcher.wait(timeout=20)
         worker.stop()
-        server.shutdown()
-    statuses = [m["status"] for _, m in _Receiver.got]
+        hook.stop()
+    statuses = [m["status"] for _, m in hook.got]
     assert statuses == ["started", "resolved"], statuses
-    delay = _Receiver.got[0][0] - (queued_at + WINDOW_S)
+    delay = hook.got[0][0] - (queued_at + WINDOW_S)
     assert 0 <= delay < 1.0, f"delivered {delay:.3f}s after the crossing"
     (artifacts / "delivery-delay.json").write_text(json.dumps({"start_delivered_after_crossing_s": delay}))

@@ -7,12 +7,10 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-import threading
 import time
 import urllib.request
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any
 
 import orjson
 import pytest
@@ -21,35 +19,15 @@ from kafka import KafkaProducer
 from alerts.messages import iso
 from callwatch.embedded import free_port, stop_process, wait_for_port
 from tests.alerts.receiver_kit import lifecycle
-from tests.integration.harness import ROOT, Stack, read_topic
+from tests.integration.harness import ROOT, HookServer, Stack, read_topic
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 DOWN_S = 60.0
 INCIDENTS = 10
 
 
-class _Hook(BaseHTTPRequestHandler):
-    got: ClassVar[list[tuple[float, dict[str, Any]]]] = []
-
-    def do_POST(self) -> None:
-        body = self.rfile.read(int(self.headers["Content-Length"]))
-        _Hook.got.append((time.time(), orjson.loads(body)))
-        self.send_response(204)
-        self.end_headers()
-
-    def log_message(self, *args: Any) -> None:
-        return None
-
-
-def _serve(port: int) -> ThreadingHTTPServer:
-    server = ThreadingHTTPServer(("127.0.0.1", port), _Hook)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    return server
-
-
 def test_receiver_down_for_a_minute_loses_nothing(kafka_bootstrap: str, redis_url: str, unique: str,
                                                    tmp_path: Path, artifacts: Path) -> None:
-    _Hook.got = []
     hook_port, metrics_port = free_port(), free_port()
     stack = Stack(kafka_bootstrap, redis_url, unique)
     config = tmp_path / "delivery.yaml"
@@ -78,23 +56,22 @@ def test_receiver_down_for_a_minute_loses_nothing(kafka_bootstrap: str, redis_ur
             producer.flush()
             time.sleep(DOWN_S / INCIDENTS / 2)
         time.sleep(max(0.0, down_from + DOWN_S - time.time()))
-        assert _Hook.got == []
         back_at = time.time()
-        server = _serve(hook_port)
+        hook = HookServer(hook_port).start()
         deadline = time.time() + 30
-        while len(_Hook.got) < len(sent) and time.time() < deadline:
+        while len(hook.got) < len(sent) and time.time() < deadline:
             time.sleep(0.05)
         time.sleep(2)  # anything more would be a duplicate
         metrics = urllib.request.urlopen(f"http://127.0.0.1:{metrics_port}/metrics", timeout=5).read().decode()
-        server.shutdown()
+        hook.stop()
     finally:
         producer.close()
         stop_process(dispatcher, timeout=20)
-    got_ids = [m["id"] for _, m in _Hook.got]
+    got_ids = [m["id"] for _, m in hook.got]
     assert sorted(got_ids) == sorted(m["id"] for m in sent), log.read_text()[-2000:]
     assert len(got_ids) == len(set(got_ids)), "a message arrived twice"
     assert got_ids == [m["id"] for m in sent], "one lane per receiver keeps the order"
-    caught_up = max(t for t, _ in _Hook.got) - back_at
+    caught_up = max(t for t, _ in hook.got) - back_at
     figures = {line.split()[0]: float(line.split()[1]) for line in metrics.splitlines()
                if line.startswith("callwatch_alerts_") and not line.startswith("#")}
     assert figures['callwatch_alerts_sent_total{receiver="hook",status="started"}'] == INCIDENTS
