@@ -154,6 +154,7 @@ class Engine:
         self._source = ""
         #: the floor day the integrity signals were last evaluated for (once a day, at its end)
         self._integrity_day = ""
+        self._integrity_quarter = -1
         self._integrity_cache: tuple[str, list[Signal]] = ("", [])
         self._day_cache: dict[int, str] = {}
         self._expiring = False
@@ -826,6 +827,10 @@ class Engine:
     def _daily_integrity(self, wm: float) -> None:
         """At each floor day's end, the integrity signals over the period before: low-severity alarms,
         at most one a day per agent (or source) and signal."""
+        quarter = int(wm // 900)  # every zone's days start on a quarter hour: look once per quarter
+        if quarter == self._integrity_quarter:
+            return
+        self._integrity_quarter = quarter
         today = self.day_of(wm)
         if today == self._integrity_day:
             return
