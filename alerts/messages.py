@@ -146,7 +146,7 @@ def facts(message: dict[str, Any]) -> list[tuple[str, str]]:
 
 def headline(message: dict[str, Any]) -> str:
     """One line saying how bad, what and where: "CRITICAL billing — Caller waiting longer than …"."""
-    where = message.get("queue") or message.get("source") or "?"
+    where = message.get("queue") or message.get("agent") or message.get("source") or "?"
     status = {"resolved": "RESOLVED", "test": "TEST"}.get(str(message.get("status")),
                                                            str(message.get("severity", "")).upper())
     return f"{status} {where} — {message.get('title', message.get('alarm', 'alarm'))}"

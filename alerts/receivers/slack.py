@@ -42,6 +42,9 @@ def slack_payload(message: dict[str, Any]) -> dict[str, Any]:
         {"type": "section", "text": {"type": "mrkdwn", "text": str(message.get("summary", ""))[:TEXT_MAX]}},
         {"type": "section", "fields": fields},
     ]
+    if message.get("evidence"):  # an integrity signal: the contacts to listen to
+        ids = ", ".join(message["evidence"][:20])
+        blocks.append({"type": "section", "text": {"type": "mrkdwn", "text": f"*Contacts*: {ids}"[:TEXT_MAX]}})
     if message.get("link"):
         blocks.append({"type": "actions", "elements": [{
             "type": "button", "text": {"type": "plain_text", "text": "Open the wallboard"},

@@ -60,6 +60,8 @@ def email_message(message: dict[str, Any], spec: EmailSpec) -> EmailMessage:
     width = max((len(label) for label, _ in facts(message)), default=0)
     lines = [str(message.get("summary", "")), "",
              *(f"{label:<{width}}  {text}" for label, text in facts(message)), ""]
+    if message.get("evidence"):  # an integrity signal: the contacts to listen to
+        lines += ["Contacts: " + ", ".join(message["evidence"]), ""]
     if message.get("link"):
         lines += [f"Wallboard: {message['link']}", ""]
     lines += [f"Alarm: {message.get('alarm')} ({message.get('status')}, severity {message.get('severity')})",

@@ -210,3 +210,24 @@ def test_shipped_delivery_configs_are_valid(path: str) -> None:
     for alarm, severity in [("wait_window_exceeded", "critical"), ("abandonment_high", "warning"),
                             ("service_level_low", "warning"), ("no_agents", "critical"), ("feed_silent", "critical")]:
         assert d.targets({"alarm": alarm, "severity": severity, "queue": "billing"}), alarm
+
+
+def test_an_integrity_signal_reads_well_in_slack_and_email() -> None:
+    """An integrity alarm names the agent, says why, and lists the contacts behind it."""
+    from alerts.messages import alarm_message
+    from alerts.receivers.slack import slack_payload
+    from alerts.receivers.smtp import EmailSpec, email_message
+    from callwatch.engine import AlarmEvent
+
+    alarm = AlarmEvent(alarm="integrity_cap_clustering", status="started", queue="agent-b003", at=1.79e9,
+                       started_at=1.79e9, severity="info", value=0.114, threshold=0.002, unit="ratio",
+                       metric="cap_clustering", waiting=0, agents_available=0, service_level=None,
+                       detail="agent-b003 ended 253 of 2211 calls (11.4 %) themselves in the last 30 s before "
+                              "the 420 s handle-time cap; the rest of the floor: 0.2 %",
+                       evidence=("call-1", "call-2"))
+    message = alarm_message(alarm, "http://wallboard")
+    slack = orjson.dumps(slack_payload(message)).decode()
+    assert "INFO agent-b003" in slack and "11.4 %" in slack and "call-1, call-2" in slack
+    spec = EmailSpec(kind="email", name="m", host="h", from_addr="a@b", to=["c@d"])
+    body = email_message(message, spec).get_content()
+    assert "Contacts: call-1, call-2" in body and "Threshold (floor baseline)  0.2 %" in body
