@@ -108,3 +108,24 @@ def test_a_backlog_is_swept_by_event_time_not_the_wall_clock() -> None:
     assert asyncio.run(run({0: 1, 1: 0})) == []
     # had it swept the backlog on the wall clock, it would have paged (and then had to take it back)
     assert asyncio.run(run({})) == ["started", "resolved"]
+
+
+def test_series_stay_bounded_however_many_agents() -> None:
+    """10,000 agents add no series unless per-agent metrics are configured; with them, a few per agent."""
+    from callwatch.events import encode as enc
+    from tests.unit.helpers import ev
+
+    def floor(agents: int, per_agent: bool) -> int:
+        settings = Settings.model_validate({"clock": "event", "monitor": {"per_agent_metrics": per_agent}})
+        records = [(i, enc(ev("agent.state", i * 0.01, agent=f"a{i:05d}", state="available", queues=["q"],
+                              source="pbx"))) for i in range(agents)]
+        records.append((agents, enc(ev("call.queued", 120, call_id="c", queue="q", source="pbx"))))
+
+        async def run() -> int:
+            svc = MonitorService(settings, MemoryStateStore(), RecordingPublisher())
+            await svc.handle({0: records})
+            return len(_samples(svc))
+        return asyncio.run(run())
+
+    assert floor(10, False) == floor(10_000, False)
+    assert floor(100, True) - floor(100, False) >= 100  # per agent: state and today's sums
