@@ -14,7 +14,7 @@ import time
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import orjson
 import pytest
@@ -71,13 +71,14 @@ def _substitute(expr: str) -> str:
 
 
 class _Hook(BaseHTTPRequestHandler):
-    calls = 0
+    #: requests per path: the two receivers' requests race, so each path keeps its own count
+    calls: ClassVar[dict[str, int]] = {}
 
     def do_POST(self) -> None:
         self.rfile.read(int(self.headers["Content-Length"]))
-        _Hook.calls += 1
-        # the first try fails (a retry to count); the "refusing" receiver's path is refused for good
-        status = 400 if self.path == "/refusing" else (503 if _Hook.calls == 1 else 204)
+        _Hook.calls[self.path] = _Hook.calls.get(self.path, 0) + 1
+        # the hook's first try fails (a retry to count); the "refusing" receiver is refused for good
+        status = 400 if self.path == "/refusing" else (503 if _Hook.calls[self.path] == 1 else 204)
         self.send_response(status)
         self.end_headers()
 
@@ -123,6 +124,7 @@ def test_thresholds_follow_the_queue_settings() -> None:
 
 def test_every_panel_and_rule_runs_on_real_prometheus(kafka_bootstrap: str, redis_url: str, unique: str,
                                                        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    _Hook.calls = {}
     stack = Stack(kafka_bootstrap, redis_url, unique,
                   extra_env={"CALLWATCH_MONITOR__PER_AGENT_METRICS": "true"})
     worker = Worker(stack, tmp_path).start()
@@ -159,6 +161,7 @@ def test_every_panel_and_rule_runs_on_real_prometheus(kafka_bootstrap: str, redi
         prom, port = start_prometheus(tmp_path, {"callwatch": [worker.port], "callwatch-alerts": [dispatcher_port]},
                                       rule_files=[RULES])
         wait_for_scrapes(port, 'callwatch_alerts_failed_total{receiver="refusing"}', timeout=60)
+        wait_for_scrapes(port, 'callwatch_alerts_retried_total{receiver="hook"}', timeout=30)
         time.sleep(3)  # rates need two samples
         missing: list[str] = []
         for name, board in _boards().items():
