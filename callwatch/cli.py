@@ -249,11 +249,18 @@ def report(
 
 
 def _duration_s(text: str) -> float:
-    units = {"s": 1, "m": 60, "h": 3600, "d": 86400}
-    try:
-        return float(text[:-1]) * units[text[-1]] if text[-1] in units else float(text)
-    except (ValueError, IndexError):
-        raise typer.BadParameter("a duration such as 90s, 30m, 8h or 1d") from None
+    """Seconds in "90", "90s", "30m", "1.5h", "2h30m" or "1d" (the simulator's and the silences' durations)."""
+    import re
+
+    text = text.strip()
+    with contextlib.suppress(ValueError):
+        return float(text)
+    number = r"(\d+(?:\.\d+)?)"
+    parts = re.fullmatch(f"(?:{number}d)?(?:{number}h)?(?:{number}m)?(?:{number}s)?", text)
+    if not text or parts is None:
+        raise typer.BadParameter(f"{text!r}: give a duration like 90s, 30m, 1h, 2h30m or 1d")
+    d, h, m, sec = (float(x or 0) for x in parts.groups())
+    return d * 86400 + h * 3600 + m * 60 + sec
 
 
 @app.command()
@@ -497,16 +504,6 @@ def alerts_test(
     console.print(f"[green]test message delivered to {receiver}[/green]")
 
 
-def _duration(text: str) -> float:
-    import re
-
-    parts = re.fullmatch(r"(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?", text.strip())
-    if not text.strip() or parts is None:
-        raise typer.BadParameter(f"{text!r}: give a duration like 90s, 30m, 1h, 2h30m or 1d")
-    d, h, m, sec = (int(x or 0) for x in parts.groups())
-    return float(d * 86400 + h * 3600 + m * 60 + sec)
-
-
 def _silences(settings: Settings) -> Any:
     import redis
 
@@ -527,7 +524,7 @@ def alerts_silence(
     from alerts.silences import new_silence
 
     try:
-        silence = new_silence(queue=queue, alarm=alarm, duration_s=_duration(duration), reason=reason,
+        silence = new_silence(queue=queue, alarm=alarm, duration_s=_duration_s(duration), reason=reason,
                               created_by=by, now=time.time())
     except ValueError as exc:
         console.print(f"[red]{exc}[/red]")
@@ -711,15 +708,21 @@ def agent_report(
                         f"  contacts: {', '.join(sig['evidence'][:10])}")
 
 
+def _figures_day(engine: Any) -> str:
+    """The day the figures have reached (the watermark's, in the floor's zone); today if there are none."""
+    return engine.day_of(engine.watermark) if engine.watermark > float("-inf") else datetime.now().date().isoformat()
+
+
 def _agent_goals(settings: Settings, agent: str, engine: Any) -> list[dict[str, Any]]:
+    from redis.exceptions import RedisError
+
     from callwatch.goals import progress
 
     try:
         goals = _goal_store(settings).all()
-    except Exception:  # Redis unreachable: the scorecard still prints, without goals
+    except (RedisError, OSError):  # Redis unreachable: the scorecard still prints, without goals
         return []
-    today = engine.day_of(engine.watermark) if engine.watermark > float("-inf") else datetime.now().date().isoformat()
-    return [progress(g, engine, today) for g in goals if g.agent == agent and not g.closed]
+    return [progress(g, engine, _figures_day(engine)) for g in goals if g.agent == agent and not g.closed]
 
 
 @app.command()
@@ -742,12 +745,7 @@ def integrity(
         return
     period = days or settings.monitor.integrity.period_days
     first = date.fromordinal(date.fromisoformat(all_days[-1]).toordinal() - period + 1).isoformat()
-    anomalies: dict[str, dict[str, int]] = {}
-    for key, n in engine.counters.items():
-        if key.startswith("anomaly:"):
-            _, source, reason = key.split(":", 2)
-            anomalies.setdefault(source, {})[reason] = n
-    signals = evaluate(engine.agent_days, first, all_days[-1], settings.monitor.integrity, anomalies)
+    signals = evaluate(engine.agent_days, first, all_days[-1], settings.monitor.integrity, engine.anomalies())
     if as_json:
         typer.echo(json.dumps([{"subject": s.subject, **_signal_json(s)} for s in signals], indent=2))
         return
@@ -808,8 +806,7 @@ def goals_list(
     settings = _settings()
     goals = [g for g in _read_redis(lambda st: _goal_store(st).all(), settings) if agent in (None, g.agent)]
     engine = _floor_engine(log, settings)
-    today = engine.day_of(engine.watermark) if engine.watermark > float("-inf") else datetime.now().date().isoformat()
-    states = [progress(g, engine, today) for g in goals]
+    states = [progress(g, engine, _figures_day(engine)) for g in goals]
     if as_json:
         typer.echo(json.dumps(states, indent=2, default=str))
         return
@@ -852,8 +849,7 @@ def goals_check(
     settings = _settings()
     store = _goal_store(settings)
     engine = _floor_engine(log, settings)
-    day = today or (engine.day_of(engine.watermark) if engine.watermark > float("-inf")
-                    else datetime.now().date().isoformat())
+    day = today or _figures_day(engine)
     told = []
     producer = None
     for goal in _read_redis(lambda st: store.all(), settings):

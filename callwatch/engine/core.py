@@ -813,10 +813,11 @@ class Engine:
             cfg = self.config.integrity
             self._integrity_cache = (today, evaluate_integrity(
                 self.agent_days, self.day_of(wm - cfg.period_days * 86400), self.day_of(wm - 86400), cfg,
-                self._anomalies()))
+                self.anomalies()))
         return self._integrity_cache[1]
 
-    def _anomalies(self) -> dict[str, dict[str, int]]:
+    def anomalies(self) -> dict[str, dict[str, int]]:
+        """Events in an impossible order, per source and reason (the clock-anomaly signal's counts)."""
         anomalies: dict[str, dict[str, int]] = {}
         for key, n in self.counters.items():
             if key.startswith("anomaly:"):
