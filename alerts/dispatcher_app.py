@@ -82,7 +82,7 @@ class CommitTracker:
 def silences_loader(client: aioredis.Redis, prefix: str) -> Any:
     async def load() -> list[Silence]:
         raw = await client.hgetall(f"{prefix}:silences")
-        return [Silence(**orjson.loads(v)) for v in raw.values()]
+        return [Silence.from_json(v) for v in raw.values()]
     return load
 
 

@@ -9,8 +9,8 @@ read by every dispatcher), are listed with their reason and author, and are kept
 from __future__ import annotations
 
 import secrets
-from dataclasses import asdict, dataclass
-from typing import Any, Protocol
+from dataclasses import asdict, dataclass, replace
+from typing import Any
 
 import orjson
 import redis
@@ -31,6 +31,10 @@ class Silence:
     def active(self, now: float) -> bool:
         return self.starts_at <= now < self.ends_at
 
+    @classmethod
+    def from_json(cls, raw: bytes | str) -> Silence:
+        return cls(**orjson.loads(raw))
+
     def matches(self, message: dict[str, Any], now: float) -> bool:
         subject = message.get("queue") or message.get("source")
         return (self.active(now) and (self.queue is None or subject == self.queue)
@@ -49,10 +53,6 @@ def new_silence(*, queue: str | None, alarm: str | None, duration_s: float, reas
                    created_by=created_by, starts_at=now, ends_at=now + duration_s)
 
 
-class Silences(Protocol):
-    def all(self) -> list[Silence]: ...
-
-
 class RedisSilences:
     """The silences of one deployment (``<prefix>:silences``), shared by the CLI and every dispatcher."""
 
@@ -61,18 +61,20 @@ class RedisSilences:
         self.key = f"{prefix}:silences"
 
     def add(self, silence: Silence) -> None:
+        """Stores a silence, and forgets those that ended more than a week before it starts."""
+        self.purge(silence.starts_at)
         self.redis.hset(self.key, silence.id, orjson.dumps(asdict(silence)))
 
     def all(self) -> list[Silence]:
         raw: dict[bytes, bytes] = self.redis.hgetall(self.key)  # type: ignore[assignment]
-        return sorted((Silence(**orjson.loads(v)) for v in raw.values()), key=lambda s: (s.starts_at, s.id))
+        return sorted((Silence.from_json(v) for v in raw.values()), key=lambda s: (s.starts_at, s.id))
 
     def expire(self, silence_id: str, now: float) -> Silence | None:
         """Ends a silence now; None if there is no such silence."""
         raw = self.redis.hget(self.key, silence_id)
         if raw is None:
             return None
-        silence = Silence(**{**orjson.loads(raw), "ends_at": now})
+        silence = replace(Silence.from_json(raw), ends_at=now)
         self.redis.hset(self.key, silence_id, orjson.dumps(asdict(silence)))
         return silence
 

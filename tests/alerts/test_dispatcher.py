@@ -161,6 +161,11 @@ def test_silences_from_the_cli(redis_url: str, unique: str, monkeypatch: pytest.
     assert json.loads(runner.invoke(app, ["alerts", "silences", "--json"]).stdout) == []
     assert len(json.loads(runner.invoke(app, ["alerts", "silences", "--all", "--json"]).stdout)) == 1
     assert runner.invoke(app, ["alerts", "unsilence", "nope"]).exit_code == 1
+    # ended silences are kept a week, then forgotten when the next one is set
+    store = RedisSilences(redis.Redis.from_url(redis_url), f"cw-{unique}")
+    store.expire(silence_id, time.time() - 8 * 86400)
+    store.add(new_silence(queue="q", alarm=None, duration_s=60, reason="x", created_by="t", now=time.time()))
+    assert [s.queue for s in store.all()] == ["q"]
     no_reason = runner.invoke(app, ["alerts", "silence", "--queue", "q", "--for", "1h", "--reason", " "])
     assert no_reason.exit_code == 2 and "say why" in no_reason.output
     bad = runner.invoke(app, ["alerts", "silence", "--queue", "q", "--for", "soon", "--reason", "x"])
