@@ -87,8 +87,10 @@ class MemoryDeliveredIds:
         self.ids.add((receiver, message_id))
 
 
-@dataclass
+@dataclass(frozen=True)
 class DeliveryStats:
+    """The dispatcher's counters summed over receivers (read from its metrics, the one account kept)."""
+
     sent: int = 0
     retried: int = 0
     failed: int = 0
@@ -150,11 +152,21 @@ class Dispatcher:
         self.load_silences = silences
         self.metrics = metrics or DispatcherMetrics()
         self.clock = clock
-        self.stats = DeliveryStats()
         self._lanes: dict[str, asyncio.Queue[_Job]] = {}
         self._tasks: dict[str, asyncio.Task[None]] = {}
         self._silences: list[Silence] = []
         self._silences_at = float("-inf")
+
+    @property
+    def stats(self) -> DeliveryStats:
+        m = self.metrics
+
+        def total(counter: Counter) -> int:
+            return int(sum(s.value for family in counter.collect() for s in family.samples
+                           if s.name.endswith("_total")))
+
+        return DeliveryStats(total(m.sent), total(m.retried), total(m.failed), total(m.duplicates),
+                             total(m.silenced))
 
     def targets(self, message: dict[str, Any]) -> list[str]:
         names: list[str] = []
@@ -182,7 +194,6 @@ class Dispatcher:
         jobs: list[asyncio.Future[None]] = []
         for name in self.targets(message):
             if silence is not None and message.get("status") != "resolved":
-                self.stats.silenced += 1
                 self.metrics.silenced.labels(name).inc()
                 log.info("alarm %s to %s held back by silence %s (%s)", message.get("id"), name, silence.id,
                          silence.reason)
@@ -217,7 +228,6 @@ class Dispatcher:
                     job.done.set_result(None)
 
     async def _dead(self, name: str, message: dict[str, Any], reason: str) -> None:
-        self.stats.failed += 1
         self.metrics.failed.labels(name).inc()
         log.error("alarm %s not delivered to %s: %s", message.get("id"), name, reason)
         await self.dead_letter(message, name, reason)
@@ -226,12 +236,10 @@ class Dispatcher:
         message = job.message
         message_id = str(message.get("id"))
         if await self.delivered.seen(name, message_id):
-            self.stats.duplicates += 1
             self.metrics.duplicates.labels(name).inc()
             return
         if job.silenced and not await self.delivered.seen(name, incident_id(message)):
             # the resolve of an incident this receiver never heard of (its start was silenced)
-            self.stats.silenced += 1
             self.metrics.silenced.labels(name).inc()
             return
         receiver = self.receivers[name]
@@ -250,7 +258,6 @@ class Dispatcher:
             ):
                 with attempt:
                     if attempt.retry_state.attempt_number > 1:
-                        self.stats.retried += 1
                         self.metrics.retried.labels(name).inc()
                     await receiver.send(message)
         except DeliveryError as exc:
@@ -259,7 +266,6 @@ class Dispatcher:
         await self.delivered.mark(name, message_id)
         if message.get("status") in ("started", "repeated"):
             await self.delivered.mark(name, incident_id(message))
-        self.stats.sent += 1
         self.metrics.sent.labels(name, str(message.get("status"))).inc()
         if isinstance(message.get("at"), str):
             self.metrics.delay.labels(name).observe(max(0.0, self.clock() - parse_iso(message["at"])))

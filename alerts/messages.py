@@ -87,7 +87,7 @@ def alarm_message(alarm: AlarmEvent, wallboard_url: str) -> dict[str, Any]:
         "alarm": alarm.alarm,
         "status": alarm.status,
         "severity": alarm.severity,
-        "queue" if alarm.alarm != "feed_silent" else "source": alarm.queue,
+        _subject_key(alarm): alarm.queue,
         "title": ALARM_TITLES.get(alarm.alarm, alarm.alarm),
         "summary": _summary(alarm),
         "at": iso(alarm.at),
