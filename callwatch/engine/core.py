@@ -241,7 +241,7 @@ class Engine:
 
     def _buckets(self, queue: str, channel: str, ts: float) -> tuple[Agg, ...]:
         """The 15-minute interval and the minute bucket ``ts`` falls in (the minute only if recent)."""
-        ik = (queue, channel, int(ts // INTERVAL_S) * INTERVAL_S)
+        ik = _interval_key(queue, channel, ts)
         iv = self.intervals.get(ik)
         if iv is None:
             iv = self.intervals[ik] = Agg()
@@ -671,7 +671,7 @@ class Engine:
                 agg.repeat_24h += ref.repeat_24h
 
     def _interval_of(self, ref: ContactRef) -> Agg | None:
-        key = (ref.queue, ref.channel, int(ref.ts // INTERVAL_S) * INTERVAL_S)
+        key = _interval_key(ref.queue, ref.channel, ref.ts)
         agg = self.intervals.get(key)
         if agg is not None:
             self.dirty["intervals"].add(key)
@@ -1116,6 +1116,11 @@ def _merge_into(mine: dict[Any, Any], theirs: dict[Any, Any]) -> None:
             mine[k] = v
         else:
             have.merge(v)
+
+
+def _interval_key(queue: str, channel: str, ts: float) -> tuple[str, str, int]:
+    """The 15-minute interval ``ts`` falls in, as the ``intervals`` container keys it."""
+    return (queue, channel, int(ts // INTERVAL_S) * INTERVAL_S)
 
 
 def _add_answers(target: Agg | AgentDay, sat: int | None, pro: int | None, more: bool | None) -> None:

@@ -109,8 +109,7 @@ def evaluate(agent_days: Mapping[tuple[str, str], AgentDay], first: str, last: s
     def others(attr_num: str, attr_den: str, agent: AgentDay) -> tuple[int, int]:
         return getattr(floor, attr_num) - getattr(agent, attr_num), getattr(floor, attr_den) - getattr(agent, attr_den)
 
-    def share_signal(signal: str, name: str, num_attr: str, den_attr: str, min_ratio: float,
-                     describe: str) -> None:
+    def share_signal(signal: str, num_attr: str, den_attr: str, min_ratio: float, describe: str) -> None:
         for agent, a in sorted(totals.items()):
             k, n = getattr(a, num_attr), getattr(a, den_attr)
             ok, on = others(num_attr, den_attr, a)
@@ -127,19 +126,19 @@ def evaluate(agent_days: Mapping[tuple[str, str], AgentDay], first: str, last: s
             out.append(Signal(signal, agent, k, n, value, base, ratio, p,
                               f"{agent} {describe.format(k=k, n=n, value=_pct(value))}; the rest of the floor: "
                               f"{_pct(base)} — {times} (p = {p:.1g}).",
-                              _evidence(agent_days, agent, name, first, last), (first, last)))
+                              _evidence(agent_days, agent, signal, first, last), (first, last)))
 
     if cfg.handle_cap_s is not None:
-        share_signal("cap_clustering", "cap_clustering", "near_cap_agent_ended", "handled", cfg.cap_ratio,
+        share_signal("cap_clustering", "near_cap_agent_ended", "handled", cfg.cap_ratio,
                      f"ended {{k}} of {{n}} calls ({{value}}) themselves in the last {cfg.near_cap_s:g} s "
                      f"before the {cfg.handle_cap_s:g} s handle-time cap")
-    share_signal("short_hangups", "short_hangups", "short_agent_ended", "handled", cfg.short_hangup_ratio,
+    share_signal("short_hangups", "short_agent_ended", "handled", cfg.short_hangup_ratio,
                  "ended {k} of {n} calls ({value}) themselves within the first seconds (a short call)")
-    share_signal("contradicted_resolution", "contradicted_resolution", "resolved_repeat_72h", "resolved",
+    share_signal("contradicted_resolution", "resolved_repeat_72h", "resolved",
                  cfg.contradicted_resolution_ratio,
                  "marked {n} contacts resolved, and {k} of those customers ({value}) contacted us again "
                  "within 72 h")
-    share_signal("perfect_scores", "perfect_scores", "perfect_scores", "surveys_completed",
+    share_signal("perfect_scores", "perfect_scores", "surveys_completed",
                  cfg.perfect_scores_ratio,
                  "got a perfect 5 and 5 in {k} of {n} completed surveys ({value})")
 
