@@ -619,7 +619,9 @@ class Engine:
         targets: tuple[Agg | AgentDay, ...] = (*buckets, day)
         for target in targets:
             _add_answers(target, sat, pro, more)
-        day.perfect_scores += sat == 5 and pro == 5
+        if sat == 5 and pro == 5:
+            day.perfect_scores += 1
+            day.add_evidence("perfect_scores", ev.call_id, self.config.integrity.evidence_per_day)
 
     # ------------------------------------------------------ repeat contacts
 

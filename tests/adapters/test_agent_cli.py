@@ -34,6 +34,7 @@ def test_agent_report_json_and_html(floor_log: Path, tmp_path: Path) -> None:
     # the planted score-begging agent: perfect surveys far above the floor, raised with its evidence
     assert rows["csat"]["this_month"] > rows["csat"]["floor"]
     assert [s["signal"] for s in card["signals"]] == ["perfect_scores"]
+    assert card["signals"][0]["evidence"], "the surveys behind it, to look at"
     text = page.read_text()
     assert "<svg" in text and "agent-s004" in text and "perfect scores" in text
     missing = CliRunner().invoke(app, ["agent", "report", "nobody", "--log", str(floor_log)])

@@ -90,7 +90,7 @@ def test_evidence_names_the_contacts() -> None:
     eng = replay_events(Engine(CFG), _events(settle=True))
     a1 = eng.agent_days[("a1", "2026-11-23")].evidence
     a2 = eng.agent_days[("a2", "2026-11-23")].evidence
-    assert a1 == {"short_hangups": ["c3"], "contradicted_resolution": ["c1", "c3"]}
+    assert a1 == {"short_hangups": ["c3"], "contradicted_resolution": ["c1", "c3"], "perfect_scores": ["c1"]}
     assert a2 == {"cap_clustering": ["c2"], "survey_selection": ["c2"]}
 
 
