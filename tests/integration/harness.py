@@ -13,7 +13,7 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -222,20 +222,27 @@ def wait_for_scrapes(port: int, expr: str, timeout: float = 30.0) -> None:
 
 
 class HookServer:
-    """A real HTTP receiver on a thread: records (arrival time, JSON body) of every POST, answers 204."""
+    """A real HTTP receiver on a thread: records (arrival time, JSON body) of every POST it accepts.
 
-    def __init__(self, port: int | None = None) -> None:
+    ``answer(path, n)`` gives the status of the n-th request (from 1) to ``path``; 204 by default.
+    """
+
+    def __init__(self, port: int | None = None, answer: Callable[[str, int], int] = lambda path, n: 204) -> None:
         from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
         self.port = port or free_port()
         self.got: list[tuple[float, dict[str, Any]]] = []
         got = self.got
+        calls: dict[str, int] = {}
 
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self) -> None:
                 body = self.rfile.read(int(self.headers["Content-Length"]))
-                got.append((time.time(), orjson.loads(body)))
-                self.send_response(204)
+                calls[self.path] = calls.get(self.path, 0) + 1  # per path: receivers' requests race
+                status = answer(self.path, calls[self.path])
+                if status < 300:
+                    got.append((time.time(), orjson.loads(body)))
+                self.send_response(status)
                 self.end_headers()
 
             def log_message(self, *args: Any) -> None:

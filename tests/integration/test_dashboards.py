@@ -9,12 +9,10 @@ import json
 import re
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any
 
 import orjson
 import pytest
@@ -32,6 +30,7 @@ from callwatch.events import decode
 from tests.alerts.receiver_kit import lifecycle
 from tests.integration.harness import (
     ROOT,
+    HookServer,
     Stack,
     Worker,
     prom_query,
@@ -68,22 +67,6 @@ def _exprs(board: dict[str, Any]) -> Iterator[tuple[str, str]]:
 
 def _substitute(expr: str) -> str:
     return expr.replace("$queue", QUEUE).replace("$window", "last_60m")
-
-
-class _Hook(BaseHTTPRequestHandler):
-    #: requests per path: the two receivers' requests race, so each path keeps its own count
-    calls: ClassVar[dict[str, int]] = {}
-
-    def do_POST(self) -> None:
-        self.rfile.read(int(self.headers["Content-Length"]))
-        _Hook.calls[self.path] = _Hook.calls.get(self.path, 0) + 1
-        # the hook's first try fails (a retry to count); the "refusing" receiver is refused for good
-        status = 400 if self.path == "/refusing" else (503 if _Hook.calls[self.path] == 1 else 204)
-        self.send_response(status)
-        self.end_headers()
-
-    def log_message(self, *args: Any) -> None:
-        return None
 
 
 def test_committed_dashboards_are_what_the_generator_writes() -> None:
@@ -124,13 +107,12 @@ def test_thresholds_follow_the_queue_settings() -> None:
 
 def test_every_panel_and_rule_runs_on_real_prometheus(kafka_bootstrap: str, redis_url: str, unique: str,
                                                        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    _Hook.calls = {}
     stack = Stack(kafka_bootstrap, redis_url, unique,
                   extra_env={"CALLWATCH_MONITOR__PER_AGENT_METRICS": "true"})
     worker = Worker(stack, tmp_path).start()
     hook_port, dispatcher_port = free_port(), free_port()
-    server = ThreadingHTTPServer(("127.0.0.1", hook_port), _Hook)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
+    # the hook's first try fails (a retry to count); the "refusing" receiver is refused for good
+    server = HookServer(hook_port, lambda path, n: 400 if path == "/refusing" else 503 if n == 1 else 204).start()
     config = tmp_path / "delivery.yaml"
     config.write_text(json.dumps({
         "receivers": [{"kind": "webhook", "name": "hook", "url": f"http://127.0.0.1:{hook_port}/"},
@@ -200,4 +182,4 @@ def test_every_panel_and_rule_runs_on_real_prometheus(kafka_bootstrap: str, redi
             stop_process(prom)
         stop_process(dispatcher, timeout=20)
         worker.stop()
-        server.shutdown()
+        server.stop()

@@ -11,13 +11,13 @@ import sys
 import time
 import urllib.error
 import urllib.request
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import orjson
 import pytest
 
+from alerts.delivery import parse_iso
 from alerts.messages import iso
 from callwatch.config import MonitorConfig
 from callwatch.embedded import free_port, stop_process, wait_for_port
@@ -50,19 +50,15 @@ def _story_until_billing_waits(seconds: float) -> tuple[list[bytes], float]:
 
 def _rebased(lines: list[bytes], end: float) -> list[bytes]:
     """The same events, shifted so that the last one happens at ``end`` (a replay's --rebase-now)."""
-    last = _parse(orjson.loads(lines[-1])["ts"])
+    last = parse_iso(orjson.loads(lines[-1])["ts"])
     out = []
     for raw in lines:
         event = orjson.loads(raw)
         for field in ("ts", "waiting_since"):
             if event.get(field):
-                event[field] = iso(_parse(event[field]) - last + end)
+                event[field] = iso(parse_iso(event[field]) - last + end)
         out.append(orjson.dumps(event))
     return out
-
-
-def _parse(ts: str) -> float:
-    return datetime.fromisoformat(ts.replace("Z", "+00:00")).timestamp()
 
 
 def _figures(port: int) -> dict[str, Any]:
