@@ -18,6 +18,7 @@ transaction. :meth:`Engine.restore` rebuilds the rest (indexes, timer heaps) fro
 from __future__ import annotations
 
 import heapq
+from bisect import bisect_left, bisect_right, insort
 from collections import Counter
 from collections.abc import Iterable
 from datetime import datetime
@@ -35,10 +36,11 @@ from callwatch.engine.aggregates import (
     Agg,
     wait_bucket,
 )
-from callwatch.engine.figures import agents_in_queue, service_level_of, window_agg
+from callwatch.engine.buckets import MINUTE_RETENTION_S, Buckets
 from callwatch.engine.integrity import Signal
 from callwatch.engine.integrity import evaluate as evaluate_integrity
 from callwatch.engine.records import (
+    AGENT_STATES,
     ActiveAlarm,
     ActiveThreshold,
     AgentRecord,
@@ -47,7 +49,8 @@ from callwatch.engine.records import (
     CustomerHistory,
     Leg,
 )
-from callwatch.engine.thresholds import EVAL_S, ThresholdAlarms, due_instants
+from callwatch.engine.rolling import ABANDONED, ABANDONED_AFTER_T, ANSWERED, DEQUEUED, WITHIN, RollingCounts
+from callwatch.engine.thresholds import ThresholdAlarms
 from callwatch.events import (
     AgentState,
     CallAbandoned,
@@ -66,9 +69,6 @@ from callwatch.events import (
 )
 
 WAIT_ALARM = "wait_window_exceeded"
-#: minute buckets older than this behind the newest event are dropped (rolling windows need 60 min,
-#: the 30-minute alarms less; the rest is slack for late events)
-MINUTE_RETENTION_S = 75 * 60
 #: how often (event time) old state is swept out
 PURGE_EVERY_S = 60.0
 #: inconsistency reasons that mean an order of events that cannot have happened (clock anomalies)
@@ -101,25 +101,31 @@ class Engine:
     def __init__(self, config: MonitorConfig) -> None:
         self.config = config
         self.legs: dict[tuple[str, str], Leg] = {}
-        self.intervals: dict[tuple[str, str, int], Agg] = {}
-        self.minutes: dict[tuple[str, str, int], Agg] = {}
+        #: the interval and minute buckets (one owner; these two names are its containers)
+        self.buckets = Buckets()
+        self.intervals = self.buckets.intervals
+        self.minutes = self.buckets.minutes
         self.agents: dict[str, AgentRecord] = {}
         self.agent_days: dict[tuple[str, str], AgentDay] = {}
         self.seen: dict[str, float] = {}
         self.held: dict[tuple[str, str], list[Event]] = {}
         self.alarms: dict[str, ActiveAlarm] = {}
-        #: the threshold alarms (abandonment, service level, no agents, feed silent) by key
-        self.thresholds: dict[str, ActiveThreshold] = {}
+        #: the running counts of the alarms' windows, and the threshold alarms (abandonment, service
+        #: level, no agents, feed silent) with their state by key and their agenda
+        self.rolling = RollingCounts()
+        self.threshold_alarms = ThresholdAlarms(config, self.rolling)
+        self.thresholds: dict[str, ActiveThreshold] = self.threshold_alarms.active
         #: (arrived, left) of contacts that left their queue since the last threshold evaluation
         self.recently_left: dict[str, list[tuple[float, float]]] = {}
-        self._evaluated_to = NEG_INF
+        #: per queue, (left, wait_from) of the callers that left it, by time: the wait alarm's context
+        #: as of a past moment reads those that left after it, never every contact
+        self._departed: dict[str, list[tuple[float, float]]] = {}
         #: queues seen in contact events, and queues some agent has said it serves (derived state)
         self.known_queues: set[str] = set()
-        self.queue_channels: dict[str, set[str]] = {}
-        #: the newest minute bucket per queue: windows with nothing in them need no summing
-        self.queue_last_minute: dict[str, float] = {}
+        self.queue_channels = self.buckets.channels
         self.staffed_queues: set[str] = set()
-        self._threshold_alarms = ThresholdAlarms(self)
+        #: the agents that say they serve each queue (so a queue's agents are found without a scan)
+        self.agents_by_queue: dict[str, set[str]] = {}
         #: latest event time per source (feed-silent detection and the clock-anomaly counts)
         self.sources: dict[str, float] = {}
         #: each customer's contacts of the last 72 h (repeat contacts and FCR), by customer pseudonym
@@ -168,6 +174,10 @@ class Engine:
         }
         self.outbox: list[AlarmEvent] = []
         self.dirty: dict[str, set[Any]] = {name: set() for name in CONTAINERS}
+        # the rooms own their changed keys; the driver reads them all here
+        self.dirty["intervals"] = self.buckets.dirty_intervals
+        self.dirty["minutes"] = self.buckets.dirty_minutes
+        self.dirty["thresholds"] = self.threshold_alarms.dirty
 
     # ------------------------------------------------------------------ time
 
@@ -216,6 +226,7 @@ class Engine:
         if source is not None and ts > self.sources.get(source, NEG_INF):
             self.sources[source] = ts
             self.dirty["sources"].add(source)
+            self.threshold_alarms.source_seen(source, ts)
         self._dispatch(event, ts)
         return True
 
@@ -241,23 +252,27 @@ class Engine:
 
     def _buckets(self, queue: str, channel: str, ts: float) -> tuple[Agg, ...]:
         """The 15-minute interval and the minute bucket ``ts`` falls in (the minute only if recent)."""
-        ik = _interval_key(queue, channel, ts)
-        iv = self.intervals.get(ik)
-        if iv is None:
-            iv = self.intervals[ik] = Agg()
-            self.known_queues.add(queue)
-            self.queue_channels.setdefault(queue, set()).add(channel)
-        self.dirty["intervals"].add(ik)
+        iv = self.buckets.interval(queue, channel, ts)
+        self.known_queues.add(queue)
         if ts < self.max_ts - MINUTE_RETENTION_S:
             return (iv,)
-        mk = (queue, channel, int(ts // MINUTE_S) * MINUTE_S)
-        if mk[2] > self.queue_last_minute.get(queue, NEG_INF):
-            self.queue_last_minute[queue] = mk[2]
-        mn = self.minutes.get(mk)
-        if mn is None:
-            mn = self.minutes[mk] = Agg()
-        self.dirty["minutes"].add(mk)
-        return (iv, mn)
+        return (iv, self.buckets.minute(queue, channel, ts))
+
+    def _count(self, queue: str, ts: float, counts: tuple[tuple[int, int], ...]) -> None:
+        """What the alarms' windows count (answers, abandons, dequeues) of an event in a recent minute."""
+        if ts < self.max_ts - MINUTE_RETENTION_S:
+            return  # no minute bucket either: the windows would not see it
+        minute = int(ts // MINUTE_S) * MINUTE_S
+        new = False
+        for field, n in counts:
+            if n:
+                new |= self.rolling.add(queue, minute, field, n)
+        self.threshold_alarms.minute_changed(queue, minute, new)
+
+    def _queue_moved(self, queue: str, ts: float) -> None:
+        """Callers or agents of a queue changed at ``ts``: the no-agents rule looks again."""
+        if queue in self.staffed_queues:
+            self.threshold_alarms.queue_changed(queue, ts)
 
     def _agent_day(self, agent: str, ts: float) -> AgentDay:
         key = (agent, self.day_of(ts))
@@ -366,6 +381,7 @@ class Engine:
         self.legs[key] = leg
         self._touch(leg, ts)
         self.waiting.setdefault(ev.queue, {})[ev.call_id] = leg
+        self._queue_moved(ev.queue, ts)
         for agg in self._buckets(ev.queue, leg.channel, ts):
             agg.offered += 1
         if ev.customer and ev.call_id not in self._customer_of_call:
@@ -379,8 +395,19 @@ class Engine:
         assert leg.wait_from is not None
         del self.waiting[leg.queue][leg.call_id]
         leg.left_at = ts
+        self._queue_moved(leg.queue, ts)
         if leg.arrived_at is not None:
-            self.recently_left.setdefault(leg.queue, []).append((leg.arrived_at, ts))
+            left = self.recently_left.setdefault(leg.queue, [])
+            left.append((leg.arrived_at, ts))
+            if len(left) > 64:  # those that left before the last evaluated instant count no more
+                done = self.threshold_alarms.evaluated_to
+                if left[0][1] <= done:
+                    self.recently_left[leg.queue] = [item for item in left if item[1] > done]
+        departed = self._departed.setdefault(leg.queue, [])
+        if not departed or departed[-1][0] <= ts:
+            departed.append((ts, leg.wait_from))
+        else:
+            insort(departed, (ts, leg.wait_from))
         wait = ts - leg.wait_from
         if wait < 0:
             self._inconsistent("left_before_queued")
@@ -417,6 +444,7 @@ class Engine:
         qc = self._queue_config(ev.queue)
         within = wait <= qc.threshold_s(ev.channel)
         bucket = wait_bucket(wait)
+        self._count(ev.queue, ts, ((ANSWERED, 1), (WITHIN, within)))
         for agg in self._buckets(ev.queue, leg.channel, ts):
             agg.answered += 1
             agg.answered_within_t += within
@@ -444,6 +472,7 @@ class Engine:
             return
         leg, wait = taken
         if isinstance(ev, CallDequeued):
+            self._count(ev.queue, ts, ((DEQUEUED, 1),))
             for agg in self._buckets(ev.queue, leg.channel, ts):
                 agg.dequeued[ev.reason] = agg.dequeued.get(ev.reason, 0) + 1
             leg.status = "dequeued"
@@ -452,6 +481,8 @@ class Engine:
             short = wait < qc.short_abandon_s
             after_t = wait > qc.threshold_s(ev.channel)
             bucket = wait_bucket(wait)
+            if not short:
+                self._count(ev.queue, ts, ((ABANDONED, 1), (ABANDONED_AFTER_T, after_t)))
             for agg in self._buckets(ev.queue, leg.channel, ts):
                 if short:
                     agg.short_abandoned += 1
@@ -673,11 +704,7 @@ class Engine:
                 agg.repeat_24h += ref.repeat_24h
 
     def _interval_of(self, ref: ContactRef) -> Agg | None:
-        key = _interval_key(ref.queue, ref.channel, ref.ts)
-        agg = self.intervals.get(key)
-        if agg is not None:
-            self.dirty["intervals"].add(key)
-        return agg
+        return self.buckets.existing_interval(ref.queue, ref.channel, ref.ts)
 
     def _count_resolved_repeat(self, ref: ContactRef) -> None:
         agg = self._interval_of(ref)
@@ -697,9 +724,18 @@ class Engine:
         if rec is None:
             rec = self.agents[ev.agent] = AgentRecord(ev.agent)
         if ev.queues is not None and ts >= rec.queues_ts:
+            old, new = set(rec.queues), set(ev.queues)
             rec.queues = list(ev.queues)
             rec.queues_ts = ts
             self.staffed_queues.update(ev.queues)
+            for q in old - new:
+                self.agents_by_queue.get(q, set()).discard(ev.agent)
+            for q in new - old:
+                self.agents_by_queue.setdefault(q, set()).add(ev.agent)
+            for q in old ^ new:  # who serves the queue counts at once, for every instant still to come
+                self._queue_moved(q, NEG_INF)
+        for q in rec.queues:
+            self._queue_moved(q, ts)
         if ev.team is not None:
             rec.team = ev.team
         self.dirty["agents"].add(ev.agent)
@@ -781,8 +817,9 @@ class Engine:
         # lies after every change already final
         clock = wm if now is None else now
         self._sweep(clock)
-        if clock > NEG_INF and clock >= self._evaluated_to + EVAL_S:
-            self._evaluate_thresholds(clock)
+        decided = self.threshold_alarms.advance(clock, self.known_queues, self.staffed_queues, self.sources, self)
+        if decided:
+            self.outbox.extend(decided)
         if self._agent_changes and self._agent_changes[0][0] <= wm:
             self._finalise_agents(wm)
         if wm > NEG_INF:
@@ -796,14 +833,37 @@ class Engine:
             self.outbox[start:] = sorted(self.outbox[start:], key=lambda a: (a.at, a.alarm, a.queue, a.status))
         return self.outbox[start:]
 
-    def _evaluate_thresholds(self, clock: float) -> None:
-        for at in due_instants(self._evaluated_to, clock):
-            self._threshold_alarms.evaluate(at)
-            self._evaluated_to = at
-        done = self._evaluated_to
-        for queue, left in self.recently_left.items():
-            if left:
-                self.recently_left[queue] = [item for item in left if item[1] > done]
+    # ---------------------------------------------- the floor as of an instant
+
+    def waiting_at(self, queue: str, at: float) -> int:
+        """Contacts waiting in the queue at ``at``: those still waiting and those that left after it."""
+        n = 0
+        for leg in self.waiting.get(queue, {}).values():
+            if leg.arrived_at is not None and leg.arrived_at <= at:
+                n += 1
+        for arrived, left in self.recently_left.get(queue, ()):
+            if arrived <= at < left:
+                n += 1
+        return n
+
+    def agents_at(self, queue: str, at: float | None = None) -> dict[str, int]:
+        """Agents serving the queue in each state (at ``at``, or their latest state); staffed = not offline."""
+        counts = dict.fromkeys(AGENT_STATES, 0)
+        agents = self.agents
+        for name in self.agents_by_queue.get(queue, ()):
+            rec = agents[name]
+            state = rec.current[0] if at is None else rec.state_at(at)
+            if state in counts:
+                counts[state] += 1
+        counts["staffed"] = sum(counts.values())
+        return counts
+
+    def service_level_15m(self, queue: str, at: float) -> float | None:
+        """The service level of the whole minutes in the 15 before ``at`` (an alarm's context)."""
+        answered, within, abandoned, after_t = self.buckets.service_level_counts(queue, at - 15 * 60, at - MINUTE_S)
+        formula = self._queue_config(queue).service_level_formula.value
+        den = {"answered_only": answered, "abandons_neutral": answered + after_t}.get(formula, answered + abandoned)
+        return None if den <= 0 else within / den
 
     def integrity_signals(self) -> list[Signal]:
         """The signals over the configured period up to yesterday (cached for the day)."""
@@ -895,19 +955,23 @@ class Engine:
         active = self.alarms[queue]
         qc = self._queue_config(queue)
         # the context as of the alarm's moment, which in a replay lies behind the newest event
-        waits = [at - leg.wait_from for leg in self.legs.values()
-                 if leg.queue == queue and leg.wait_from is not None and leg.wait_from <= at
-                 and (leg.left_at is None or leg.left_at > at)]
+        waits = [at - leg.wait_from for leg in self.waiting.get(queue, {}).values()
+                 if leg.wait_from is not None and leg.wait_from <= at]
+        departed = self._departed.get(queue, [])
+        for _left_at, wait_from in departed[bisect_right(departed, (at, float("inf"))):]:
+            if wait_from <= at:
+                waits.append(at - wait_from)
         oldest = max(waits, default=0.0)
         if status == "started":
             oldest = max(oldest, qc.wait_window_s)
         # the whole minutes before the alarm: all their events are in, whatever the arrival order
-        sl = service_level_of(window_agg(self, queue, None, at - 15 * 60, at - MINUTE_S), qc)
+        sl15 = self.service_level_15m(queue, at)
+        sl = None if sl15 is None else round(min(max(sl15, 0.0), 1.0), 6)
         self.outbox.append(AlarmEvent(
             alarm=WAIT_ALARM, status=status, queue=queue, at=at,
             started_at=max(active.started_at, 0.0), severity="critical",
             value=round(oldest, 3), threshold=qc.wait_window_s, unit="seconds", metric="oldest_wait",
-            call_id=call_id, waiting=len(waits), agents_available=agents_in_queue(self, queue, at)["available"],
+            call_id=call_id, waiting=len(waits), agents_available=self.agents_at(queue, at)["available"],
             service_level=sl, over_window=len(self._over.get(queue, ())),
         ))
 
@@ -946,14 +1010,12 @@ class Engine:
                 else:
                     del self.customers[customer]
                 self.dirty["customers"].add(customer)
-        cut_iv = wm - cfg.history_days * 86400
-        for bucket in [b for b in self.intervals if b[2] + INTERVAL_S <= cut_iv]:
-            del self.intervals[bucket]
-            self.dirty["intervals"].add(bucket)
-        cut_mn = self.max_ts - MINUTE_RETENTION_S
-        for bucket in [b for b in self.minutes if b[2] + MINUTE_S <= cut_mn]:
-            del self.minutes[bucket]
-            self.dirty["minutes"].add(bucket)
+        self.buckets.expire(wm - cfg.history_days * 86400, self.max_ts - MINUTE_RETENTION_S)
+        # the wait alarm's context looks back no further than a contact is remembered
+        cut_left = wm - cfg.contact_retention_s
+        for _queue, departed in self._departed.items():
+            if departed and departed[0][0] < cut_left:
+                del departed[:bisect_left(departed, (cut_left, NEG_INF))]
         oldest_day = self.day_of(wm - cfg.agent_history_days * 86400)
         if self.agent_days and oldest_day != self._agent_days_kept_from:  # once a day
             self._agent_days_kept_from = oldest_day
@@ -1003,7 +1065,7 @@ class Engine:
             "seq": self.seq,
             "seen_batch": self._seen_batch,
             "last_purge": None if self._last_purge == NEG_INF else self._last_purge,
-            "evaluated_to": None if self._evaluated_to == NEG_INF else self._evaluated_to,
+            "evaluated_to": _finite(self.threshold_alarms.evaluated_to),
             "integrity_day": self._integrity_day,
             "counters": dict(self.counters),
         }
@@ -1018,7 +1080,8 @@ class Engine:
             eng.min_ts = meta["min_ts"] if meta.get("min_ts") is not None else float("inf")
             eng.swept_to = meta["swept_to"] if meta.get("swept_to") is not None else NEG_INF
             eng._last_purge = meta["last_purge"] if meta.get("last_purge") is not None else NEG_INF
-            eng._evaluated_to = meta["evaluated_to"] if meta.get("evaluated_to") is not None else NEG_INF
+            eng.threshold_alarms.evaluated_to = (meta["evaluated_to"] if meta.get("evaluated_to") is not None
+                                                 else NEG_INF)
             eng.seq = meta.get("seq", 0)
             eng._integrity_day = meta.get("integrity_day", "")
             eng._seen_batch = meta.get("seen_batch", 0)
@@ -1068,21 +1131,40 @@ class Engine:
                 heapq.heappush(self._agent_changes, (change[0], name))
         for event_id, ts in self.seen.items():
             self._seen_hours.setdefault(int(ts // 3600), []).append(event_id)
-        for q, ch, _ in self.intervals:
-            self.known_queues.add(q)
-            self.queue_channels.setdefault(q, set()).add(ch)
-        for q, _, m in self.minutes:
-            self.queue_last_minute[q] = max(m, self.queue_last_minute.get(q, NEG_INF))
+        self.buckets.reindex()
+        self.queue_channels = self.buckets.channels
+        self.known_queues.update(self.buckets.channels)
         for rec in self.agents.values():
             self.staffed_queues.update(rec.queues)
+            for q in rec.queues:
+                self.agents_by_queue.setdefault(q, set()).add(rec.agent)
+        self._recount_windows()
         for customer, history in self.customers.items():
             for ref in history.contacts:
                 self._customer_of_call[ref.call_id] = customer
                 self._customer_hours.setdefault(int(ref.ts // 3600), set()).add(customer)
         for key, leg in self.legs.items():
             self._leg_hours.setdefault(int(leg.last_ts // 3600), []).append(key)
-            if leg.arrived_at is not None and leg.left_at is not None and leg.left_at > self._evaluated_to:
+            if leg.arrived_at is not None and leg.left_at is not None \
+                    and leg.left_at > self.threshold_alarms.evaluated_to:
                 self.recently_left.setdefault(leg.queue, []).append((leg.arrived_at, leg.left_at))
+            if leg.wait_from is not None and leg.left_at is not None:
+                self._departed.setdefault(leg.queue, []).append((leg.left_at, leg.wait_from))
+        for departed in self._departed.values():
+            departed.sort()
+        self.threshold_alarms.rebook(self.known_queues, self.sources)
+
+    def _recount_windows(self) -> None:
+        """The alarms' running counts from the minute buckets (they are derived, never stored)."""
+        for (queue, _, minute), agg in sorted(self.minutes.items()):
+            counts = ((ANSWERED, agg.answered), (WITHIN, agg.answered_within_t), (ABANDONED, agg.abandoned),
+                      (ABANDONED_AFTER_T, agg.abandoned_after_t), (DEQUEUED, sum(agg.dequeued.values())))
+            new = False
+            for field, n in counts:
+                if n:
+                    new |= self.rolling.add(queue, minute, field, n)
+            if new:
+                self.threshold_alarms.minute_changed(queue, minute, new)
 
     # -------------------------------------------------------------- merging
 
@@ -1098,9 +1180,11 @@ class Engine:
         self.customers.update(other.customers)
         self._customer_of_call.update(other._customer_of_call)
         self.known_queues |= other.known_queues
-        for q, chs in other.queue_channels.items():
-            self.queue_channels.setdefault(q, set()).update(chs)
+        self.buckets.reindex()
+        self.queue_channels = self.buckets.channels
         self.staffed_queues |= other.staffed_queues
+        for q, names in other.agents_by_queue.items():
+            self.agents_by_queue.setdefault(q, set()).update(names)
         for s, t in other.sources.items():
             self.sources[s] = max(t, self.sources.get(s, NEG_INF))
         self.counters.update(other.counters)
@@ -1111,6 +1195,10 @@ class Engine:
         self.swept_to = max(self.swept_to, other.swept_to)
 
 
+def _finite(t: float) -> float | None:
+    return None if t in (NEG_INF, float("inf")) else t
+
+
 def _merge_into(mine: dict[Any, Any], theirs: dict[Any, Any]) -> None:
     for k, v in theirs.items():
         have = mine.get(k)
@@ -1118,11 +1206,6 @@ def _merge_into(mine: dict[Any, Any], theirs: dict[Any, Any]) -> None:
             mine[k] = v
         else:
             have.merge(v)
-
-
-def _interval_key(queue: str, channel: str, ts: float) -> tuple[str, str, int]:
-    """The 15-minute interval ``ts`` falls in, as the ``intervals`` container keys it."""
-    return (queue, channel, int(ts // INTERVAL_S) * INTERVAL_S)
 
 
 def _add_answers(target: Agg | AgentDay, sat: int | None, pro: int | None, more: bool | None) -> None:

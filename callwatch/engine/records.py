@@ -5,6 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+#: the agent states a queue's agents are counted in (offline is not staffed)
+AGENT_STATES = ("available", "busy", "wrap_up", "away")
+
 
 @dataclass(slots=True)
 class Leg:
