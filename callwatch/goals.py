@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import secrets
 from dataclasses import asdict, dataclass
-from datetime import date, datetime
+from datetime import date
 from typing import Any
 
 from callwatch.engine import Engine
@@ -88,9 +88,10 @@ def progress(goal: Goal, engine: Engine, today: str) -> dict[str, Any]:
     return {**asdict(goal), "baseline": baseline, "daily": daily, "current": current, "status": status}
 
 
-def figures_day(engine: Engine) -> str:
-    """The day the figures have reached (the watermark's, in the floor's zone); today if there are none."""
-    return engine.day_of(engine.watermark) if engine.watermark > float("-inf") else datetime.now().date().isoformat()
+def figures_day(engine: Engine, today: str) -> str:
+    """The day the figures have reached (the watermark's, in the floor's zone); ``today`` if there are none
+    (the caller's: the core reads no clock)."""
+    return engine.day_of(engine.watermark) if engine.watermark > float("-inf") else today
 
 
 def news(goals: list[Goal], engine: Engine, today: str) -> list[tuple[Goal, dict[str, Any]]]:

@@ -24,6 +24,11 @@ if TYPE_CHECKING:
 app = typer.Typer(help="One focused goal per agent: set, list, close, check.", no_args_is_help=True)
 
 
+def _today() -> str:
+    """Today on this machine's clock: a goal's default day, and the figures' day before there are any."""
+    return datetime.now().date().isoformat()
+
+
 def _goal_store(settings: Settings) -> RedisGoals:
     from streams.goal_store import RedisGoals
 
@@ -40,7 +45,7 @@ def agent_goals(settings: Settings, agent: str, engine: Engine) -> list[dict[str
         goals = _goal_store(settings).all()
     except (RedisError, OSError):  # Redis unreachable: the scorecard still prints, without goals
         return []
-    return [progress(g, engine, figures_day(engine)) for g in goals if g.agent == agent and not g.closed]
+    return [progress(g, engine, figures_day(engine, _today())) for g in goals if g.agent == agent and not g.closed]
 
 
 @app.command("set")
@@ -58,7 +63,7 @@ def goals_set(
 
     settings = load_settings()
     try:
-        goal = new_goal(agent, metric, target, by, note, set_by, today or datetime.now().date().isoformat())
+        goal = new_goal(agent, metric, target, by, note, set_by, today or _today())
     except ValueError as exc:
         err.print(f"[red]{exc}[/red]")
         raise typer.Exit(2) from None
@@ -79,7 +84,7 @@ def goals_list(
     settings = load_settings()
     goals = [g for g in read_redis(lambda st: _goal_store(st).all(), settings) if agent in (None, g.agent)]
     engine = floor_engine(log, settings)
-    states = [progress(g, engine, figures_day(engine)) for g in goals]
+    states = [progress(g, engine, figures_day(engine, _today())) for g in goals]
     if as_json:
         typer.echo(json.dumps(states, indent=2, default=str))
         return
@@ -119,7 +124,7 @@ def goals_check(
     settings = load_settings()
     store = _goal_store(settings)
     engine = floor_engine(log, settings)
-    day = today or figures_day(engine)
+    day = today or figures_day(engine, _today())
     told = []
     fresh = news(read_redis(lambda st: store.all(), settings), engine, day)
     if fresh:  # no broker is needed when there is nothing to tell

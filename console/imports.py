@@ -4,13 +4,15 @@ events, written as a log or published."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from console.common import err, load_settings, producer
 
 if TYPE_CHECKING:
+    from callwatch.events import Event
+    from producers.asterisk import ConversionError
     from producers.privacy import Pseudonymizer
 
 app = typer.Typer(help="Convert what a PBX writes into events: write a log or publish them.", no_args_is_help=True)
@@ -26,7 +28,7 @@ def _pseudonymizer() -> Pseudonymizer:
         raise typer.Exit(2) from None
 
 
-def _deliver(events: list[Any], errors: list[Any], out: Path | None, bootstrap: str | None,
+def _deliver(events: list[Event], errors: list[ConversionError], out: Path | None, bootstrap: str | None,
              topic: str | None) -> None:
     """Write or publish converted events; report every conversion error with its line."""
     from callwatch.eventlog import write_events
