@@ -12,6 +12,8 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from callwatch.config import MonitorConfig, QueueConfig, ServiceLevelFormula
+from callwatch.engine.agent_days import AgentDays
+from callwatch.engine.agents import open_spell
 from callwatch.engine.aggregates import INTERVAL_S, REPEAT_LONG_S, WAIT_BUCKETS_S, AgentDay, Agg
 
 if TYPE_CHECKING:
@@ -308,13 +310,12 @@ def report(engine: Engine) -> dict[str, Any]:
         copy.merge(figures)
         by_agent[name][day] = copy
     # the state each agent is in now has lasted since its last change: count it up to the watermark
-    for name, rec in engine.agents.items():
+    open_spells = AgentDays(engine.calendar)
+    for rec in engine.agents.values():
         if rec.since is not None and wm > rec.since:
-            probe = type(engine)(cfg)
-            probe.agents[name] = rec
-            probe._account(rec, rec.since, wm, next_state=None)
-            for (_, day), extra in probe.agent_days.items():
-                by_agent[name].setdefault(day, AgentDay()).merge(extra)
+            open_spells.account(open_spell(rec, wm, next_state=None))
+    for (name, day), extra in open_spells.days.items():
+        by_agent[name].setdefault(day, AgentDay()).merge(extra)
     for name in sorted(by_agent):
         total = AgentDay()
         for d in by_agent[name].values():
