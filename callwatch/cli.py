@@ -842,8 +842,6 @@ def goals_check(
     """Tell the supervisor, once, of every goal achieved or missed (a message on the alerts topic)."""
     from dataclasses import replace
 
-    import orjson
-
     from callwatch.goals import goal_message, progress
 
     settings = _settings()
@@ -854,11 +852,12 @@ def goals_check(
     producer = None
     for goal in _read_redis(lambda st: store.all(), settings):
         state = progress(goal, engine, day)
-        if state["status"] in ("achieved", "missed") and goal.notified != state["status"]:
+        rule = settings.monitor.alarms.goals
+        if state["status"] in ("achieved", "missed") and goal.notified != state["status"] and rule.enabled:
             if producer is None:
                 producer = _producer(settings, 1)
-            message = goal_message(goal, state, settings.wallboard_url)
-            producer.send(settings.alerts_topic, orjson.dumps(message), key=message["key"].encode())
+            message = goal_message(goal, state, rule)
+            producer.send(settings.alerts_topic, message.model_dump_json().encode(), key=message.key.encode())
             store.put(replace(goal, notified=state["status"]))
             told.append(f"{goal.id} {goal.agent} {state['status']}")
     if producer is not None:

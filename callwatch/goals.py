@@ -13,15 +13,19 @@ import secrets
 import time
 from dataclasses import asdict, dataclass
 from datetime import date
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 import redis
 
+from callwatch.alarm_rules import GoalRule
 from callwatch.engine import Engine
 from callwatch.engine.aggregates import AgentDay
 from callwatch.engine.figures import agent_figures
 from callwatch.scorecard import GOAL_METRICS, _month, _previous_months
+
+if TYPE_CHECKING:
+    from callwatch.alarm import Alarm
 
 
 @dataclass(frozen=True)
@@ -106,20 +110,21 @@ def progress(goal: Goal, engine: Engine, today: str) -> dict[str, Any]:
     return {**asdict(goal), "baseline": baseline, "daily": daily, "current": current, "status": status}
 
 
-def goal_message(goal: Goal, state: dict[str, Any], wallboard_url: str) -> dict[str, Any]:
-    """What the supervisor is told when a goal is achieved or missed (the alerts topic's format)."""
-    from alerts.messages import iso
+def goal_message(goal: Goal, state: dict[str, Any], rule: GoalRule | None = None) -> Alarm:
+    """What the supervisor is told when a goal is achieved or missed: an alarm ``goal_<status>`` about
+    the agent, severity from the rules' ``goals``; the sentence names the goal's id."""
+    from callwatch.alarm import Alarm
+    from callwatch.scorecard import FIGURES
 
     status = state["status"]
     current = state["current"]
-    now = iso(time.time())
-    return {
-        "v": 1, "id": f"goal:{goal.id}:{status}", "key": f"goal:{goal.id}", "alarm": f"goal_{status}",
-        "status": "started", "severity": "info", "agent": goal.agent,
-        "title": f"Goal {status}: {goal.agent}", "at": now, "started_at": now,
-        "summary": f"{goal.agent}: goal {goal.metric} → {goal.target:g} by {goal.by} {status} "
-                   f"(value since {goal.set_on}: {'–' if current is None else f'{current:.3g}'})"
-                   + (f" — {goal.note}" if goal.note else ""),
-        "value": {goal.metric: current}, "threshold": {"target": goal.target}, "context": {},
-        "call_id": None, "link": f"{wallboard_url}?var-agent={goal.agent}",
-    }
+    now = time.time()
+    kind = next(k for name, _, k, _ in FIGURES if name == goal.metric)
+    return Alarm(
+        alarm=f"goal_{status}", status="started", queue=goal.agent, at=now, started_at=now,
+        severity=(rule or GoalRule()).severity, value=current, threshold=goal.target,
+        unit={"count": "contacts"}.get(kind, kind), metric=goal.metric, waiting=0, agents_available=0,
+        service_level=None,
+        detail=f"{goal.agent}: goal {goal.metric} → {goal.target:g} by {goal.by} {status} "
+               f"(value since {goal.set_on}: {'–' if current is None else f'{current:.3g}'}; goal {goal.id})"
+               + (f" — {goal.note}" if goal.note else ""))

@@ -6,7 +6,6 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from alerts.messages import alarm_message
 from callwatch.config import MonitorConfig
 from callwatch.engine import Engine
 from callwatch.engine.figures import report
@@ -18,7 +17,8 @@ def replay_log(path: str | Path, config: MonitorConfig, wallboard_url: str = "",
     """Run a log through a fresh engine in event-time mode; returns the engine and its report.
 
     Invalid lines are counted by reason in ``pipeline.invalid``, as the live worker counts the dead
-    letters it publishes for them.
+    letters it publishes for them. The report's ``alarms`` are the alerts topic's messages (v2), without
+    links (the dispatcher adds those); ``wallboard_url`` is ignored since v2 and goes in the next release.
     """
     # a report covers the whole log: keep every interval (a live worker keeps history_days of them)
     engine = Engine(config.model_copy(update={"history_days": 400}))
@@ -33,7 +33,7 @@ def replay_log(path: str | Path, config: MonitorConfig, wallboard_url: str = "",
             progress(1000)
             engine.clear_dirty()  # nothing persists offline: keep the change sets from growing
     out = report(engine)
-    out["alarms"] = [alarm_message(a, wallboard_url) for a in engine.outbox]
+    out["alarms"] = [a.model_dump(mode="json") for a in engine.outbox]
     return engine, out
 
 

@@ -25,6 +25,7 @@ from typing import Any
 
 import orjson
 
+from callwatch.alarm import Alarm as AlarmEvent
 from callwatch.config import MonitorConfig, QueueConfig
 from callwatch.engine.aggregates import (
     INTERVAL_S,
@@ -42,7 +43,6 @@ from callwatch.engine.records import (
     ActiveAlarm,
     ActiveThreshold,
     AgentRecord,
-    AlarmEvent,
     ContactRef,
     CustomerHistory,
     Leg,

@@ -12,10 +12,11 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
+from callwatch.alarm import Alarm as AlarmEvent
 from callwatch.alarm_rules import QueueRules
 from callwatch.engine.aggregates import MINUTE_S
 from callwatch.engine.figures import agents_in_queue
-from callwatch.engine.records import ActiveThreshold, AlarmEvent
+from callwatch.engine.records import ActiveThreshold
 
 if TYPE_CHECKING:
     from callwatch.engine.core import Engine
