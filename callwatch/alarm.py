@@ -17,7 +17,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable
 from datetime import datetime, timedelta, timezone
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from pydantic import (
     BaseModel,
@@ -123,30 +123,26 @@ class Alarm(BaseModel):
     detail: str = Field(default="", description="integrity signals and goals: the sentence saying why")
     evidence: tuple[str, ...] = Field(default=(), description="integrity signals: the contacts behind it (ids)")
 
-    def __init__(self, *, alarm: str, status: str, queue: str, at: float | str | datetime,
-                 started_at: float | str | datetime, severity: str, value: float | None, threshold: float,
-                 unit: str, metric: str, waiting: int, agents_available: int, service_level: float | None,
-                 call_id: str = "", over_window: int = 0, detail: str = "", evidence: Iterable[str] = (),
-                 threshold_unit: str | None = None, v: int = 2) -> None:
-        """The engine's keywords (those of v1's ``AlarmEvent``), validated; ``threshold_unit`` defaults to
-        ``unit`` (seconds for no_agents, whose threshold is its waiting period)."""
-        if threshold_unit is None:
-            threshold_unit = "seconds" if alarm == "no_agents" else unit
-        super().__init__(alarm=alarm, status=status, queue=queue, at=at, started_at=started_at,
-                         severity=severity, value=value, threshold=threshold, unit=unit,
-                         threshold_unit=threshold_unit, metric=metric, waiting=waiting,
-                         agents_available=agents_available, service_level=service_level, call_id=call_id,
-                         over_window=over_window, detail=detail, evidence=tuple(evidence), v=v)
+    if TYPE_CHECKING:  # the engine's keywords (v1 AlarmEvent's); at run time pydantic's, validated
+        def __init__(self, *, alarm: str, status: str, queue: str, at: float | str | datetime,
+                     started_at: float | str | datetime, severity: str, value: float | None, threshold: float,
+                     unit: str, metric: str, waiting: int, agents_available: int, service_level: float | None,
+                     call_id: str = "", over_window: int = 0, detail: str = "", evidence: Iterable[str] = (),
+                     threshold_unit: str | None = None, v: int = 2) -> None: ...
 
     @model_validator(mode="wrap")
     @classmethod
     def _derived_keys(cls, data: Any, handler: ModelWrapValidatorHandler[Alarm]) -> Alarm:
-        """The JSON form carries ``id``, ``key``, ``subject_kind``, ``title`` and ``summary``: they are set
-        aside, and ``id`` and ``key`` must be the ones the fields give."""
-        if not isinstance(data, dict) or not DERIVED & data.keys():
+        """``threshold_unit`` left out is ``unit`` (seconds for no_agents, whose threshold is its waiting
+        period). The JSON form carries ``id``, ``key``, ``subject_kind``, ``title`` and ``summary``: they
+        are set aside, and ``id`` and ``key`` must be the ones the fields give."""
+        if not isinstance(data, dict) or (data.get("threshold_unit") is not None and not DERIVED & data.keys()):
             return handler(data)
         given = {k: data[k] for k in ("id", "key") if k in data}
-        alarm = handler({k: v for k, v in data.items() if k not in DERIVED})
+        data = {k: v for k, v in data.items() if k not in DERIVED}
+        if data.get("threshold_unit") is None and "unit" in data:
+            data["threshold_unit"] = "seconds" if data.get("alarm") == "no_agents" else data["unit"]
+        alarm = handler(data)
         for name, claimed in given.items():
             if claimed != getattr(alarm, name):
                 raise ValueError(f"{name} {claimed!r} is not the one its fields give ({getattr(alarm, name)!r})")
@@ -197,5 +193,5 @@ class LinkedAlarm(Alarm):
     links: dict[str, str] = Field(default_factory=dict, description="name → URL, from the dispatcher's "
                                   "`links` setting (by default `wallboard`: the wallboard at this subject)")
 
-    def __init__(self, **data: Any) -> None:  # the webhook receiver builds it from a validated Alarm
-        BaseModel.__init__(self, **data)
+    if TYPE_CHECKING:
+        def __init__(self, **data: Any) -> None: ...
