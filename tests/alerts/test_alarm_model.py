@@ -206,8 +206,9 @@ def test_a_v1_message_left_in_the_topic_is_converted_with_its_id() -> None:
         started_at=1_795_423_902.915, severity="critical", value=180.0, threshold=180.0, unit="seconds",
         metric="oldest_wait", waiting=4, agents_available=0, service_level=0.5, call_id="call-000125",
         over_window=1)
-    no_agents = {**V1, "alarm": "no_agents", "key": "no_agents:billing", "id": "no_agents:billing:1795423902915:started",
-                 "value": {"waiting_contacts": 3}, "threshold": {"waiting_contacts": 60.0}}
+    no_agents = {**V1, "alarm": "no_agents", "key": "no_agents:billing",
+                 "id": "no_agents:billing:1795423902915:started", "value": {"waiting_contacts": 3},
+                 "threshold": {"waiting_contacts": 60.0}}
     assert read_message(orjson.dumps(no_agents))[0].threshold_unit == "seconds"  # v1 named it wrongly
     goal = {"v": 1, "id": "goal:ab12:achieved", "key": "goal:ab12", "alarm": "goal_achieved", "status": "started",
             "severity": "info", "agent": "agent-s002", "at": V1["at"], "started_at": V1["at"],

@@ -190,7 +190,8 @@ def test_pagerduty_triggers_and_resolves_one_incident(monkeypatch: pytest.Monkey
     assert {e["dedup_key"] for e in events} == {"wait_window_exceeded:billing"}
     assert events[0]["payload"]["severity"] == "critical"
     details = events[0]["payload"]["custom_details"]
-    assert (details["Oldest wait"], details["Threshold (wait window)"], details["call_id"]) == ("180 s", "180 s", "c-17")
+    assert (details["Oldest wait"], details["Threshold (wait window)"], details["call_id"]) == (
+        "180 s", "180 s", "c-17")
     assert events[0]["links"] == [{"href": "http://wallboard.example/d/callwatch-floor?var-queue=billing",
                                    "text": "Wallboard"}]
     assert isinstance(refused, PermanentDeliveryError) and ROUTING_KEY not in str(refused)
