@@ -267,3 +267,22 @@ def test_the_readme_documents_every_field() -> None:
     example = re.search(r"```json\n(\{.*?\})\n```", section, re.S)
     assert example
     LinkedAlarm.model_validate_json(example.group(1))
+
+
+def test_a_goal_notice_is_an_alarm_about_the_agent() -> None:
+    """`goals check` tells of a goal as a v2 alarm: goal_<status> about the agent, the figure in its unit,
+    the target as threshold, the goal's id in the sentence, the severity from the rules' `goals`."""
+    from callwatch.alarm_rules import GoalRule
+    from callwatch.goals import Goal, goal_message
+
+    goal = Goal("ab12cd34", "agent-s002", "csat_mean", 4.0, "2026-11-01", "2026-12-07", "ask", "sam")
+    told = goal_message(goal, {"status": "achieved", "current": 4.2}, GoalRule(severity="warning"))
+    assert (told.alarm, told.queue, told.subject_kind, told.severity) == ("goal_achieved", "agent-s002", "agent",
+                                                                        "warning")
+    assert (told.value, told.threshold, told.unit, told.metric) == (4.2, 4.0, "score", "csat_mean")
+    assert "goal ab12cd34" in told.summary and headline(told) == "WARNING agent-s002 — Goal achieved"
+    missed = goal_message(Goal("x", "agent-s003", "handled", 300, "2026-11-01", "2026-11-07", "", "sam"),
+                          {"status": "missed", "current": None})
+    assert (missed.value, missed.unit, missed.severity) == (None, "contacts", "info")
+    assert Alarm.model_validate_json(missed.model_dump_json()) == missed
+    assert ("Handled", "n/a") in facts(missed) and ("Threshold (target)", "300") in facts(missed)
