@@ -850,9 +850,9 @@ def goals_check(
     day = today or _figures_day(engine)
     told = []
     producer = None
+    rule = settings.monitor.alarms.goals
     for goal in _read_redis(lambda st: store.all(), settings):
         state = progress(goal, engine, day)
-        rule = settings.monitor.alarms.goals
         if state["status"] in ("achieved", "missed") and goal.notified != state["status"] and rule.enabled:
             if producer is None:
                 producer = _producer(settings, 1)

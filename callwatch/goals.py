@@ -13,19 +13,17 @@ import secrets
 import time
 from dataclasses import asdict, dataclass
 from datetime import date
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import orjson
 import redis
 
+from callwatch.alarm import Alarm
 from callwatch.alarm_rules import GoalRule
 from callwatch.engine import Engine
 from callwatch.engine.aggregates import AgentDay
 from callwatch.engine.figures import agent_figures
-from callwatch.scorecard import GOAL_METRICS, _month, _previous_months
-
-if TYPE_CHECKING:
-    from callwatch.alarm import Alarm
+from callwatch.scorecard import FIGURES, GOAL_METRICS, _month, _previous_months
 
 
 @dataclass(frozen=True)
@@ -113,9 +111,6 @@ def progress(goal: Goal, engine: Engine, today: str) -> dict[str, Any]:
 def goal_message(goal: Goal, state: dict[str, Any], rule: GoalRule | None = None) -> Alarm:
     """What the supervisor is told when a goal is achieved or missed: an alarm ``goal_<status>`` about
     the agent, severity from the rules' ``goals``; the sentence names the goal's id."""
-    from callwatch.alarm import Alarm
-    from callwatch.scorecard import FIGURES
-
     status = state["status"]
     current = state["current"]
     now = time.time()
