@@ -1,0 +1,145 @@
+"""``make bench``: the engine and the offline replay on three real months of a bank's calls.
+
+The months (January, February and October 1999 of the "Anonymous Bank", in
+``../shared/reference-data/anonymous-bank/``; not ours to redistribute, so not in the repository) are
+converted with the bundled mapping (``callwatch import cdr-csv``) once into ``bench/.cache/``. Then,
+each measured three times in a fresh process and reported as the median:
+
+1. the engine alone, from decoded events, on one core (events/s);
+2. ``callwatch replay LOG --offline --json`` as a user runs it: the installed command, a cold process,
+   validation on (events/s of the whole process, start-up included);
+
+both on the three months as they are (seven idle months between February and October) and on the
+same months with October moved to follow February (no idle months): cost must follow the events,
+not the calendar. Peak memory (max RSS) of each process. Results: stdout and bench/results/bank.json.
+A benchmark, not a test: nothing here passes or fails.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+from datetime import datetime, timedelta
+from pathlib import Path
+
+import orjson
+
+ROOT = Path(__file__).resolve().parent.parent
+BANK = Path(os.environ.get("CALLWATCH_BANK_DIR", ROOT.parent / "shared" / "reference-data" / "anonymous-bank"))
+CACHE = ROOT / "bench" / ".cache"
+MONTHS = ("1999-01", "1999-02", "1999-10")
+RUNS = 3
+CALLWATCH = Path(sys.executable).parent / "callwatch"
+
+ENGINE_RUN = """
+import gc, resource, sys, time
+from callwatch.config import MonitorConfig
+from callwatch.engine import Engine
+from callwatch.eventlog import read_lines
+events = [line.event for line in read_lines(sys.argv[1]) if line.event is not None]
+engine = Engine(MonitorConfig().model_copy(update={"history_days": 400}))
+gc.collect()
+step = engine.step
+t = time.perf_counter()
+for event in events:
+    step(event)
+engine.finish()
+seconds = time.perf_counter() - t
+print(len(events), seconds, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
+"""
+
+
+def convert() -> dict[str, Path]:
+    """The months as event logs (converted once; the pseudonym key only has to be stable here)."""
+    CACHE.mkdir(parents=True, exist_ok=True)
+    env = {**os.environ, "CALLWATCH_PSEUDONYM_KEY": "bench-only-not-a-secret-0123456789"}
+    out = {}
+    for month in MONTHS:
+        target = CACHE / f"bank-{month}.jsonl"
+        if not target.exists():
+            subprocess.run([str(CALLWATCH), "import", "cdr-csv", str(BANK / f"{month}.txt"), "--mapping",
+                            str(ROOT / "producers" / "mappings" / "anonymous-bank.yaml"), "--out", str(target)],
+                           check=True, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        out[month] = target
+    return out
+
+
+def _shift(line: bytes, by: timedelta) -> bytes:
+    obj = orjson.loads(line)
+    for key in ("ts", "waiting_since"):
+        if key in obj:
+            obj[key] = (datetime.fromisoformat(obj[key]) + by).isoformat()
+    return orjson.dumps(obj)
+
+
+def logs(months: dict[str, Path]) -> dict[str, Path]:
+    """The three months as they are, and with October moved to start where February ends."""
+    whole = CACHE / "bank-three-months.jsonl"
+    packed = CACHE / "bank-three-months-no-idle.jsonl"
+    if not whole.exists():
+        whole.write_bytes(b"".join(months[m].read_bytes() for m in MONTHS))
+    if not packed.exists():
+        by = datetime.fromisoformat("1999-03-01T00:00:00+02:00") - datetime.fromisoformat("1999-10-01T00:00:00+02:00")
+        october = b"\n".join(_shift(line, by) for line in months["1999-10"].read_bytes().splitlines() if line)
+        packed.write_bytes(months["1999-01"].read_bytes() + months["1999-02"].read_bytes() + october + b"\n")
+    return {"three months": whole, "three months, no idle months": packed}
+
+
+def _timed(cmd: list[str]) -> tuple[float, int]:
+    """Wall seconds and peak RSS (KiB) of one fresh process."""
+    t = time.perf_counter()
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL)
+    _, status, usage = os.wait4(proc.pid, 0)
+    seconds = time.perf_counter() - t
+    if status != 0:
+        raise SystemExit(f"{' '.join(cmd)} failed with status {status}")
+    return seconds, usage.ru_maxrss
+
+
+def engine_alone(log: Path) -> dict[str, float]:
+    rates, rss = [], []
+    for _ in range(RUNS):
+        out = subprocess.run([sys.executable, "-c", ENGINE_RUN, str(log)], check=True, capture_output=True,
+                             text=True, cwd=ROOT).stdout.split()
+        events, seconds, peak = int(out[0]), float(out[1]), int(out[2])
+        rates.append(events / seconds)
+        rss.append(peak)
+    return {"events": events, "events_per_s": round(statistics.median(rates)),
+            "peak_rss_mb": round(max(rss) / 1024, 1)}
+
+
+def replay_command(log: Path, events: int) -> dict[str, float]:
+    runs = [_timed([str(CALLWATCH), "replay", str(log), "--offline", "--json"]) for _ in range(RUNS)]
+    seconds = statistics.median(s for s, _ in runs)
+    return {"seconds": round(seconds, 2), "events_per_s": round(events / seconds),
+            "peak_rss_mb": round(max(r for _, r in runs) / 1024, 1)}
+
+
+def main() -> None:
+    if not BANK.is_dir():
+        raise SystemExit(f"the bank's records are not at {BANK} (set CALLWATCH_BANK_DIR)")
+    results: dict[str, dict[str, dict[str, float]]] = {}
+    for name, log in logs(convert()).items():
+        engine = engine_alone(log)
+        results[name] = {"engine": engine, "replay --offline --json": replay_command(log, int(engine["events"]))}
+        print(f"{name}: {engine['events']:,} events")
+        print(f"  engine alone:              {engine['events_per_s']:>9,} events/s  peak {engine['peak_rss_mb']} MB")
+        rep = results[name]["replay --offline --json"]
+        print(f"  replay --offline --json:   {rep['events_per_s']:>9,} events/s  ({rep['seconds']} s)"
+              f"  peak {rep['peak_rss_mb']} MB")
+    whole, packed = results["three months"], results["three months, no idle months"]
+    for part in ("engine", "replay --offline --json"):
+        ratio = whole[part]["events_per_s"] / packed[part]["events_per_s"]
+        print(f"idle months cost ({part}): {ratio:.2f}× the rate without them")
+    out = ROOT / "bench" / "results"
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "bank.json").write_text(json.dumps({"measured_at": datetime.now().astimezone().isoformat(),
+                                               "runs": RUNS, "results": results}, indent=1))
+
+
+if __name__ == "__main__":
+    main()
