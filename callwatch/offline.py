@@ -32,6 +32,7 @@ def replay_log(path: str | Path, config: MonitorConfig, wallboard_url: str = "",
         if progress is not None and n % 1000 == 0:
             progress(1000)
             engine.clear_dirty()  # nothing persists offline: keep the change sets from growing
+    engine.finish()  # the end of the log: clock jumps never confirmed are refused (counted in invalid)
     out = report(engine)
     out["alarms"] = [alarm_message(a, wallboard_url) for a in engine.outbox]
     return engine, out

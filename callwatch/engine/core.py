@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import heapq
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import datetime
 from typing import Any
 
@@ -35,6 +35,7 @@ from callwatch.engine.aggregates import (
     Agg,
     wait_bucket,
 )
+from callwatch.engine.eventclock import ClockLimits, EventClock, Refusal  # event clock (issue 11)
 from callwatch.engine.figures import agents_in_queue, service_level_of, window_agg
 from callwatch.engine.integrity import Signal
 from callwatch.engine.integrity import evaluate as evaluate_integrity
@@ -168,6 +169,12 @@ class Engine:
         }
         self.outbox: list[AlarmEvent] = []
         self.dirty: dict[str, set[Any]] = {name: set() for name in CONTAINERS}
+        # --- event clock (issue 11) -------------------------------------------------------------------
+        #: whether each event's time is believable, before it reaches apply() (engine/eventclock.py)
+        self.clock = EventClock(ClockLimits.from_settings(config))
+        #: events the clock refused since the last take_refusals()
+        self._refusals: list[Refusal] = []
+        # --- end event clock ------------------------------------------------------------------------
 
     # ------------------------------------------------------------------ time
 
@@ -187,14 +194,51 @@ class Engine:
 
     # ----------------------------------------------------------------- input
 
-    def step(self, event: Event, now: float | None = None) -> list[AlarmEvent]:
-        """Apply one event and move the clock: what both drivers call, event by event.
+    # --- event clock (issue 11): step, finish, take_refusals ----------------------------------------
 
-        Advancing after every event (not after a batch) is what makes a live run, whatever its
-        batching, give exactly the figures of an offline replay of the same events.
+    def step(self, event: Event, now: float | None = None,
+             on_error: Callable[[Event, Exception], None] | None = None) -> list[AlarmEvent]:
+        """Offer one event to the event clock, apply what it releases and move the clock: what both
+        drivers call, event by event.
+
+        Advancing after every applied event (not after a batch) is what makes a live run, whatever its
+        batching, give exactly the figures of an offline replay of the same events. An event whose time
+        is not believable is refused (counted ``invalid:<code>``, see :meth:`take_refusals`) and never
+        reaches the state. With ``on_error``, an exception applying one released event is handed to it
+        and the events released after it are still applied; without, it propagates.
         """
-        self.apply(event)
-        return self.advance(now)
+        released, refused = self.clock.offer(event, event.ts.timestamp(), now)
+        return self._admit(released, refused, now, on_error)
+
+    def finish(self) -> list[AlarmEvent]:
+        """The end of a replay: candidates the event clock still holds were never confirmed (refused)."""
+        released, refused = self.clock.flush()
+        return self._admit(released, refused, None, None)
+
+    def take_refusals(self) -> list[Refusal]:
+        """The events refused by the event clock since the last call (a driver dead-letters them)."""
+        out, self._refusals = self._refusals, []
+        return out
+
+    def _admit(self, released: list[Event], refused: list[Refusal], now: float | None,
+               on_error: Callable[[Event, Exception], None] | None) -> list[AlarmEvent]:
+        for r in refused:
+            self.counters[f"invalid:{r.code}"] += 1
+        self._refusals.extend(refused)
+        if not released:
+            return self.advance(now)
+        alarms: list[AlarmEvent] = []
+        for ev in released:
+            try:
+                self.apply(ev)
+                alarms.extend(self.advance(now))
+            except Exception as exc:
+                if on_error is None:
+                    raise
+                on_error(ev, exc)
+        return alarms
+
+    # --- end event clock ----------------------------------------------------------------------------
 
     def apply(self, event: Event) -> bool:
         """Apply one validated event. False when it was a duplicate and changed nothing."""
@@ -1006,6 +1050,7 @@ class Engine:
             "evaluated_to": None if self._evaluated_to == NEG_INF else self._evaluated_to,
             "integrity_day": self._integrity_day,
             "counters": dict(self.counters),
+            "event_clock": self.clock.to_state(),  # event clock (issue 11)
         }
 
     @classmethod
@@ -1040,6 +1085,11 @@ class Engine:
             eng._seen_fields.setdefault(int(name.split(":", 1)[0]), []).append(name)
             for event_id, ts in orjson.loads(raw_value):
                 eng.seen[event_id] = ts
+        # --- event clock (issue 11): its dump, or (state from before it) the sources' newest times
+        clock_state = (meta or {}).get("event_clock") or {
+            "clocks": dict(eng.sources), "newest": None if eng.max_ts == NEG_INF else eng.max_ts}
+        eng.clock = EventClock.from_state(eng.clock.limits, clock_state)
+        # --- end event clock
         eng._reindex()
         return eng
 
@@ -1163,4 +1213,5 @@ def replay_events(engine: Engine, events: Iterable[Event]) -> Engine:
     step = engine.step
     for ev in events:
         step(ev)
+    engine.finish()  # event clock (issue 11): candidates never confirmed are refused
     return engine
