@@ -253,6 +253,10 @@ class EventClock:
         """Whether this event (by id) is held as a candidate now."""
         return any(h.event.id == event.id for h in self._held.get(event.source or "", ()))
 
+    def held_ids(self) -> set[str]:
+        """The ids of the events held now (as many as are held: a handful at most)."""
+        return {h.event.id for held in self._held.values() for h in held}
+
     # --------------------------------------------------------------- persistence
 
     def to_state(self) -> dict[str, Any]:
