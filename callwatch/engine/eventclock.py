@@ -153,34 +153,37 @@ class EventClock:
     def _event_time(self, event: Event, ts: float, released: list[Event], refused: list[Refusal]) -> None:
         source = event.source or ""
         step = self.limits.max_step_s
-        ref = self.clocks.get(source, self.newest)
         held = self._held.get(source)
         if not held:
+            ref = self.clocks.get(source, self.newest)
             if ref is None or ts <= ref + step:
                 self._accept(source, ts)
                 released.append(event)
             else:
                 self._hold(source, ts, ref, event)
             return
-        if ref is not None and ts <= ref + step:
-            # the source is still on its old clock: what jumped ahead of it were lone outliers
+        candidate = held[0]
+        if ts <= candidate.ref + step:
+            # the source is still on the clock the candidate jumped from: the candidates were lone outliers
             for h in self._take(source):
                 refused.append(self._unconfirmed(h, f"the source's next event ({_iso(ts)}) kept the old clock"))
-            self._accept(source, ts)
-            released.append(event)
-        elif ts >= held[0].ts - step:
+            self._event_time(event, ts, released, refused)
+        elif ts >= candidate.ts - step:
             if len(held) >= self.limits.confirm_events:
-                # confirmed: the clock really jumped; release in order, then decide on this event afresh
-                for h in self._take(source):
-                    self._accept(source, h.ts)
-                    released.append(h.event)
+                # confirmed: the clock really jumped. The candidate goes first; the events held with it
+                # and this one are decided afresh against the new clock (one may be an outlier itself)
+                rest = self._take(source)[1:]
+                self._accept(source, candidate.ts)
+                released.append(candidate.event)
+                for h in rest:
+                    self._event_time(h.event, h.ts, released, refused)
                 self._event_time(event, ts, released, refused)
             elif len(held) >= self.limits.max_held:
                 refused.append(Refusal(event, CLOCK_JUMP_UNCONFIRMED,
-                                       f"ts {_iso(ts)} is ahead of source {source!r}'s clock {_iso(held[0].ref)} "
+                                       f"ts {_iso(ts)} is ahead of source {source!r}'s clock {_iso(candidate.ref)} "
                                        f"and {len(held)} of its events are held already (the most)"))
             else:
-                self._hold(source, ts, held[0].ref, event)
+                self._hold(source, ts, candidate.ref, event)
         else:
             # ahead of the old clock and far behind the candidate: another jump, which discredits the first
             for h in self._take(source):
