@@ -76,6 +76,8 @@ PURGE_EVERY_S = 60.0
 IMPOSSIBLE_ORDER = ("_out_of_sequence", "_without_history", "_before_answered", "_before_queued",
                     "_before_ended", "waiting_since_after_queued")
 NEG_INF = float("-inf")
+#: refusals kept for take_refusals() (event clock, issue 11); the counters count them all
+MAX_REFUSALS = 10_000
 
 #: the containers a driver persists, and the record type each holds
 CONTAINERS: dict[str, Any] = {
@@ -225,6 +227,8 @@ class Engine:
         for r in refused:
             self.counters[f"invalid:{r.code}"] += 1
         self._refusals.extend(refused)
+        if len(self._refusals) > MAX_REFUSALS:  # a driver that never takes them (offline) keeps the last ones
+            del self._refusals[:-MAX_REFUSALS]
         if not released:
             return self.advance(now)
         alarms: list[AlarmEvent] = []
