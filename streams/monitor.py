@@ -130,7 +130,10 @@ class MonitorService:
                 runner = await self._runner(partition)
                 # per record, not per batch: a batch that ends caught up may begin an hour behind, and its
                 # early events swept on the wall clock would raise false feed-silent and wait alarms
-                result = runner.process(records, self._clock_of(partition) if self.live else None)
+                if self.live:
+                    result = runner.process(records, self._clock_of(partition), wall=self.wall())
+                else:
+                    result = runner.process(records, None)
                 if result.dead_letters:
                     await self.publisher.dead_letters(result.dead_letters)
                 if result.alarms:

@@ -85,9 +85,10 @@ class PartitionRunner:
         engine = Engine.restore(config, stored.meta, stored.containers)
         return cls(topic, partition, engine, stored.offset)
 
-    def process(self, records: list[tuple[int, bytes]], now: Now) -> BatchResult:
+    def process(self, records: list[tuple[int, bytes]], now: Now, wall: float | None = None) -> BatchResult:
         """Apply records in offset order. ``now`` is the wall clock live, None in event-time mode, or a
-        function of the offset choosing one of them per record (a backlog goes by event time).
+        function of the offset choosing one of them per record (a backlog goes by event time); ``wall``,
+        live, is the wall clock all the same (no event ahead of it is believed, backlog or not).
 
         Nothing one record does stops the next: an invalid record, an event whose time is not
         believable and an event the engine raises on each become a dead letter, and the batch goes on.
@@ -110,7 +111,7 @@ class PartitionRunner:
             at = now(offset) if callable(now) else now
             failed: list[tuple[Event, Exception]] = []
             try:
-                result.alarms.extend(engine.step(event, at, on_error=lambda e, exc: failed.append((e, exc))))  # noqa: B023
+                result.alarms.extend(engine.step(event, at, lambda e, exc: failed.append((e, exc)), wall))  # noqa: B023
             except Exception as exc:  # outside applying an event (in the event clock, say): this event's
                 failed.append((event, exc))
             refusals = engine.take_refusals()

@@ -199,7 +199,8 @@ class Engine:
     # --- event clock (issue 11): step, finish, take_refusals ----------------------------------------
 
     def step(self, event: Event, now: float | None = None,
-             on_error: Callable[[Event, Exception], None] | None = None) -> list[AlarmEvent]:
+             on_error: Callable[[Event, Exception], None] | None = None,
+             wall: float | None = None) -> list[AlarmEvent]:
         """Offer one event to the event clock, apply what it releases and move the clock: what both
         drivers call, event by event.
 
@@ -207,9 +208,10 @@ class Engine:
         batching, give exactly the figures of an offline replay of the same events. An event whose time
         is not believable is refused (counted ``invalid:<code>``, see :meth:`take_refusals`) and never
         reaches the state. With ``on_error``, an exception applying one released event is handed to it
-        and the events released after it are still applied; without, it propagates.
+        and the events released after it are still applied; without, it propagates. ``wall``: the wall
+        clock of a live driver whose ``now`` is None for this event (a backlog), against future times.
         """
-        released, refused = self.clock.offer(event, event.ts.timestamp(), now)
+        released, refused = self.clock.offer(event, event.ts.timestamp(), now, wall)
         return self._admit(released, refused, now, on_error)
 
     def finish(self) -> list[AlarmEvent]:

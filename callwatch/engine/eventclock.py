@@ -7,7 +7,8 @@ wall clock (``now`` is passed in), state small enough to dump with the engine's 
 
 - A ``ts`` (or a ``call.queued``'s ``waiting_since``) outside ``[earliest, latest)`` is refused.
 - Live (a wall-clock ``now`` is given), the wall clock vouches: a ``ts`` at most ``max_skew_s`` ahead of
-  it is accepted, one further ahead is refused.
+  it is accepted, one further ahead is refused. A live worker catching up a backlog goes by event time
+  (below) but still knows the wall clock (``wall``): nothing further ahead of it is believed either.
 - In event-time mode (``now`` None: a replay, or a live worker catching up a backlog) nothing outside
   vouches, so each source's events vouch for each other. A source's clock is the newest ``ts`` accepted
   from it. An event more than ``max_step_s`` ahead of it (for a source never seen: of the newest clock of
@@ -120,27 +121,30 @@ class EventClock:
 
     # ----------------------------------------------------------------- the decision
 
-    def offer(self, event: Event, ts: float, now: float | None) -> tuple[list[Event], list[Refusal]]:
-        """Decide on one event whose time is ``ts``; ``now`` is the wall clock live, None in event time.
+    def offer(self, event: Event, ts: float, now: float | None,
+              wall: float | None = None) -> tuple[list[Event], list[Refusal]]:
+        """Decide on one event whose time is ``ts``; ``now`` is the wall clock live, None in event time;
+        ``wall`` is the wall clock when it is known although this event goes by event time.
 
         Returns the events to apply now, in order (the event itself, candidates it confirmed before it,
         or nothing while it is held) and the events refused.
         """
         released: list[Event] = []
         refused: list[Refusal] = []
-        if now is not None and self._n_held:
-            self._settle(now, released, refused)  # the wall clock now vouches for (or against) candidates
+        if now is not None:
+            wall = now
+            if self._n_held:
+                self._settle(now, released, refused)  # the wall clock now vouches for (or against) candidates
         bad = self._out_of_range(event, ts)
         if bad is not None:
             refused.append(bad)
+        elif wall is not None and ts > wall + self.limits.max_skew_s:
+            refused.append(Refusal(event, TS_AHEAD_OF_WALL_CLOCK,
+                                   f"ts {_iso(ts)} is {_span(ts - wall)} ahead of the wall clock {_iso(wall)} "
+                                   f"(max_clock_skew_s {self.limits.max_skew_s:g})"))
         elif now is not None:
-            if ts > now + self.limits.max_skew_s:
-                refused.append(Refusal(event, TS_AHEAD_OF_WALL_CLOCK,
-                                       f"ts {_iso(ts)} is {_span(ts - now)} ahead of the wall clock {_iso(now)} "
-                                       f"(max_clock_skew_s {self.limits.max_skew_s:g})"))
-            else:
-                self._accept(event.source or "", ts)
-                released.append(event)
+            self._accept(event.source or "", ts)
+            released.append(event)
         else:
             self._event_time(event, ts, released, refused)
         return released, refused

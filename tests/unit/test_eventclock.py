@@ -109,6 +109,19 @@ def test_live_the_wall_clock_vouches() -> None:
     assert "60 min ahead of the wall clock" in refused[0].reason and "max_clock_skew_s 300" in refused[0].reason
 
 
+def test_a_known_wall_clock_refuses_the_future_in_event_time_too() -> None:
+    """A live worker catching up goes by event time but still knows the wall clock: a source whose clock
+    runs ten minutes fast is refused whichever mode each of its events goes by, not only some of them."""
+    clock = EventClock(LIMITS)
+    wall = T0.timestamp()
+    fast = [hb(600 + i) for i in range(4)]
+    codes = [r.code for i, e in enumerate(fast)
+             for r in clock.offer(e, e.ts.timestamp(), wall if i % 2 else None, wall)[1]]
+    assert codes == [TS_AHEAD_OF_WALL_CLOCK] * 4 and clock.clocks == {}
+    on_time = hb(200)
+    assert clock.offer(on_time, on_time.ts.timestamp(), None, wall) == ([on_time], [])
+
+
 def test_a_lone_jump_is_held_then_refused_when_the_source_keeps_its_clock() -> None:
     """In event time, one event a year ahead is held; the source's next event is on the old clock, so the
     jump is refused and the next event applied, the clock never having moved."""
