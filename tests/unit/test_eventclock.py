@@ -297,3 +297,29 @@ def test_a_restart_mid_candidate_changes_nothing(seed: int, cut: float, confirm:
     tail = run(again, dirty[k:])
     assert head[0] + tail[0] == whole[0]
     assert [(r.event, r.code, r.reason) for r in head[1] + tail[1]] == [(r.event, r.code, r.reason) for r in whole[1]]
+
+
+def test_the_engine_never_lets_a_refused_event_touch_its_state() -> None:
+    """Through Engine.step, refused events change no watermark, min/max time, source clock or dedup id,
+    are counted by code and handed out once; a held candidate survives meta()/restore and finish()
+    refuses it."""
+    from callwatch.engine import Engine
+
+    eng = Engine(MonitorConfig())
+    eng.step(hb(0))
+    eng.step(hb(30))
+    before = (eng.max_ts, eng.min_ts, dict(eng.sources), set(eng.seen), eng.watermark)
+    poison = [hb(datetime(1970, 1, 1, tzinfo=timezone.utc)), hb(datetime(9999, 12, 31, tzinfo=timezone.utc)),
+              hb(datetime(1, 1, 1, tzinfo=timezone.utc)), hb(datetime(2099, 1, 1, tzinfo=timezone.utc))]
+    for e in poison:
+        assert eng.step(e) == []
+    assert (eng.max_ts, eng.min_ts, dict(eng.sources), set(eng.seen), eng.watermark) == before
+    assert [r.event for r in eng.take_refusals()] == poison[:3] and eng.take_refusals() == []
+    assert eng.clock.is_held(poison[3])
+    restored = Engine.restore(eng.config, json.loads(json.dumps(eng.meta())), {})
+    assert restored.clock.is_held(poison[3])
+    restored.finish()
+    assert [(r.event, r.code) for r in restored.take_refusals()] == [(poison[3], CLOCK_JUMP_UNCONFIRMED)]
+    invalid = {k: n for k, n in restored.counters.items() if k.startswith("invalid:")}
+    assert invalid == {"invalid:ts_out_of_range": 3, "invalid:clock_jump_unconfirmed": 1}
+    assert restored.max_ts == before[0]
