@@ -6,13 +6,13 @@ A :class:`MonitorConfig` is plain data: the engine reads it, never the environme
 
 from __future__ import annotations
 
-from datetime import time
+from datetime import datetime, time, timezone
 from enum import Enum
 from functools import cached_property
 from typing import Annotated
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, PrivateAttr, field_validator, model_validator
 
 from callwatch.alarm_rules import AlarmRules
 from callwatch.events import Channel
@@ -141,6 +141,15 @@ class MonitorConfig(BaseModel):
     alarms: AlarmRules = Field(default_factory=AlarmRules)
     #: the integrity signals' thresholds
     integrity: IntegrityConfig = Field(default_factory=IntegrityConfig)
+    #: believable event times: an event (or a ``waiting_since``) outside [earliest, latest) is refused
+    #: (dead-lettered, counted in ``invalid``) before it can move the clock
+    earliest_event_time: AwareDatetime = datetime(1990, 1, 1, tzinfo=timezone.utc)
+    latest_event_time: AwareDatetime = datetime(2100, 1, 1, tzinfo=timezone.utc)
+    #: live: an event further ahead of the wall clock than this is refused
+    max_clock_skew_s: Annotated[float, Field(ge=0, allow_inf_nan=False)] = 300.0
+    #: event time (replays, backlogs): an event further ahead of its source's clock than this is held
+    #: until the source's next event confirms the jump (a night, an idle month) or shows it an outlier
+    max_clock_step_s: Annotated[float, Field(gt=0, allow_inf_nan=False)] = 3600.0
 
     _queue_cache: dict[str, QueueConfig] = PrivateAttr(default_factory=dict)
 
@@ -158,6 +167,13 @@ class MonitorConfig(BaseModel):
             except Exception as exc:
                 raise ValueError(f"queue {name!r}: {exc}") from None
         return value
+
+    @model_validator(mode="after")
+    def _believable_range(self) -> MonitorConfig:
+        if self.earliest_event_time >= self.latest_event_time:
+            raise ValueError(f"earliest_event_time ({self.earliest_event_time.isoformat()}) must be before "
+                             f"latest_event_time ({self.latest_event_time.isoformat()})")
+        return self
 
     def for_queue(self, queue: str) -> QueueConfig:
         cache = self._queue_cache

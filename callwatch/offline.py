@@ -32,6 +32,7 @@ def replay_log(path: str | Path, config: MonitorConfig,
         if progress is not None and n % 1000 == 0:
             progress(1000)
             engine.clear_dirty()  # nothing persists offline: keep the change sets from growing
+    engine.finish()  # the end of the log: clock jumps never confirmed are refused (counted in invalid)
     out = report(engine)
     out["alarms"] = list(engine.outbox)
     return engine, out

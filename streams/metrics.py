@@ -122,7 +122,8 @@ class MonitorCollector(Collector):
                  labels=["partition"])
         incons = c("callwatch_events_inconsistent", "Events that did not fit the contact's history, by reason",
                    labels=["partition", "reason"])
-        dead = c("callwatch_dead_letters", "Invalid inputs sent to the dead-letter topic, by reason",
+        dead = c("callwatch_dead_letters", "Inputs sent to the dead-letter topic (invalid, an event time not "
+                 "believed, an engine error), by reason",
                  labels=["partition", "reason"])
         lag = g("callwatch_consumer_lag_messages", "Messages in the partition not yet applied",
                 labels=["partition"])

@@ -94,6 +94,10 @@ class MonitorService:
         behind = self.behind(partition, offset)
         return now if not behind else None
 
+    def _clock_of(self, partition: int) -> Callable[[int], float | None]:
+        """The engine's "now" for each record of a partition (see :meth:`now_for`)."""
+        return lambda offset: self.now_for(partition, offset)
+
     async def _runner(self, partition: int) -> PartitionRunner:
         runner = self.runners.get(partition)
         if runner is None:
@@ -124,7 +128,12 @@ class MonitorService:
         async with self.lock:
             for partition, records in batch.items():
                 runner = await self._runner(partition)
-                result = runner.process(records, self.now_for(partition, records[-1][0]) if records else self.now())
+                # per record, not per batch: a batch that ends caught up may begin an hour behind, and its
+                # early events swept on the wall clock would raise false feed-silent and wait alarms
+                if self.live:
+                    result = runner.process(records, self._clock_of(partition), wall=self.wall())
+                else:
+                    result = runner.process(records, None)
                 if result.dead_letters:
                     await self.publisher.dead_letters(result.dead_letters)
                 if result.alarms:
@@ -132,7 +141,8 @@ class MonitorService:
                 await runner.commit(self.store)
                 applied += result.applied
                 done = self.wall()
-                if self.live:  # in a replay, event times are history: no delay to speak of
+                # in a replay, or a backlog not yet caught up, event times are history: no delay to speak of
+                if result.event_times and self.now_for(partition, records[-1][0]) is not None:
                     delays.extend(done - t for t in result.event_times)
         self.observer.batch(time.perf_counter() - started, applied, delays)
         self._wake.set()  # new contacts may have an earlier deadline than the timer's sleep

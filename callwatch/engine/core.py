@@ -37,6 +37,7 @@ from callwatch.engine.agents import Agents
 from callwatch.engine.aggregates import MINUTE_S, REPEAT_LONG_S, AgentDay, Agg, wait_bucket
 from callwatch.engine.buckets import MINUTE_RETENTION_S, Buckets
 from callwatch.engine.customers import Customers, Repeat
+from callwatch.engine.eventclock import ClockLimits, EventClock, Refusal
 from callwatch.engine.holding import HeldEvents
 from callwatch.engine.integrity import Signal
 from callwatch.engine.integrity import evaluate as evaluate_integrity
@@ -78,6 +79,8 @@ PURGE_EVERY_S = 60.0
 IMPOSSIBLE_ORDER = ("_out_of_sequence", "_without_history", "_before_answered", "_before_queued",
                     "_before_ended", "waiting_since_after_queued")
 NEG_INF = float("-inf")
+#: refusals kept for take_refusals(); the counters count them all
+MAX_REFUSALS = 10_000
 
 
 class Engine:
@@ -121,6 +124,10 @@ class Engine:
             "survey.offered": self._survey, "survey.completed": self._survey,
         }
         self.outbox: list[Alarm] = []
+        #: whether each event's time is believable, before it reaches apply() (engine/eventclock.py)
+        self.clock = EventClock(ClockLimits.from_settings(config))
+        #: events the clock refused since the last take_refusals()
+        self._refusals: list[Refusal] = []
 
     # ------------------------------------------------- the rooms' containers
 
@@ -209,14 +216,57 @@ class Engine:
 
     # ----------------------------------------------------------------- input
 
-    def step(self, event: Event, now: float | None = None) -> list[Alarm]:
-        """Apply one event and move the clock: what both drivers call, event by event.
+    def step(self, event: Event, now: float | None = None,
+             on_error: Callable[[Event, Exception], None] | None = None,
+             wall: float | None = None) -> list[Alarm]:
+        """Offer one event to the event clock, apply what it releases and move the clock: what both
+        drivers call, event by event.
 
-        Advancing after every event (not after a batch) is what makes a live run, whatever its
-        batching, give exactly the figures of an offline replay of the same events.
+        Advancing after every applied event (not after a batch) is what makes a live run, whatever its
+        batching, give exactly the figures of an offline replay of the same events. An event whose time
+        is not believable is refused (counted ``invalid:<code>``, see :meth:`take_refusals`) and never
+        reaches the state. With ``on_error``, an exception applying one released event is handed to it
+        and the events released after it are still applied; without, it propagates. ``wall``: the wall
+        clock of a live driver whose ``now`` is None for this event (a backlog), against future times.
         """
-        self.apply(event)
-        return self.advance(now)
+        released, refused = self.clock.offer(event, event.ts.timestamp(), now, wall)
+        if refused or len(released) != 1:
+            return self._admit(released, refused, now, on_error)
+        # the common case, one event released as it came: no list of alarms to build
+        if on_error is None:
+            self.apply(event)
+            return self.advance(now)
+        return self._admit(released, refused, now, on_error)
+
+    def finish(self) -> list[Alarm]:
+        """The end of a replay: candidates the event clock still holds were never confirmed (refused)."""
+        released, refused = self.clock.flush()
+        return self._admit(released, refused, None, None)
+
+    def take_refusals(self) -> list[Refusal]:
+        """The events refused by the event clock since the last call (a driver dead-letters them)."""
+        out, self._refusals = self._refusals, []
+        return out
+
+    def _admit(self, released: list[Event], refused: list[Refusal], now: float | None,
+               on_error: Callable[[Event, Exception], None] | None) -> list[Alarm]:
+        for r in refused:
+            self.counters[f"invalid:{r.code}"] += 1
+        self._refusals.extend(refused)
+        if len(self._refusals) > MAX_REFUSALS:  # a driver that never takes them (offline) keeps the last ones
+            del self._refusals[:-MAX_REFUSALS]
+        if not released:
+            return self.advance(now)
+        alarms: list[Alarm] = []
+        for ev in released:
+            try:
+                self.apply(ev)
+                alarms.extend(self.advance(now))
+            except Exception as exc:
+                if on_error is None:
+                    raise
+                on_error(ev, exc)
+        return alarms
 
     def apply(self, event: Event) -> bool:
         """Apply one validated event. False when it was a duplicate and changed nothing."""
@@ -803,6 +853,7 @@ class Engine:
             "evaluated_to": _finite(self.threshold_alarms.evaluated_to),
             "integrity_day": self._integrity_day,
             "counters": dict(self.counters),
+            "event_clock": self.clock.to_state(),
         }
 
     @classmethod
@@ -823,6 +874,10 @@ class Engine:
         for name, (target, _) in eng._containers().items():
             codec.load(name, containers.get(name, {}), target)
         eng.seen.load(containers.get("seen", {}))
+        # the event clock's dump, or (a state from before it) the sources' newest times
+        clock_state = (meta or {}).get("event_clock") or {
+            "clocks": dict(eng.sources), "newest": None if eng.max_ts == NEG_INF else eng.max_ts}
+        eng.clock = EventClock.from_state(eng.clock.limits, clock_state)
         eng._reindex()
         return eng
 
@@ -910,4 +965,5 @@ def replay_events(engine: Engine, events: Iterable[Event]) -> Engine:
     step = engine.step
     for ev in events:
         step(ev)
+    engine.finish()  # candidates the event clock never saw confirmed are refused
     return engine

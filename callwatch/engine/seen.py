@@ -7,6 +7,7 @@ for deduplication, not 2,000; an hour's fields are deleted together.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
 import orjson
@@ -26,6 +27,9 @@ class SeenIds:
 
     def __len__(self) -> int:
         return len(self.ids)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.ids)
 
     def add(self, event_id: str, ts: float) -> None:
         self.ids[event_id] = ts

@@ -175,7 +175,8 @@ def test_today_follows_the_queue_time_zone_and_reset() -> None:
     assert datetime.fromtimestamp(day_start(now, qc), timezone.utc) == datetime(2026, 11, 22, 11, 0,
                                                                                 tzinfo=timezone.utc)
     eng = Engine(cfg)
-    for e in call("early", "ny", 0) + call("late", "ny", 3 * 3600):  # 04:00 and 07:00 New York
+    # 04:00 and 07:00 New York; the answer confirms the three-hour jump of the event clock
+    for e in call("early", "ny", 0) + call("late", "ny", 3 * 3600, answered=3 * 3600 + 10):
         eng.step(e)
     today = queue_windows(eng, "ny", BASE + 3 * 3600 + 60)["today"]
     assert today["offered"] == 1

@@ -39,7 +39,8 @@ def _events(settle: bool) -> list:
         *call("c5", "billing", 200, abandoned=230, customer="cust-C"),
     ]
     if settle:  # 72 h after the last contact: every repeat that could come has come
-        out.append(ev("source.heartbeat", C4 + 74 * 3600, source="pbx"))
+        # two heartbeats: a lone event that far ahead would be an unconfirmed clock jump (eventclock.py)
+        out += [ev("source.heartbeat", C4 + 74 * 3600 + i, source="pbx") for i in (0, 1)]
     return sorted(out, key=lambda e: e.ts)
 
 
@@ -106,7 +107,8 @@ def test_integrity_signals_are_raised_once_a_day_as_low_severity_alarms() -> Non
             talk = 410.0 if agent == "cap" and i % 2 == 0 else 120.0 + i
             by = "agent" if (agent == "cap" and i % 2 == 0) or i == 7 else "customer"
             events += call(f"{agent}-{i}", "q", t, answered=t + 5, ended=t + 5 + talk, agent=agent, ended_by=by)
-    events.append(ev("source.heartbeat", 86400 * 1.5, source="pbx"))  # the next day: evaluate yesterday
+    # the next day: evaluate yesterday (two heartbeats, so that the jump to it is confirmed)
+    events += [ev("source.heartbeat", 86400 * 1.5 + i, source="pbx") for i in (0, 1)]
     eng = Engine(cfg)
     for e in sorted(events, key=lambda e: e.ts):
         eng.step(e)
