@@ -64,6 +64,8 @@ class ThresholdAlarms:
         self._queue_rules: dict[str, QueueRules] = {}
         self._queue_config: dict[str, QueueConfig] = {}
         self._lengths: dict[str, tuple[float, ...]] = {}
+        #: sources with a silence deadline booked
+        self._silence_booked: set[str] = set()
 
     # ----------------------------------------------------------- agenda
 
@@ -92,10 +94,17 @@ class ThresholdAlarms:
         fs = self.rules.feed_silent
         if not fs.enabled:
             return
-        # silent from the first instant strictly after last + after_s
-        self._book((int((last + fs.after_s) // EVAL_S) + 1) * EVAL_S, _SOURCE, source)
         if f"feed_silent:{source}" in self.active:
             self._book(self.evaluated_to + EVAL_S, _SOURCE, source)
+        elif source not in self._silence_booked:
+            # one booking per source at a time: when it falls due and the source spoke since, it moves
+            # to the new moment of silence instead of being visited (a busy source costs nothing)
+            self._silence_booked.add(source)
+            self._book(self._silent_from(last), _SOURCE, source)
+
+    def _silent_from(self, last: float) -> float:
+        """The first instant strictly after ``last + after_s``: a source silent since ``last`` is silent then."""
+        return (int((last + self.rules.feed_silent.after_s) // EVAL_S) + 1) * EVAL_S
 
     def next_instant(self) -> float | None:
         return self._agenda[0][0] if self._agenda else None
@@ -112,7 +121,10 @@ class ThresholdAlarms:
         if self.evaluated_to == NEG_INF:
             # the first instant looks at everything; what was booked for it or before is covered
             while self._agenda and self._agenda[0][0] <= limit:
-                self._booked.discard(heapq.heappop(self._agenda))
+                item = heapq.heappop(self._agenda)
+                self._booked.discard(item)
+                if item[1] == _SOURCE:
+                    self._silence_booked.discard(item[2])
             self._visit(limit, sorted(known_queues), sorted(sources), staffed, sources, floor, out)
             self.evaluated_to = limit
             return out
@@ -124,7 +136,19 @@ class ThresholdAlarms:
             while agenda and agenda[0][0] == at:
                 item = heapq.heappop(agenda)
                 self._booked.discard(item)
-                (queues if item[1] == _QUEUE else srcs).append(item[2])
+                if item[1] == _QUEUE:
+                    queues.append(item[2])
+                    continue
+                source = item[2]
+                self._silence_booked.discard(source)
+                last = sources.get(source)
+                if last is not None and f"feed_silent:{source}" not in self.active:
+                    due = self._silent_from(last)
+                    if due > at:  # it spoke since this was booked: silent later, if at all
+                        self._silence_booked.add(source)
+                        self._book(due, _SOURCE, source)
+                        continue
+                srcs.append(source)
             self.evaluated_to = at  # what is booked while visiting ``at`` falls after it
             self._visit(at, sorted(q for q in set(queues) if q in known_queues), sorted(set(srcs)), staffed,
                         sources, floor, out)
@@ -148,6 +172,7 @@ class ThresholdAlarms:
                 self._step("feed_silent", _SOURCE, source, moment, breached=silence > fs.after_s,
                            clear=silence <= fs.after_s, value=silence, threshold=fs.after_s, unit="seconds",
                            metric="silence", severity=fs.severity, repeat_s=fs.repeat_s, floor=None, out=out)
+                self.source_seen(source, last)  # not silent (any more): when it would be next
 
     def _rules_of(self, queue: str) -> tuple[QueueRules, QueueConfig]:
         qr = self._queue_rules.get(queue)
