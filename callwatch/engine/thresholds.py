@@ -66,6 +66,8 @@ class ThresholdAlarms:
         self._lengths: dict[str, tuple[float, ...]] = {}
         #: sources with a silence deadline booked
         self._silence_booked: set[str] = set()
+        #: subjects visited so far (what the work costs: follows the changes, never the calendar)
+        self.visits = 0
 
     # ----------------------------------------------------------- agenda
 
@@ -157,6 +159,7 @@ class ThresholdAlarms:
 
     def _visit(self, at: float, queues: list[str], srcs: list[str], staffed: set[str], sources: dict[str, float],
                floor: FloorAsOf, out: list[Alarm]) -> None:
+        self.visits += len(queues) + len(srcs)
         for queue in queues:
             self._evaluate_queue(queue, at, queue in staffed, floor, out)
         fs = self.rules.feed_silent
