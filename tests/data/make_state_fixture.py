@@ -3,10 +3,12 @@
 ``tests/data/state-v1.json`` is what a 0.1.0 worker leaves in Redis for one partition mid-day: the
 partition's meta (the engine's ``meta()``), its containers (``{container: {field: value}}``, the bytes of
 each value as UTF-8 text, exactly as ``take_dirty()`` produced them through the store's ``commit``) and
-its last applied offset. ``tests/data/state-v1.expected.json`` is what a later callwatch must make of it:
-the report and the wallboard snapshot of the restored engine, and the alarms and the report once the
-restored engine has run over the rest of the day. ``tests/integration/test_state_upgrade.py`` loads the
-first into a real Redis, opens the partition as a worker does and compares with the second.
+its last applied offset. ``tests/data/state-v1.rest.jsonl.gz`` is the rest of the partition: the
+records after that offset, in order. ``tests/data/state-v1.expected.json`` is what a later callwatch
+must make of the two: the report and the wallboard snapshot of the restored engine, and the alarms and
+the report once the restored engine has run over the rest of the day.
+``tests/integration/test_state_upgrade.py`` loads the state into a real Redis, opens the partition as a
+worker does, runs the rest through it and compares with the expected file.
 
 How: the example day (``producers/data/demo-day.jsonl.gz``), the default ``MonitorConfig``, all of it on
 partition 0 with offset = line number - 1, through ``PartitionRunner`` and a memory store in batches of
@@ -17,9 +19,10 @@ the cut, after its outcome (within the allowed lateness: the figures are those o
 
 When to regenerate:
 
-* ``state-v1.json``: never. It is the format 1 that users' Redis holds; a later engine writing it would
-  test nothing. It was generated once with the code of release 0.1.0 (``--skip-check``: 0.1.0's
-  ``Engine.restore`` could not read a held event back, see ``streams/state_upgrade.py``)::
+* ``state-v1.json`` and ``state-v1.rest.jsonl.gz``: never. It is the format 1 that users' Redis holds;
+  a later engine writing it would test nothing. It was generated once with the code of release 0.1.0
+  (``--skip-check``: 0.1.0's ``Engine.restore`` could not read a held event back, see
+  ``streams/state_upgrade.py``)::
 
       PYTHONPATH=. python tests/data/make_state_fixture.py --skip-check
 
@@ -40,6 +43,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import dataclasses
+import gzip
 import json
 import sys
 from pathlib import Path
@@ -50,7 +54,7 @@ import orjson
 from callwatch.config import MonitorConfig
 from callwatch.engine import AlarmEvent, Engine
 from callwatch.engine.figures import report, snapshot
-from callwatch.eventlog import read_lines
+from callwatch.eventlog import read_lines, read_raw
 from streams.partition import PartitionRunner
 from streams.state_store import MemoryStateStore
 
@@ -58,6 +62,7 @@ ROOT = Path(__file__).resolve().parents[2]
 LOG = ROOT / "producers" / "data" / "demo-day.jsonl.gz"
 HERE = Path(__file__).resolve().parent
 STATE = HERE / "state-v1.json"
+REST = HERE / "state-v1.rest.jsonl.gz"
 EXPECTED = HERE / "state-v1.expected.json"
 
 TOPIC = "callwatch-events"
@@ -183,11 +188,17 @@ def main() -> int:
     config = MonitorConfig()
     records = list(enumerate(delivered()))
     expected = expected_of(records, config)
-    state = json.loads(STATE.read_text()) if args.expected_only else asyncio.run(stored_at_cut(records, config))
+    if args.expected_only:
+        state = json.loads(STATE.read_text())
+        assert list(read_raw(REST)) == [raw for _, raw in records[CUT:]], "the example day has changed"
+    else:
+        state = asyncio.run(stored_at_cut(records, config))
     if not args.skip_check:
         asyncio.run(check_restored(state, expected, records, config))
     if not args.expected_only:
         STATE.write_text(json.dumps(state, indent=1, sort_keys=True) + "\n")
+        with open(REST, "wb") as fh, gzip.GzipFile(fileobj=fh, mode="wb", mtime=0) as gz:  # same bytes every run
+            gz.writelines(raw + b"\n" for _, raw in records[CUT:])
     EXPECTED.write_text(json.dumps(expected, indent=1, sort_keys=True) + "\n")
     print(describe(state, expected), file=sys.stderr)
     return 0
