@@ -867,6 +867,45 @@ def goals_check(
     console.print("\n".join(told) if told else "no goal achieved or missed since the last check")
 
 
+state_app = typer.Typer(help="The workers' state in Redis: its format version, and rebuilding it from Kafka.",
+                        no_args_is_help=True)
+app.add_typer(state_app, name="state")
+
+
+@state_app.command("info")
+def state_info(
+    as_json: Annotated[bool, typer.Option("--json", help="machine-readable")] = False,
+    redis_url: Annotated[str | None, typer.Option(help="Redis URL")] = None,
+) -> None:
+    """Per partition of the events topic: the state's format version, applied offset, newest event, entries."""
+    from streams.state_rebuild import info_command
+
+    code = info_command(_settings(redis_url=redis_url), as_json, typer.echo, lambda m: console.print(m, markup=False))
+    raise typer.Exit(code)
+
+
+@state_app.command("rebuild")
+def state_rebuild(
+    partition: Annotated[list[int] | None, typer.Option(help="only this partition (repeatable; default: all)")] = None,
+    yes: Annotated[bool, typer.Option("--yes", help="do not ask for confirmation")] = False,
+    from_earliest_anyway: Annotated[bool, typer.Option(
+        "--from-earliest-anyway",
+        help="rebuild even though retention has deleted the topic's oldest events (their figures are lost)")] = False,
+    bootstrap: Annotated[str | None, typer.Option(help="Kafka bootstrap servers")] = None,
+    redis_url: Annotated[str | None, typer.Option(help="Redis URL")] = None,
+) -> None:
+    """Delete the stored state and rewind the consumer group: the next worker rebuilds it from Kafka.
+
+    Stop every worker first. Refused while the group has members, or when retention has deleted the
+    topic's oldest events (unless --from-earliest-anyway)."""
+    from streams.state_rebuild import rebuild_command
+
+    code = rebuild_command(_settings(kafka_bootstrap=bootstrap, redis_url=redis_url), partition, yes,
+                           from_earliest_anyway, lambda q: typer.confirm(q, default=False), typer.echo,
+                           lambda m: console.print(m, markup=False, highlight=False))
+    raise typer.Exit(code)
+
+
 @app.command()
 def wallboard(
     port: Annotated[int, typer.Option(help="serve the page on this port")] = 6068,

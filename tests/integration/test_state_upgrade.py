@@ -22,15 +22,21 @@ from typing import Any
 import orjson
 import pytest
 import redis
+from kafka import KafkaConsumer
+from kafka.coordinator.assignors.range import RangePartitionAssignor
 
 from callwatch.config import MonitorConfig
-from callwatch.eventlog import read_raw
+from callwatch.embedded import free_port
 from callwatch.engine.figures import report, snapshot
+from callwatch.eventlog import read_raw
 from callwatch.settings import Settings
+from callwatch.wallboard import stored_report
 from streams.monitor import MonitorService, RecordingPublisher
 from streams.partition import PartitionRunner
+from streams.state_rebuild import _Admin, group_members, retention_refusal
 from streams.state_store import MemoryStateStore, RedisStateStore, StoredPartition
 from streams.state_upgrade import REBUILD_COMMAND, STATE_FORMAT, StateFormatError
+from tests.integration.harness import Stack, Worker, applied_offsets, publish
 
 pytestmark = pytest.mark.integration
 
@@ -223,3 +229,109 @@ def test_rebalance_onto_an_unknown_format_stops_the_worker_without_acknowledging
     # a store without a stopper (tests, tools) raises instead
     with pytest.raises(StateFormatError):
         asyncio.run(MonitorService(Settings(events_topic="t"), store, RecordingPublisher()).assign([1]))
+
+
+# ------------------------------------------------------------------------------------------- rebuild
+
+DEMO_LOG = ROOT / "producers" / "data" / "demo-day.jsonl.gz"
+
+
+def _cli(stack: Stack, *args: str) -> subprocess.CompletedProcess[bytes]:
+    return subprocess.run([sys.executable, "-m", "callwatch", *args], cwd=ROOT, env=stack.env(free_port()),
+                          capture_output=True, timeout=120)
+
+
+def _committed(settings: Settings) -> dict[int, int]:
+    """The workers' consumer group's committed offsets on the events topic."""
+    admin = _Admin(bootstrap_servers=settings.kafka_bootstrap)
+    try:
+        found = admin.list_group_offsets(settings.app_id).get(settings.app_id, {})
+        return {tp.partition: om.offset for tp, om in found.items() if tp.topic == settings.events_topic}
+    finally:
+        admin.close()
+
+
+class _FaustNamedAssignor(RangePartitionAssignor):  # type: ignore[misc]
+    name = "faust"
+
+
+def _evict_stale_members(settings: Settings) -> None:
+    """Empty the group of a stopped worker on the embedded broker, as Apache Kafka does by itself.
+
+    tansu gives the group generation 0, so aiokafka (which leaves only a later generation) sends no
+    LeaveGroup when a worker stops, and tansu never expires a member: the stopped worker stays listed,
+    and tansu refuses offset changes. A join under Faust's protocol name makes tansu wait the stale member
+    out (its rebalance timeout) and drop it; this consumer then leaves, committing nothing.
+    """
+    consumer = KafkaConsumer(settings.events_topic, bootstrap_servers=settings.kafka_bootstrap,
+                             group_id=settings.app_id, enable_auto_commit=False, session_timeout_ms=4000,
+                             heartbeat_interval_ms=800, partition_assignment_strategy=[_FaustNamedAssignor])
+    try:
+        deadline = time.monotonic() + 60
+        while not consumer.assignment():
+            assert time.monotonic() < deadline, "the embedded broker kept the stopped worker in its group"
+            consumer.poll(500)
+    finally:
+        consumer.close(autocommit=False)
+
+
+def _until(what: str, check: Any, timeout: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not check():
+        assert time.monotonic() < deadline, f"timed out waiting until {what}"
+        time.sleep(0.3)
+
+
+def test_rebuild_from_kafka_gives_the_first_runs_figures(kafka_bootstrap: str, redis_url: str, unique: str,
+                                                         tmp_path: Path) -> None:
+    """`callwatch state rebuild` is refused while a worker runs; once it is stopped the command deletes
+    the state and rewinds the group past its committed offsets, and a new worker rebuilds the same figures."""
+    stack = Stack(kafka_bootstrap, redis_url, unique)
+    settings = stack.settings().model_copy(update={"app_id": f"cw-{unique}"})
+    first = Worker(stack, tmp_path).start()
+    try:
+        sent = publish(stack, read_raw(DEMO_LOG))
+        _until("the worker has applied the log", lambda: sum(o + 1 for o in applied_offsets(stack).values()) == sent)
+        figures = stored_report(settings)
+        applied = applied_offsets(stack)
+        # the group's commits follow (every 2 s): a rebuild that only deleted Redis would resume from them
+        _until("the group has committed offsets past the start of the log",
+               lambda: all(_committed(settings).get(p, 0) > 0 for p in applied))
+        refused = _cli(stack, "state", "rebuild", "--yes")
+        assert refused.returncode == 1
+        message = refused.stderr.decode()
+        assert "active member" in message and "stop every `callwatch worker`" in message
+        assert applied_offsets(stack) == applied
+    finally:
+        first.stop()
+    _evict_stale_members(settings)
+    _until("the stopped worker has left its group", lambda: not group_members(settings), timeout=30)
+
+    info = _cli(stack, "state", "info", "--json")
+    assert info.returncode == 0, info.stderr.decode()
+    rows = json.loads(info.stdout)
+    assert [(r["partition"], r["format"], r["readable"], r["offset"]) for r in rows] == [
+        (p, str(STATE_FORMAT), True, o) for p, o in sorted(applied.items())]
+
+    done = _cli(stack, "state", "rebuild", "--yes")
+    assert done.returncode == 0, done.stderr.decode()
+    assert applied_offsets(stack) == {}
+    rewound = _committed(settings)
+    assert set(rewound) >= set(applied) and set(rewound.values()) == {0}
+
+    second = Worker(stack, tmp_path).start()
+    try:
+        _until("the new worker has rebuilt the state", lambda: applied_offsets(stack) == applied)
+        assert stored_report(settings) == figures
+    finally:
+        second.stop()
+
+
+def test_rebuild_refuses_when_retention_has_deleted_history() -> None:
+    """A partition that no longer starts at offset 0 is refused with the reason (history older than
+    retention cannot be rebuilt) and the way round it; partitions that start at 0 are not."""
+    assert retention_refusal("events", {0: 0, 1: 0}) is None
+    reason = retention_refusal("events", {0: 0, 1: 1200})
+    assert reason is not None and "\n" not in reason
+    assert "partition 1 starts at offset 1200" in reason and "partition 0" not in reason
+    assert "older than retention cannot be rebuilt" in reason and "--from-earliest-anyway" in reason
