@@ -206,6 +206,32 @@ def test_worker_refuses_an_unknown_format_in_one_line(client: redis.Redis, redis
     assert (row["partition"], row["format"], row["readable"]) == (state["partition"], str(STATE_FORMAT + 1), False)
 
 
+def test_worker_given_an_unknown_format_mid_run_stops_cleanly(client: redis.Redis, redis_url: str,
+                                                              kafka_bootstrap: str, unique: str) -> None:
+    """A worker that meets a format it cannot read only when a partition is assigned (the state changed
+    after its start-up check) logs one critical line, stops without a traceback, exits 2, keeps the state."""
+    state = {**json.loads((DATA / "state-v1.json").read_text()), "topic": f"events-{unique}"}
+    prefix = f"up-{unique}"
+    write_as_released(client, prefix, state)
+    meta_key = f"{prefix}:p:{state['topic']}:{state['partition']}:meta"
+    client.hset(meta_key, "format", STATE_FORMAT + 1)
+    env = {**os.environ, "CALLWATCH_KAFKA_BOOTSTRAP": kafka_bootstrap, "CALLWATCH_REDIS_URL": redis_url,
+           "CALLWATCH_REDIS_PREFIX": prefix, "CALLWATCH_EVENTS_TOPIC": state["topic"],
+           "CALLWATCH_APP_ID": f"cw-{unique}", "CALLWATCH_WEB_PORT": str(free_port()),
+           "CALLWATCH_WEB_HOST": "127.0.0.1", "CALLWATCH_SESSION_TIMEOUT_S": "4", "CALLWATCH_CLOCK": "event"}
+    # the worker's start-up check is skipped: the partition's format is met only when it is assigned
+    script = ("import streams.app as a; from callwatch.settings import Settings; "
+              "a.check_stored_formats = lambda s: None; a.run_worker(Settings())")
+    run = subprocess.run([sys.executable, "-c", script], cwd=ROOT, env=env, capture_output=True, timeout=120)
+    log = run.stderr.decode() + run.stdout.decode()
+    assert run.returncode == 2, log[-3000:]
+    assert "Traceback" not in log
+    critical = [line for line in log.splitlines() if "CRITICAL" in line]
+    assert len(critical) == 1 and REBUILD_COMMAND in critical[0], critical
+    assert client.hmget(meta_key, ["format", "offset"]) == [str(STATE_FORMAT + 1).encode(),
+                                                           str(state["offset"]).encode()]
+
+
 def test_rebalance_onto_an_unknown_format_stops_the_worker_without_acknowledging() -> None:
     """A worker handed a partition it cannot read (a rebalance, mid-run) logs one line, asks to stop
     once, and neither applies nor finishes the batch of that partition, so Kafka keeps its offsets."""
