@@ -5,6 +5,7 @@ COPY callwatch callwatch
 COPY streams streams
 COPY producers producers
 COPY alerts alerts
+COPY console console
 RUN pip install --no-cache-dir .
 USER nobody
 EXPOSE 6066

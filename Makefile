@@ -52,7 +52,7 @@ bench-alerts: deps venv
 
 lint: venv
 	$(BIN)/ruff check .
-	$(BIN)/mypy callwatch streams producers alerts
+	$(BIN)/mypy callwatch streams producers alerts console
 
 # precision and recall of the integrity signals on three simulated months with planted behaviours
 bench-integrity: venv

@@ -30,7 +30,7 @@ sys.path.insert(0, str(ROOT))
 from alerts.delivery import parse_iso  # noqa: E402
 from alerts.messages import iso  # noqa: E402
 from bench.pipeline_bench import create_topic, worker_env  # noqa: E402
-from callwatch.embedded import free_port, start_redis, start_tansu, stop_process, wait_for_port  # noqa: E402
+from console.embedded import free_port, start_redis, start_tansu, stop_process, wait_for_port  # noqa: E402
 
 ALARMS = 100
 RATE = 10.0
@@ -85,9 +85,9 @@ def main() -> None:
     create_topic(broker.url, f"events-{name}")
     create_topic(broker.url, f"alerts-{name}")
     with open(logs / "worker.log", "wb") as wlog, open(logs / "dispatcher.log", "wb") as dlog:
-        worker = subprocess.Popen([sys.executable, "-m", "callwatch", "worker"], cwd=ROOT, env=env,
+        worker = subprocess.Popen([sys.executable, "-m", "console", "worker"], cwd=ROOT, env=env,
                                   stdout=wlog, stderr=subprocess.STDOUT)
-        dispatcher = subprocess.Popen([sys.executable, "-m", "callwatch", "alerts", "run", "--config", str(config),
+        dispatcher = subprocess.Popen([sys.executable, "-m", "console", "alerts", "run", "--config", str(config),
                                        "--metrics-port", "0"], cwd=ROOT, env=env, stdout=dlog,
                                       stderr=subprocess.STDOUT)
     producer = KafkaProducer(bootstrap_servers=broker.url, acks="all", linger_ms=0)

@@ -30,9 +30,9 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from callwatch.config import MonitorConfig  # noqa: E402
-from callwatch.embedded import free_port, start_redis, start_tansu  # noqa: E402
 from callwatch.engine import Engine  # noqa: E402
 from callwatch.events import decode, encode  # noqa: E402
+from console.embedded import free_port, start_redis, start_tansu  # noqa: E402
 from producers.simulator import demo_events  # noqa: E402
 from streams.state_store import RedisStateStore  # noqa: E402
 
@@ -119,7 +119,7 @@ def callwatch_throughput(bootstrap: str, redis_url: str, raw: list[bytes], logs:
     create_topic(bootstrap, f"events-{name}")
     publish(bootstrap, f"events-{name}", raw)
     port = free_port()
-    proc = subprocess.Popen([sys.executable, "-m", "callwatch", "worker"], cwd=ROOT,
+    proc = subprocess.Popen([sys.executable, "-m", "console", "worker"], cwd=ROOT,
                             env=worker_env(bootstrap, redis_url, name, "event", port),
                             stdout=open(logs / "worker-throughput.log", "wb"), stderr=subprocess.STDOUT)  # noqa: SIM115 - the child owns it
 
@@ -167,7 +167,7 @@ def delay_at_rate(bootstrap: str, redis_url: str, logs: Path, rate: int = 1000, 
     name = f"delay{int(time.time())}"
     create_topic(bootstrap, f"events-{name}")
     port = free_port()
-    proc = subprocess.Popen([sys.executable, "-m", "callwatch", "worker"], cwd=ROOT,
+    proc = subprocess.Popen([sys.executable, "-m", "console", "worker"], cwd=ROOT,
                             env=worker_env(bootstrap, redis_url, name, "wall", port),
                             stdout=open(logs / "worker-delay.log", "wb"), stderr=subprocess.STDOUT)  # noqa: SIM115 - the child owns it
     try:

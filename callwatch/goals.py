@@ -5,18 +5,17 @@ three before), the value day by day since the goal was set, and its status: ``on
 target as a straight path from the baseline would be by now), ``behind``, ``achieved`` (the value since
 the goal was set meets the target) or ``missed`` (the deadline passed first). ``callwatch goals check``
 tells the supervisor — once — when a goal is achieved or missed, through the alerts topic.
+
+Goals are kept in Redis (``streams.goal_store``); what the supervisor is told is an alerts-topic
+message (``alerts.goals``). This module is the rule alone: what a goal is, how it is doing, when to tell.
 """
 
 from __future__ import annotations
 
 import secrets
-import time
 from dataclasses import asdict, dataclass
 from datetime import date
 from typing import Any
-
-import orjson
-import redis
 
 from callwatch.engine import Engine
 from callwatch.engine.aggregates import AgentDay
@@ -50,23 +49,6 @@ def new_goal(agent: str, metric: str, target: float, by: str, note: str, created
         raise ValueError(f"--by {by}: the deadline must lie after today ({today})")
     return Goal(secrets.token_hex(4), agent, metric, float(target), today, deadline.isoformat(), note.strip(),
                 created_by)
-
-
-class RedisGoals:
-    def __init__(self, client: redis.Redis, prefix: str) -> None:
-        self.redis = client
-        self.key = f"{prefix}:goals"
-
-    def put(self, goal: Goal) -> None:
-        self.redis.hset(self.key, goal.id, orjson.dumps(asdict(goal)))
-
-    def all(self) -> list[Goal]:
-        raw: dict[bytes, bytes] = self.redis.hgetall(self.key)  # type: ignore[assignment]
-        return sorted((Goal(**orjson.loads(v)) for v in raw.values()), key=lambda g: (g.agent, g.set_on, g.id))
-
-    def get(self, goal_id: str) -> Goal | None:
-        raw = self.redis.hget(self.key, goal_id)
-        return None if raw is None else Goal(**orjson.loads(raw))
 
 
 def _value(days: list[AgentDay], metric: str) -> float | None:
@@ -106,20 +88,17 @@ def progress(goal: Goal, engine: Engine, today: str) -> dict[str, Any]:
     return {**asdict(goal), "baseline": baseline, "daily": daily, "current": current, "status": status}
 
 
-def goal_message(goal: Goal, state: dict[str, Any], wallboard_url: str) -> dict[str, Any]:
-    """What the supervisor is told when a goal is achieved or missed (the alerts topic's format)."""
-    from alerts.messages import iso
+def figures_day(engine: Engine, today: str) -> str:
+    """The day the figures have reached (the watermark's, in the floor's zone); ``today`` if there are none
+    (the caller's: the core reads no clock)."""
+    return engine.day_of(engine.watermark) if engine.watermark > float("-inf") else today
 
-    status = state["status"]
-    current = state["current"]
-    now = iso(time.time())
-    return {
-        "v": 1, "id": f"goal:{goal.id}:{status}", "key": f"goal:{goal.id}", "alarm": f"goal_{status}",
-        "status": "started", "severity": "info", "agent": goal.agent,
-        "title": f"Goal {status}: {goal.agent}", "at": now, "started_at": now,
-        "summary": f"{goal.agent}: goal {goal.metric} → {goal.target:g} by {goal.by} {status} "
-                   f"(value since {goal.set_on}: {'–' if current is None else f'{current:.3g}'})"
-                   + (f" — {goal.note}" if goal.note else ""),
-        "value": {goal.metric: current}, "threshold": {"target": goal.target}, "context": {},
-        "call_id": None, "link": f"{wallboard_url}?var-agent={goal.agent}",
-    }
+
+def news(goals: list[Goal], engine: Engine, today: str) -> list[tuple[Goal, dict[str, Any]]]:
+    """The goals achieved or missed that the supervisor has not been told of yet, each with its progress."""
+    out = []
+    for goal in goals:
+        state = progress(goal, engine, today)
+        if state["status"] in ("achieved", "missed") and goal.notified != state["status"]:
+            out.append((goal, state))
+    return out

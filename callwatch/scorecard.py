@@ -11,6 +11,7 @@ import html
 from datetime import date
 from typing import Any
 
+from callwatch.config import IntegrityConfig
 from callwatch.engine import Engine
 from callwatch.engine.aggregates import AgentDay
 from callwatch.engine.figures import agent_figures
@@ -110,7 +111,7 @@ def scorecard(engine: Engine, agent: str, month: str | None = None) -> dict[str,
         "agent": agent, "team": rec.team if rec else None, "queues": rec.queues if rec else [],
         "month": month, "months": months, "figures": rows,
         "daily": {d: {name: f.get(name) for name, _, _, _ in FIGURES} for d, f in daily.items()},
-        "signals": [_signal_json(s) for s in signals],
+        "signals": [signal_json(s) for s in signals],
     }
 
 
@@ -118,10 +119,24 @@ def _per_agent(value: Any, kind: str, staff: int) -> Any:
     return round(value / staff, 1) if kind == "count" and isinstance(value, int | float) else value
 
 
-def _signal_json(s: Signal) -> dict[str, Any]:
+def signal_json(s: Signal) -> dict[str, Any]:
+    """A signal as data: what the scorecard, ``callwatch integrity --json`` and the page show of it."""
     return {"signal": s.signal, "numerator": s.numerator, "denominator": s.denominator, "value": s.value,
             "floor_baseline": s.baseline, "ratio": s.ratio, "p_value": s.p_value, "reason": s.reason,
             "evidence": list(s.evidence), "period": list(s.period)}
+
+
+def floor_signals(engine: Engine, config: IntegrityConfig,
+                  days: int | None = None) -> tuple[str, str, list[Signal]] | None:
+    """The integrity signals of the whole floor over the last ``days`` days (default: the configured
+    period) up to the latest day with agent figures, with that period's first and last day; None while
+    there are no agent figures at all."""
+    all_days = sorted({d for _, d in engine.agent_days})
+    if not all_days:
+        return None
+    period = days or config.period_days
+    first = date.fromordinal(date.fromisoformat(all_days[-1]).toordinal() - period + 1).isoformat()
+    return first, all_days[-1], evaluate(engine.agent_days, first, all_days[-1], config, engine.anomalies())
 
 
 def _spark(points: list[float | None], width: int = 220, height: int = 40, colour: str = "#2f6fde") -> str:

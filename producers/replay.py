@@ -117,6 +117,26 @@ def within(items: Iterable[Outgoing], start: float | None, end: float | None) ->
             yield item
 
 
+def shift_to(items: Iterable[Outgoing], now: float) -> float:
+    """The shift that moves the first item with a time to ``now`` (a replay's --rebase-now); 0 if none has one."""
+    first = next((item.ts for item in items if item.ts is not None), None)
+    return 0.0 if first is None else now - first
+
+
+def parse_speed(text: str) -> float | None:
+    """A replay's pace as typed: log seconds per wall second ("1" is real time, "60"), or "max" (None: as
+    fast as the broker takes them)."""
+    if text == "max":
+        return None
+    try:
+        value = float(text)
+    except ValueError:
+        raise ValueError("a number (log seconds per second) or 'max'") from None
+    if value <= 0:
+        raise ValueError("must be above 0")
+    return value
+
+
 def replay(items: Iterable[Outgoing], producer: object, topic: str, speed: float | None,
            on_sent: Callable[[int], None] | None = None, sleep: Callable[[float], None] = time.sleep,
            clock: Callable[[], float] = time.monotonic) -> ReplayResult:

@@ -139,6 +139,17 @@ class Scenario(_Strict):
         agents = [g.model_copy(update={"count": max(1, round(g.count * factor))}) for g in self.agents]
         return self.model_copy(update={"queues": queues, "agents": agents})
 
+    def adjusted(self, hours: float | None = None, scale: float = 1.0, customers: int | None = None) -> Scenario:
+        """The scenario with a command line's overrides: its length, its size, its customer pool."""
+        sc = self
+        if hours is not None:
+            sc = sc.model_copy(update={"hours": hours})
+        if scale != 1.0:
+            sc = sc.scaled(scale)
+        if customers is not None:
+            sc = sc.model_copy(update={"outcomes": sc.outcomes.model_copy(update={"customers": customers})})
+        return sc
+
     @classmethod
     def builtin(cls, name: str) -> Scenario:
         """A scenario shipped with callwatch (``producers/scenarios/NAME.yaml``)."""

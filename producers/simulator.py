@@ -7,7 +7,7 @@ highest-priority, longest-waiting contact. Customers whose problem was not solve
 Planted behaviours (the seeds' gamed metrics) change what some agents do, and the ground truth is
 returned beside the events so that detection can be scored.
 
-Pure: it yields event models and touches no I/O; :mod:`producers.emitter` sends or writes them.
+Pure: it yields event models and touches no I/O; ``callwatch simulate`` writes or publishes them.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ import itertools
 import math
 import random
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any
@@ -445,6 +445,29 @@ def simulate_days(scenario: Scenario, seed: int, days: int) -> Iterator[tuple[li
     for day in range(days):
         sc = scenario.model_copy(update={"start": scenario.start + timedelta(days=day)})
         yield simulate(sc, seed * 1000 + day, id_prefix=f"d{day:03d}-")
+
+
+def simulate_floor(scenario: Scenario, seed: int = 1, days: int = 1,
+                   progress: Callable[[float, datetime], None] | None = None) -> tuple[list[Event], Truth]:
+    """What ``callwatch simulate`` writes: one day is the scenario as it is (seeded with ``seed``);
+    several repeat it as :func:`simulate_days` does. The events are in time order within each day, the
+    truth's counts are summed over the days. Every 5,000 events of a day ``progress`` is told the
+    simulated seconds done (over all days) and the simulated clock."""
+    events: list[Event] = []
+    truth = Truth(planted={a: list(b) for a, b in scenario.planted.items()})
+    for day in range(days):
+        day_sc = scenario.model_copy(update={"start": scenario.start + timedelta(days=day)}) if day else scenario
+        sim = Simulation(day_sc, seed if days == 1 else seed * 1000 + day, "" if days == 1 else f"d{day:03d}-")
+        day_events = []
+        for n, ev in enumerate(sim.events(), 1):
+            day_events.append(ev)
+            if progress is not None and n % 5000 == 0:
+                progress(day * scenario.hours * 3600 + ev.ts.timestamp() - day_sc.start.timestamp(), ev.ts)
+        day_events.sort(key=lambda e: e.ts)
+        events.extend(day_events)
+        truth.contacts += sim.truth.contacts
+        truth.callbacks += sim.truth.callbacks
+    return events, truth
 
 
 #: the seed of the shipped example day (chosen for its story: billing's incident, support healthy)

@@ -17,8 +17,9 @@ from prometheus_client.registry import Collector
 
 from callwatch.engine import AlarmEvent
 from callwatch.engine.aggregates import WAIT_BUCKETS_S, AgentDay
-from callwatch.engine.figures import AGENT_STATES, live_queue, queue_windows, queues_of
+from callwatch.engine.figures import live_queue, queue_windows, queues_of
 from callwatch.engine.integrity import SIGNALS
+from callwatch.engine.records import AGENT_STATES
 from streams.monitor import MonitorService
 
 #: the windowed figures exported per queue × channel × window: (metric suffix, figure, help)

@@ -39,7 +39,6 @@ one-line :class:`~streams.state_upgrade.StateFormatError`); every commit marks t
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 import orjson
@@ -47,24 +46,12 @@ import redis.asyncio as aioredis
 
 from callwatch.engine.core import CONTAINERS
 from streams.state_upgrade import CONTAINERS_BY_FORMAT, STATE_FORMAT, parse_format, upgrade
+from streams.state_upgrade import StoredPartition as StoredPartition
 
 #: the engine's containers plus its batched dedup ids
 STORED = (*CONTAINERS, "seen")
 #: every container hash a partition may have: today's and those of every format still read
 ALL_CONTAINERS = tuple(dict.fromkeys([*STORED, *(n for names in CONTAINERS_BY_FORMAT.values() for n in names)]))
-
-
-@dataclass
-class StoredPartition:
-    partition: int
-    #: the last Kafka offset whose event is in this state; -1 when none is
-    offset: int = -1
-    meta: dict[str, Any] | None = None
-    containers: dict[str, dict[str, bytes]] = field(default_factory=dict)
-    #: the state format of ``meta`` and ``containers`` (loaded: always the current one)
-    format: int = STATE_FORMAT
-    #: loaded from an older format (and upgraded in memory): the format it is stored in
-    upgraded_from: int | None = None
 
 
 Changes = dict[str, dict[str, bytes | None]]

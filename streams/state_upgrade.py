@@ -38,14 +38,10 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable
-from typing import TYPE_CHECKING
-
-import orjson
+from dataclasses import dataclass, field
+from typing import Any
 
 from callwatch import __version__
-
-if TYPE_CHECKING:
-    from streams.state_store import StoredPartition
 
 #: the format this version of callwatch writes
 STATE_FORMAT = 1
@@ -60,7 +56,24 @@ CONTAINERS_BY_FORMAT: dict[int, tuple[str, ...]] = {
         "customers", "seen"),
 }
 
-Upgrade = Callable[["StoredPartition"], "StoredPartition"]
+
+
+@dataclass
+class StoredPartition:
+    """One partition's state as a store holds it (``streams.state_store`` re-exports it)."""
+
+    partition: int
+    #: the last Kafka offset whose event is in this state; -1 when none is
+    offset: int = -1
+    meta: dict[str, Any] | None = None
+    containers: dict[str, dict[str, bytes]] = field(default_factory=dict)
+    #: the state format of ``meta`` and ``containers`` (loaded: always the current one)
+    format: int = STATE_FORMAT
+    #: loaded from an older format (and upgraded in memory): the format it is stored in
+    upgraded_from: int | None = None
+
+
+Upgrade = Callable[[StoredPartition], StoredPartition]
 
 
 class StateFormatError(RuntimeError):
@@ -86,28 +99,14 @@ def chain(*steps: Upgrade) -> Upgrade:
     return run
 
 
-def _format_1(state: StoredPartition) -> StoredPartition:
-    """Format 1 (0.1.0) is the current format; it is passed on as stored, but for held events.
-
-    ``take_dirty`` stores a contact's held events as a JSON array of event objects, and
-    ``Engine.restore`` passes each element to ``events.decode``, which takes JSON text: a 0.1.0 worker
-    restarted while an event was held failed to open the partition. Each held event is handed to the
-    engine as its JSON text. What is stored is unchanged (the engine writes objects again). When the
-    engine reads the objects itself, this becomes the identity; the format-1 fixture has a held event,
-    so the upgrade test says which the engine expects.
-    """
-    held = state.containers.get("held")
-    if not held:
-        return state
-    as_text = {key: orjson.dumps([orjson.dumps(event).decode() if isinstance(event, dict) else event
-                                  for event in orjson.loads(value)])
-               for key, value in held.items()}
-    return dataclasses.replace(state, containers={**state.containers, "held": as_text})
+def _unchanged(state: StoredPartition) -> StoredPartition:
+    """The current format: nothing to change."""
+    return state
 
 
 #: format → the function that brings a state stored in it to :data:`STATE_FORMAT`
 UPGRADES: dict[int, Upgrade] = {
-    1: _format_1,
+    1: _unchanged,
 }
 
 

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from callwatch.embedded import start_redis, start_tansu
+from console.embedded import start_redis, start_tansu
 
 ROOT = Path(__file__).resolve().parent.parent
 ARTIFACTS = ROOT / "tests" / "artifacts"

@@ -1,8 +1,16 @@
-"""The call-center engine: a pure, deterministic state machine over validated events.
+"""The call-center engine: a pure, deterministic coordinator of the rooms that hold the floor's state.
 
 No I/O, no wall clock: time comes in with each event (its ``ts``) and with :meth:`Engine.advance`
 (``now``: the wall clock live, the event-time watermark in a replay). The Faust worker and the offline
 replay drive the same class, so the same events give the same figures either way.
+
+Each kind of state has one owner, a room with a narrow interface: the contacts in their queues
+(:mod:`queue_calls`), the wait alarm's timer (:mod:`wait_alarm`), the interval and minute buckets
+(:mod:`buckets`) and the alarms' running windows (:mod:`rolling`), the threshold alarms
+(:mod:`thresholds`), agents (:mod:`agents`) and their days (:mod:`agent_days`), customers' recent
+contacts (:mod:`customers`), events held for their prerequisite (:mod:`holding`) and the ids already
+applied (:mod:`seen`). This class routes each event to the rooms it concerns and moves their clocks;
+:mod:`codec` writes and reads their containers.
 
 Out of order. An event whose prerequisite has not been seen yet (an answer before its ``call.queued``,
 an end before its answer) is held, and applied the moment the prerequisite arrives; if the watermark
@@ -10,34 +18,28 @@ an end before its answer) is held, and applied the moment the prerequisite arriv
 counted as inconsistent. Agent state changes are accounted once the watermark has passed them. Both
 make the figures of events within the allowed lateness the same as in order.
 
-Persistence. Every container the engine mutates records the touched keys in ``dirty``; a driver
-writes exactly those (a key no longer in its container is deleted), together with the offsets, in one
-transaction. :meth:`Engine.restore` rebuilds the rest (indexes, timer heaps) from the containers.
+Persistence. Every room records the keys it changed; a driver writes exactly those (a key no longer in
+its container is deleted), together with the offsets, in one transaction. :meth:`Engine.restore`
+rebuilds the rest (indexes, timer heaps, running windows) from the containers.
 """
 
 from __future__ import annotations
 
-import heapq
 from collections import Counter
-from collections.abc import Iterable
-from datetime import datetime
+from collections.abc import Callable, Iterable
 from typing import Any
 
-import orjson
-
 from callwatch.config import MonitorConfig, QueueConfig
-from callwatch.engine.aggregates import (
-    INTERVAL_S,
-    MINUTE_S,
-    REPEAT_LONG_S,
-    REPEAT_SHORT_S,
-    AgentDay,
-    Agg,
-    wait_bucket,
-)
-from callwatch.engine.figures import agents_in_queue, service_level_of, window_agg
+from callwatch.engine import codec
+from callwatch.engine.agent_days import AgentDays, FloorCalendar
+from callwatch.engine.agents import Agents
+from callwatch.engine.aggregates import MINUTE_S, REPEAT_LONG_S, AgentDay, Agg, wait_bucket
+from callwatch.engine.buckets import MINUTE_RETENTION_S, Buckets
+from callwatch.engine.customers import Customers, Repeat
+from callwatch.engine.holding import HeldEvents
 from callwatch.engine.integrity import Signal
 from callwatch.engine.integrity import evaluate as evaluate_integrity
+from callwatch.engine.queue_calls import QueueCalls
 from callwatch.engine.records import (
     ActiveAlarm,
     ActiveThreshold,
@@ -47,7 +49,10 @@ from callwatch.engine.records import (
     CustomerHistory,
     Leg,
 )
-from callwatch.engine.thresholds import EVAL_S, ThresholdAlarms, due_instants
+from callwatch.engine.rolling import ABANDONED, ABANDONED_AFTER_T, ANSWERED, DEQUEUED, WITHIN, RollingCounts
+from callwatch.engine.seen import SeenIds
+from callwatch.engine.thresholds import ThresholdAlarms
+from callwatch.engine.wait_alarm import WAIT_ALARM, WaitAlarm
 from callwatch.events import (
     AgentState,
     CallAbandoned,
@@ -61,14 +66,12 @@ from callwatch.events import (
     Event,
     SurveyCompleted,
     SurveyOffered,
-    decode,
-    encode,
 )
 
-WAIT_ALARM = "wait_window_exceeded"
-#: minute buckets older than this behind the newest event are dropped (rolling windows need 60 min,
-#: the 30-minute alarms less; the rest is slack for late events)
-MINUTE_RETENTION_S = 75 * 60
+__all__ = ["CONTAINERS", "TUPLE_KEYED", "WAIT_ALARM", "Engine", "replay_events"]
+
+CONTAINERS = codec.CONTAINERS
+TUPLE_KEYED = codec.TUPLE_KEYED
 #: how often (event time) old state is swept out
 PURGE_EVERY_S = 60.0
 #: inconsistency reasons that mean an order of events that cannot have happened (clock anomalies)
@@ -76,90 +79,41 @@ IMPOSSIBLE_ORDER = ("_out_of_sequence", "_without_history", "_before_answered", 
                     "_before_ended", "waiting_since_after_queued")
 NEG_INF = float("-inf")
 
-#: the containers a driver persists, and the record type each holds
-CONTAINERS: dict[str, Any] = {
-    "legs": Leg,
-    "intervals": Agg,
-    "minutes": Agg,
-    "agents": AgentRecord,
-    "agent_days": AgentDay,
-    # "seen" is not here: its ids are stored in batches (see take_dirty), not one field per event
-    "held": list,
-    "alarms": ActiveAlarm,
-    "thresholds": ActiveThreshold,
-    "sources": float,
-    "customers": CustomerHistory,
-}
-
-#: containers keyed by a tuple (stored as a JSON array); the others are keyed by a plain string
-TUPLE_KEYED = frozenset({"legs", "intervals", "minutes", "agent_days", "held"})
-
 
 class Engine:
-    """Live queue state, interval figures, agent figures and the wait alarm for one event stream."""
+    """Live queue state, interval figures, agent figures and the alarms for one event stream."""
 
     def __init__(self, config: MonitorConfig) -> None:
         self.config = config
-        self.legs: dict[tuple[str, str], Leg] = {}
-        self.intervals: dict[tuple[str, str, int], Agg] = {}
-        self.minutes: dict[tuple[str, str, int], Agg] = {}
-        self.agents: dict[str, AgentRecord] = {}
-        self.agent_days: dict[tuple[str, str], AgentDay] = {}
-        self.seen: dict[str, float] = {}
-        self.held: dict[tuple[str, str], list[Event]] = {}
-        self.alarms: dict[str, ActiveAlarm] = {}
-        #: the threshold alarms (abandonment, service level, no agents, feed silent) by key
-        self.thresholds: dict[str, ActiveThreshold] = {}
-        #: (arrived, left) of contacts that left their queue since the last threshold evaluation
-        self.recently_left: dict[str, list[tuple[float, float]]] = {}
-        self._evaluated_to = NEG_INF
-        #: queues seen in contact events, and queues some agent has said it serves (derived state)
-        self.known_queues: set[str] = set()
-        self.queue_channels: dict[str, set[str]] = {}
-        #: the newest minute bucket per queue: windows with nothing in them need no summing
-        self.queue_last_minute: dict[str, float] = {}
-        self.staffed_queues: set[str] = set()
-        self._threshold_alarms = ThresholdAlarms(self)
+        self.calls = QueueCalls()
+        self.wait_alarm = WaitAlarm(config)
+        self.buckets = Buckets()
+        self.rolling = RollingCounts()
+        self.threshold_alarms = ThresholdAlarms(config, self.rolling)
+        self.agents_room = Agents()
+        self.calendar = FloorCalendar(config.floor_zone)
+        self.agent_days_room = AgentDays(self.calendar)
+        self.customers_room = Customers()
+        self.holding = HeldEvents()
+        self.seen = SeenIds()
         #: latest event time per source (feed-silent detection and the clock-anomaly counts)
         self.sources: dict[str, float] = {}
-        #: each customer's contacts of the last 72 h (repeat contacts and FCR), by customer pseudonym
-        self.customers: dict[str, CustomerHistory] = {}
-        self._customer_of_call: dict[str, str] = {}
-        self._customer_hours: dict[int, set[str]] = {}
-        #: event count and pipeline counters: late, duplicate, inconsistent:<reason>
+        self._dirty_sources: set[str] = set()
+        #: queues seen in contact events
+        self.known_queues: set[str] = set()
+        #: event count and pipeline counters: late, duplicate, inconsistent:<reason>, invalid:<code>
         self.counters: Counter[str] = Counter()
         self.max_ts = NEG_INF
         self.min_ts = float("inf")
-        self.swept_to = NEG_INF
-        self.seq = 0
         self._last_purge = NEG_INF
-        # derived indexes, rebuilt by restore()
-        self.waiting: dict[str, dict[str, Leg]] = {}
-        self._crossings: list[tuple[float, int, str, str]] = []
-        self._departures: list[tuple[float, int, str, str]] = []
-        self._over: dict[str, set[int]] = {}
-        self._held_heap: list[tuple[float, str, str]] = []
-        #: (time, agent) of state changes not yet final, so the watermark finds them without a scan
-        self._agent_changes: list[tuple[float, str]] = []
-        #: ids and legs by the hour of their time, so that forgetting them costs what is forgotten
-        self._seen_hours: dict[int, list[str]] = {}
-        # persisted form of ``seen``: one field per (hour, batch), so a batch of 2,000 events writes
-        # one field for deduplication, not 2,000; an hour's fields are deleted together
-        self._seen_new: list[tuple[str, float]] = []
-        self._seen_fields: dict[int, list[str]] = {}
-        self._seen_gone: list[str] = []
-        self._seen_batch = 0
-        self._leg_hours: dict[int, list[tuple[str, str]]] = {}
-        self._agent_days_kept_from = ""
         self._source = ""
         #: the floor day the integrity signals were last evaluated for (once a day, at its end)
         self._integrity_day = ""
         self._integrity_quarter = -1
         self._integrity_cache: tuple[str, list[Signal]] = ("", [])
-        self._day_cache: dict[int, str] = {}
         self._expiring = False
         self._qc: dict[str, QueueConfig] = {}
-        self._handlers: dict[str, Any] = {
+        self._handlers: dict[str, Callable[[Any, float], None]] = {
             "call.queued": self._queued, "call.answered": self._answered, "call.ended": self._ended,
             "agent.state": self._agent_state, "call.wrapped": self._wrapped,
             "call.abandoned": self._left_unanswered, "call.dequeued": self._left_unanswered,
@@ -167,7 +121,80 @@ class Engine:
             "survey.offered": self._survey, "survey.completed": self._survey,
         }
         self.outbox: list[AlarmEvent] = []
-        self.dirty: dict[str, set[Any]] = {name: set() for name in CONTAINERS}
+
+    # ------------------------------------------------- the rooms' containers
+
+    @property
+    def legs(self) -> dict[tuple[str, str], Leg]:
+        return self.calls.legs
+
+    @property
+    def waiting(self) -> dict[str, dict[str, Leg]]:
+        return self.calls.waiting
+
+    @property
+    def intervals(self) -> dict[tuple[str, str, int], Agg]:
+        return self.buckets.intervals
+
+    @property
+    def minutes(self) -> dict[tuple[str, str, int], Agg]:
+        return self.buckets.minutes
+
+    @property
+    def agents(self) -> dict[str, AgentRecord]:
+        return self.agents_room.records
+
+    @property
+    def agent_days(self) -> dict[tuple[str, str], AgentDay]:
+        return self.agent_days_room.days
+
+    @property
+    def agents_by_queue(self) -> dict[str, set[str]]:
+        return self.agents_room.by_queue
+
+    @property
+    def staffed_queues(self) -> set[str]:
+        return self.agents_room.staffed
+
+    @property
+    def alarms(self) -> dict[str, ActiveAlarm]:
+        return self.wait_alarm.alarms
+
+    @property
+    def thresholds(self) -> dict[str, ActiveThreshold]:
+        return self.threshold_alarms.active
+
+    @property
+    def customers(self) -> dict[str, CustomerHistory]:
+        return self.customers_room.histories
+
+    @property
+    def held(self) -> dict[tuple[str, str], list[Event]]:
+        return self.holding.held
+
+    @property
+    def swept_to(self) -> float:
+        return self.wait_alarm.swept_to
+
+    def _containers(self) -> dict[str, tuple[dict[Any, Any], set[Any]]]:
+        """Each persisted container with the set of its keys changed since the last write."""
+        return {
+            "legs": (self.calls.legs, self.calls.dirty),
+            "intervals": (self.buckets.intervals, self.buckets.dirty_intervals),
+            "minutes": (self.buckets.minutes, self.buckets.dirty_minutes),
+            "agents": (self.agents_room.records, self.agents_room.dirty),
+            "agent_days": (self.agent_days_room.days, self.agent_days_room.dirty),
+            "held": (self.holding.held, self.holding.dirty),
+            "alarms": (self.wait_alarm.alarms, self.wait_alarm.dirty),
+            "thresholds": (self.threshold_alarms.active, self.threshold_alarms.dirty),
+            "sources": (self.sources, self._dirty_sources),
+            "customers": (self.customers_room.histories, self.customers_room.dirty),
+        }
+
+    @property
+    def dirty(self) -> dict[str, set[Any]]:
+        """The keys changed since the last :meth:`take_dirty`, per container."""
+        return {name: keys for name, (_, keys) in self._containers().items()}
 
     # ------------------------------------------------------------------ time
 
@@ -178,12 +205,7 @@ class Engine:
 
     def day_of(self, ts: float) -> str:
         """The floor's calendar day (ISO date) that ``ts`` falls in."""
-        slot = int(ts // INTERVAL_S)
-        day = self._day_cache.get(slot)
-        if day is None:
-            day = datetime.fromtimestamp(slot * INTERVAL_S, self.config.floor_zone).date().isoformat()
-            self._day_cache[slot] = day
-        return day
+        return self.calendar.day_of(ts)
 
     # ----------------------------------------------------------------- input
 
@@ -202,11 +224,9 @@ class Engine:
         if event.id in self.seen:
             self.counters["duplicate"] += 1
             return False
-        self.seen[event.id] = ts
-        self._seen_hours.setdefault(int(ts // 3600), []).append(event.id)
-        self._seen_new.append((event.id, ts))
+        self.seen.add(event.id, ts)
         self.counters["events"] += 1
-        if ts < self.watermark:
+        if ts < self.max_ts - self.config.allowed_lateness_s:
             self.counters["late"] += 1
         if ts > self.max_ts:
             self.max_ts = ts
@@ -215,7 +235,8 @@ class Engine:
         source = event.source
         if source is not None and ts > self.sources.get(source, NEG_INF):
             self.sources[source] = ts
-            self.dirty["sources"].add(source)
+            self._dirty_sources.add(source)
+            self.threshold_alarms.source_seen(source, ts)
         self._dispatch(event, ts)
         return True
 
@@ -231,7 +252,7 @@ class Engine:
             # the clock-anomaly signal counts, per source, the events whose order cannot have happened
             self.counters[f"anomaly:{self._source}:{reason}"] += 1
 
-    # ------------------------------------------------------- buckets helpers
+    # ------------------------------------------------------- routing helpers
 
     def _queue_config(self, queue: str) -> QueueConfig:
         qc = self._qc.get(queue)
@@ -241,37 +262,27 @@ class Engine:
 
     def _buckets(self, queue: str, channel: str, ts: float) -> tuple[Agg, ...]:
         """The 15-minute interval and the minute bucket ``ts`` falls in (the minute only if recent)."""
-        ik = _interval_key(queue, channel, ts)
-        iv = self.intervals.get(ik)
-        if iv is None:
-            iv = self.intervals[ik] = Agg()
-            self.known_queues.add(queue)
-            self.queue_channels.setdefault(queue, set()).add(channel)
-        self.dirty["intervals"].add(ik)
+        iv = self.buckets.interval(queue, channel, ts)
+        self.known_queues.add(queue)
         if ts < self.max_ts - MINUTE_RETENTION_S:
             return (iv,)
-        mk = (queue, channel, int(ts // MINUTE_S) * MINUTE_S)
-        if mk[2] > self.queue_last_minute.get(queue, NEG_INF):
-            self.queue_last_minute[queue] = mk[2]
-        mn = self.minutes.get(mk)
-        if mn is None:
-            mn = self.minutes[mk] = Agg()
-        self.dirty["minutes"].add(mk)
-        return (iv, mn)
+        return (iv, self.buckets.minute(queue, channel, ts))
 
-    def _agent_day(self, agent: str, ts: float) -> AgentDay:
-        key = (agent, self.day_of(ts))
-        day = self.agent_days.get(key)
-        if day is None:
-            day = self.agent_days[key] = AgentDay()
-        self.dirty["agent_days"].add(key)
-        return day
+    def _count(self, queue: str, ts: float, counts: tuple[tuple[int, int], ...]) -> None:
+        """What the alarms' windows count (answers, abandons, dequeues) of an event in a recent minute."""
+        if ts < self.max_ts - MINUTE_RETENTION_S:
+            return  # no minute bucket either: the windows would not see it
+        minute = int(ts // MINUTE_S) * MINUTE_S
+        new = False
+        for field, n in counts:
+            if n:
+                new |= self.rolling.add(queue, minute, field, n)
+        self.threshold_alarms.minute_changed(queue, minute, new)
 
-    def _touch(self, leg: Leg, ts: float) -> None:
-        if ts > leg.last_ts:
-            leg.last_ts = ts
-            self._leg_hours.setdefault(int(ts // 3600), []).append((leg.queue, leg.call_id))
-        self.dirty["legs"].add((leg.queue, leg.call_id))
+    def _queue_moved(self, queue: str, ts: float) -> None:
+        """Callers or agents of a queue changed at ``ts``: the no-agents rule looks again."""
+        if queue in self.agents_room.staffed:
+            self.threshold_alarms.queue_changed(queue, ts)
 
     # ------------------------------------------------------------ holding
 
@@ -280,41 +291,21 @@ class Engine:
             # the watermark has passed it: what it waits for is not coming
             self._inconsistent(f"{ev.type.split('.')[1]}_out_of_sequence")
             return
-        held = self.held.setdefault(key, [])
-        held.append(ev)
-        self.dirty["held"].add(key)
-        heapq.heappush(self._held_heap, (ts, key[0], key[1]))
+        self.holding.hold(ev, key, ts)
 
     def _release(self, key: tuple[str, str]) -> None:
         """A leg just changed: apply the events that were waiting for it, in event-time order."""
-        held = self.held.pop(key, None)
-        if not held:
-            return
-        self.dirty["held"].add(key)
-        for ev in sorted(held, key=lambda e: (e.ts, e.id)):
+        for ev in self.holding.release(key):
             self._dispatch(ev, ev.ts.timestamp())
 
     def _release_expired(self, watermark: float) -> None:
         """Held events the watermark has passed: their prerequisite is not coming; apply them as orphans."""
-        heap = self._held_heap
-        while heap and heap[0][0] <= watermark:
-            _, queue, call_id = heapq.heappop(heap)
-            key = (queue, call_id)
-            held = self.held.get(key)
-            if not held:
-                continue
-            due = [e for e in held if e.ts.timestamp() <= watermark]
-            rest = [e for e in held if e.ts.timestamp() > watermark]
-            if rest:
-                self.held[key] = rest
-            else:
-                del self.held[key]
-            self.dirty["held"].add(key)
+        for key, due in self.holding.expired(watermark):
             self._expiring = True
             try:
-                for ev in sorted(due, key=lambda e: (e.ts, e.id)):
+                for ev in due:
                     self._source = ev.source or ""
-                    if key in self.legs:  # an earlier orphan of this contact created its leg
+                    if key in self.calls:  # an earlier orphan of this contact created its leg
                         self._dispatch(ev, ev.ts.timestamp())
                     else:
                         self._orphan(ev, ev.ts.timestamp())
@@ -327,14 +318,11 @@ class Engine:
         Its queue figures are not counted (its wait is unknown), but the agent's work is, and the leg
         is created so that the contact's later events apply normally.
         """
-        key = (ev.queue, ev.call_id)  # type: ignore[union-attr]
         self._inconsistent(f"{ev.type.split('.')[1]}_without_history")
         if isinstance(ev, CallAnswered | CallEnded | CallTransferred | CallWrapped):
-            self.seq += 1
-            leg = Leg(ev.call_id, ev.queue, ev.channel.value, ev.priority, self.seq, None, None, "answered",
-                      agent=ev.agent, answered_at=ts, left_at=ts)
-            self.legs[key] = leg
-            self._touch(leg, ts)
+            leg = Leg(ev.call_id, ev.queue, ev.channel.value, ev.priority, self.calls.next_seq(), None, None,
+                      "answered", agent=ev.agent, answered_at=ts, left_at=ts)
+            self.calls.add(leg, ts)
             if isinstance(ev, CallEnded | CallTransferred):
                 leg.answered_at = None  # talk unknown: the end is recorded, the talk time is not
                 self._finish(leg, ev, ts, talk=0.0)
@@ -349,7 +337,7 @@ class Engine:
 
     def _queued(self, ev: CallQueued, ts: float) -> None:
         key = (ev.queue, ev.call_id)
-        leg = self.legs.get(key)
+        leg = self.calls.get(key)
         if leg is not None and leg.status == "waiting":
             self._inconsistent("queued_twice")
             return
@@ -360,44 +348,33 @@ class Engine:
                 self._inconsistent("waiting_since_after_queued")
             else:
                 wait_from = since
-        self.seq += 1
-        leg = Leg(ev.call_id, ev.queue, ev.channel.value, ev.priority, self.seq, ts, wait_from, "waiting",
-                  customer=ev.customer)
-        self.legs[key] = leg
-        self._touch(leg, ts)
-        self.waiting.setdefault(ev.queue, {})[ev.call_id] = leg
+        leg = Leg(ev.call_id, ev.queue, ev.channel.value, ev.priority, self.calls.next_seq(), ts, wait_from,
+                  "waiting", customer=ev.customer)
+        self.calls.add(leg, ts)
+        self._queue_moved(ev.queue, ts)
         for agg in self._buckets(ev.queue, leg.channel, ts):
             agg.offered += 1
-        if ev.customer and ev.call_id not in self._customer_of_call:
+        if ev.customer and not self.customers_room.knows_call(ev.call_id):
             self._customer_contact(ev.customer, ev.call_id, ev.queue, leg.channel, ts)
-        window = self._queue_config(ev.queue).wait_window_s
-        heapq.heappush(self._crossings, (wait_from + window, leg.seq, ev.queue, ev.call_id))
+        self.wait_alarm.entered(leg)
         self._release(key)
 
     def _leave(self, leg: Leg, ts: float) -> float:
         """Take a waiting leg out of its queue at ``ts``; returns its wait (never below 0)."""
         assert leg.wait_from is not None
-        del self.waiting[leg.queue][leg.call_id]
-        leg.left_at = ts
-        if leg.arrived_at is not None:
-            self.recently_left.setdefault(leg.queue, []).append((leg.arrived_at, ts))
+        self.calls.leave(leg, ts, self.threshold_alarms.evaluated_to)
+        self._queue_moved(leg.queue, ts)
         wait = ts - leg.wait_from
         if wait < 0:
             self._inconsistent("left_before_queued")
             wait = 0.0
-        window = self._queue_config(leg.queue).wait_window_s
-        if wait > window:
-            heapq.heappush(self._departures, (ts, leg.seq, leg.queue, leg.call_id))
-        elif leg.seq in self._over.get(leg.queue, ()):
-            # the timer passed the crossing before this (late) event said the caller had left in time:
-            # the alarm was wrong, and it resolves now rather than never
-            heapq.heappush(self._departures, (max(ts, self.swept_to), leg.seq, leg.queue, leg.call_id))
+        self.wait_alarm.left(leg, ts, wait)
         return wait
 
     def _take_from_queue(self, ev: CallAnswered | CallAbandoned | CallDequeued, ts: float) -> tuple[Leg, float] | None:
         """The waiting leg an answer, abandon or dequeue ends, taken out of its queue, with its wait."""
         key = (ev.queue, ev.call_id)
-        leg = self.legs.get(key)
+        leg = self.calls.get(key)
         if leg is None:
             self._hold(ev, key, ts)
             return None
@@ -417,6 +394,7 @@ class Engine:
         qc = self._queue_config(ev.queue)
         within = wait <= qc.threshold_s(ev.channel)
         bucket = wait_bucket(wait)
+        self._count(ev.queue, ts, ((ANSWERED, 1), (WITHIN, within)))
         for agg in self._buckets(ev.queue, leg.channel, ts):
             agg.answered += 1
             agg.answered_within_t += within
@@ -427,15 +405,15 @@ class Engine:
         leg.status = "answered"
         leg.agent = ev.agent
         leg.answered_at = ts
-        ref = self._contact_ref(ev.call_id)
+        ref = self.customers_room.ref(ev.call_id)
         if ref is not None and ref.agent is None:
-            ref.agent, ref.agent_day = ev.agent, self.day_of(ts)
-            day = self._agent_day(ev.agent, ts)
+            ref.agent, ref.agent_day = ev.agent, self.calendar.day_of(ts)
+            day = self.agent_days_room.day(ev.agent, ts)
             day.customer_contacts += 1
             # a repeat seen before this answer (events out of order) is credited to the agent now
             day.repeat_24h += ref.repeat_24h
             day.repeat_72h += ref.repeat_72h
-        self._touch(leg, ts)
+        self.calls.touch(leg, ts)
         self._release((leg.queue, leg.call_id))
 
     def _left_unanswered(self, ev: CallAbandoned | CallDequeued, ts: float) -> None:
@@ -444,6 +422,7 @@ class Engine:
             return
         leg, wait = taken
         if isinstance(ev, CallDequeued):
+            self._count(ev.queue, ts, ((DEQUEUED, 1),))
             for agg in self._buckets(ev.queue, leg.channel, ts):
                 agg.dequeued[ev.reason] = agg.dequeued.get(ev.reason, 0) + 1
             leg.status = "dequeued"
@@ -452,6 +431,8 @@ class Engine:
             short = wait < qc.short_abandon_s
             after_t = wait > qc.threshold_s(ev.channel)
             bucket = wait_bucket(wait)
+            if not short:
+                self._count(ev.queue, ts, ((ABANDONED, 1), (ABANDONED_AFTER_T, after_t)))
             for agg in self._buckets(ev.queue, leg.channel, ts):
                 if short:
                     agg.short_abandoned += 1
@@ -464,13 +445,13 @@ class Engine:
                     agg.wait_abandoned_max_s = wait
                 agg.wait_abandoned_hist[bucket] += 1
             leg.status = "abandoned"
-        self._touch(leg, ts)
+        self.calls.touch(leg, ts)
         self._release((leg.queue, leg.call_id))
 
     def _conversation(self, ev: CallEnded | CallTransferred, ts: float) -> Leg | None:
         """The answered leg a conversation-ending event belongs to, or None (held or inconsistent)."""
         key = (ev.queue, ev.call_id)
-        leg = self.legs.get(key)
+        leg = self.calls.get(key)
         if leg is None or leg.status == "waiting":
             self._hold(ev, key, ts)
             return None
@@ -511,7 +492,7 @@ class Engine:
             agg.agent_ended += by_agent
             agg.short_calls += short
             agg.transfers += transfer
-        day = self._agent_day(ev.agent, ts)
+        day = self.agent_days_room.day(ev.agent, ts)
         if by_agent:
             integrity = self.config.integrity
             cap = integrity.handle_cap_s
@@ -530,12 +511,12 @@ class Engine:
         leg.status = "ended" if ended else "transferred"
         leg.ended_at = ts
         leg.agent = ev.agent
-        self._touch(leg, ts)
+        self.calls.touch(leg, ts)
         self._release((leg.queue, leg.call_id))
 
     def _wrapped(self, ev: CallWrapped, ts: float) -> None:
         key = (ev.queue, ev.call_id)
-        leg = self.legs.get(key)
+        leg = self.calls.get(key)
         if leg is None or leg.status in ("waiting", "answered"):
             self._hold(ev, key, ts)
             return
@@ -552,25 +533,26 @@ class Engine:
         # handle time belongs to the interval in which the contact ended
         for agg in self._buckets(leg.queue, leg.channel, leg.ended_at):
             agg.acw_s += acw
-        self._agent_day(ev.agent, leg.ended_at).acw_s += acw
+        self.agent_days_room.day(ev.agent, leg.ended_at).acw_s += acw
         leg.wrapped = True
-        self._touch(leg, ts)
+        self.calls.touch(leg, ts)
 
     def _disposition(self, ev: CallDisposition, ts: float) -> None:
-        if (ev.queue, ev.call_id) not in self.legs and not self._expiring:
+        key = (ev.queue, ev.call_id)
+        if key not in self.calls and not self._expiring:
             # its contact's first events are late: wait for them, so that which surveys were offered on
             # complaint contacts never depends on arrival order
-            self._hold(ev, (ev.queue, ev.call_id), ts)
+            self._hold(ev, key, ts)
             return
         complaint = bool(ev.complaint)
         for agg in self._buckets(ev.queue, ev.channel.value, ts):
             agg.dispositions += 1
             agg.resolved += ev.resolved
             agg.complaints += complaint
-        day = self._agent_day(ev.agent, ts)
+        day = self.agent_days_room.day(ev.agent, ts)
         day.dispositions += 1
         day.resolved += ev.resolved
-        leg = self.legs.get((ev.queue, ev.call_id))
+        leg = self.calls.get(key)
         offered = leg is not None and leg.survey_offered
         if complaint:
             day.complaint_contacts += 1
@@ -583,27 +565,28 @@ class Engine:
         if leg is not None:
             leg.resolved = ev.resolved
             leg.complaint = ev.complaint
-            self._touch(leg, ts)
-        ref = self._contact_ref(ev.call_id)
+            self.calls.touch(leg, ts)
+        ref = self.customers_room.ref(ev.call_id)
         if ref is not None and ref.resolved is None:
             ref.resolved = ev.resolved
             if ev.resolved and ref.repeat_72h:  # the customer came back before the disposition arrived
                 self._count_resolved_repeat(ref)
 
     def _survey(self, ev: SurveyOffered | SurveyCompleted, ts: float) -> None:
-        if (ev.queue, ev.call_id) not in self.legs and not self._expiring:
-            self._hold(ev, (ev.queue, ev.call_id), ts)
+        key = (ev.queue, ev.call_id)
+        if key not in self.calls and not self._expiring:
+            self._hold(ev, key, ts)
             return
-        day = self._agent_day(ev.agent, ts)
+        day = self.agent_days_room.day(ev.agent, ts)
         buckets = self._buckets(ev.queue, ev.channel.value, ts)
         if isinstance(ev, SurveyOffered):
             for agg in buckets:
                 agg.surveys_offered += 1
             day.surveys_offered += 1
-            leg = self.legs.get((ev.queue, ev.call_id))
+            leg = self.calls.get(key)
             if leg is not None and not leg.survey_offered:
                 leg.survey_offered = True
-                self._touch(leg, ts)
+                self.calls.touch(leg, ts)
                 if leg.complaint is not None:  # the disposition came first: count the offer against it
                     if leg.complaint:
                         day.complaint_offered += 1
@@ -625,166 +608,77 @@ class Engine:
 
     # ------------------------------------------------------ repeat contacts
 
-    def _contact_ref(self, call_id: str) -> ContactRef | None:
-        customer = self._customer_of_call.get(call_id)
-        if customer is None:
-            return None
-        self.dirty["customers"].add(customer)
-        return next((c for c in self.customers[customer].contacts if c.call_id == call_id), None)
-
     def _customer_contact(self, customer: str, call_id: str, queue: str, channel: str, ts: float) -> None:
         """A customer's new contact: earlier ones within 24 h / 72 h become repeats (any queue or channel)."""
-        history = self.customers.get(customer)
-        if history is None:
-            history = self.customers[customer] = CustomerHistory()
-        for prior in history.contacts:
-            gap = ts - prior.ts
-            if gap <= 0 or gap > REPEAT_LONG_S or (prior.repeat_72h and (prior.repeat_24h or gap > REPEAT_SHORT_S)):
-                continue
-            short = gap <= REPEAT_SHORT_S and not prior.repeat_24h
-            long = not prior.repeat_72h
-            prior.repeat_24h |= short
-            prior.repeat_72h = True
-            agg = self._interval_of(prior)
-            day_key = (prior.agent, prior.agent_day) if prior.agent and prior.agent_day else None
-            day = self.agent_days.get(day_key) if day_key else None
-            if day is not None:
-                self.dirty["agent_days"].add(day_key)
-            for target in (agg, day):
-                if target is not None:
-                    target.repeat_24h += short
-                    target.repeat_72h += long
-            if long and prior.resolved:
-                self._count_resolved_repeat(prior)
-        ref = ContactRef(call_id, ts, queue, channel)
-        later = [c.ts - ts for c in history.contacts if 0 < c.ts - ts <= REPEAT_LONG_S]
-        history.contacts.append(ref)
-        self._customer_of_call[call_id] = customer
-        self._customer_hours.setdefault(int(ts // 3600), set()).add(customer)
-        self.dirty["customers"].add(customer)
+        ref, repeats = self.customers_room.contact(customer, call_id, queue, channel, ts)
+        for repeat in repeats:
+            self._credit_repeat(repeat)
         for agg in self._buckets(queue, channel, ts):
             agg.customer_contacts += 1
-        if later:  # arrived late: the customer's next contact is already known, so this one is a repeat
-            ref.repeat_72h = True
-            ref.repeat_24h = min(later) <= REPEAT_SHORT_S
-            agg = self._interval_of(ref)
-            if agg is not None:
-                agg.repeat_72h += 1
-                agg.repeat_24h += ref.repeat_24h
+        if ref.repeat_72h:  # arrived late: the customer's next contact is already known
+            mine = self.buckets.existing_interval(ref.queue, ref.channel, ref.ts)
+            if mine is not None:
+                mine.repeat_72h += 1
+                mine.repeat_24h += ref.repeat_24h
 
-    def _interval_of(self, ref: ContactRef) -> Agg | None:
-        key = _interval_key(ref.queue, ref.channel, ref.ts)
-        agg = self.intervals.get(key)
-        if agg is not None:
-            self.dirty["intervals"].add(key)
-        return agg
+    def _credit_repeat(self, repeat: Repeat) -> None:
+        prior, short, long = repeat.prior, repeat.short, repeat.long
+        agg = self.buckets.existing_interval(prior.queue, prior.channel, prior.ts)
+        day = (self.agent_days_room.existing(prior.agent, prior.agent_day)
+               if prior.agent and prior.agent_day else None)
+        for target in (agg, day):
+            if target is not None:
+                target.repeat_24h += short
+                target.repeat_72h += long
+        if long and prior.resolved:
+            self._count_resolved_repeat(prior)
 
     def _count_resolved_repeat(self, ref: ContactRef) -> None:
-        agg = self._interval_of(ref)
+        agg = self.buckets.existing_interval(ref.queue, ref.channel, ref.ts)
         if agg is not None:
             agg.resolved_repeat_72h += 1
         if ref.agent and ref.agent_day:
-            day = self.agent_days.get((ref.agent, ref.agent_day))
+            day = self.agent_days_room.existing(ref.agent, ref.agent_day)
             if day is not None:
                 day.resolved_repeat_72h += 1
                 day.add_evidence("contradicted_resolution", ref.call_id, self.config.integrity.evidence_per_day)
-                self.dirty["agent_days"].add((ref.agent, ref.agent_day))
 
     # -------------------------------------------------------------- agents
 
     def _agent_state(self, ev: AgentState, ts: float) -> None:
-        rec = self.agents.get(ev.agent)
-        if rec is None:
-            rec = self.agents[ev.agent] = AgentRecord(ev.agent)
-        if ev.queues is not None and ts >= rec.queues_ts:
-            rec.queues = list(ev.queues)
-            rec.queues_ts = ts
-            self.staffed_queues.update(ev.queues)
-        if ev.team is not None:
-            rec.team = ev.team
-        self.dirty["agents"].add(ev.agent)
-        if rec.since is not None and ts < rec.since:
-            # older than a change already made final: it cannot be placed any more
+        placed, moved = self.agents_room.state_event(ev, ts)
+        for q in moved:  # who serves the queue counts at once, for every instant still to come
+            self._queue_moved(q, NEG_INF)
+        if not placed:
             self._inconsistent("agent_state_too_late")
             return
-        # changes at the same instant are ordered by event id: arrival order must not matter
-        change = [ts, ev.state.value, ev.reason, ev.id]
-        pending = rec.pending
-        order = (ts, ev.id)
-        if not pending or order >= (pending[-1][0], pending[-1][3]):
-            pending.append(change)
-        else:
-            i = len(pending)
-            while i and (pending[i - 1][0], pending[i - 1][3]) > order:
-                i -= 1
-            pending.insert(i, change)
-        heapq.heappush(self._agent_changes, (ts, ev.agent))
-
-    def _finalise_agents(self, watermark: float) -> None:
-        heap = self._agent_changes
-        due: set[str] = set()
-        while heap and heap[0][0] <= watermark:
-            due.add(heapq.heappop(heap)[1])
-        for name in sorted(due):
-            rec = self.agents[name]
-            pending = rec.pending
-            n = 0
-            while n < len(pending) and pending[n][0] <= watermark:
-                ts, state, reason, _ = pending[n]
-                if rec.since is not None:
-                    self._account(rec, rec.since, ts, next_state=state)
-                rec.previous, rec.state, rec.reason, rec.since = rec.state, state, reason, ts
-                n += 1
-            if n:
-                del pending[:n]
-                self.dirty["agents"].add(name)
-
-    def _account(self, rec: AgentRecord, start: float, end: float, next_state: str | None) -> None:
-        """Add the spell [start, end) of ``rec.state`` to the agent's days (split at midnight)."""
-        if end <= start:
-            return
-        state, reason = rec.state, rec.reason
-        idle = state == "available" and next_state == "busy" and rec.previous in ("busy", "wrap_up")
-        t = start
-        while t < end:
-            day_key = self.day_of(t)
-            # the next slot whose day differs bounds this piece
-            stop = (int(t // INTERVAL_S) + 1) * INTERVAL_S
-            while stop < end and self.day_of(stop) == day_key:
-                stop += INTERVAL_S
-            piece_end = min(stop, end)
-            day = self._agent_day(rec.agent, t)
-            d = piece_end - t
-            day.state_s[state] = day.state_s.get(state, 0.0) + d
-            if state == "away":
-                r = reason or "unspecified"
-                day.away_reason_s[r] = day.away_reason_s.get(r, 0.0) + d
-            if idle:
-                day.idle_between_s += d
-            t = piece_end
-        if idle:
-            self._agent_day(rec.agent, end).idle_between_n += 1
+        for q in self.agents_room.queues_of(ev.agent):
+            self._queue_moved(q, ts)
 
     # ------------------------------------------------------------ the clock
 
     def advance(self, now: float | None = None) -> list[AlarmEvent]:
-        """Move time forward: apply what the watermark released, run the alarm timer up to ``now``.
+        """Move time forward: apply what the watermark released, run the alarms up to ``now``.
 
         ``now`` is the wall clock in live mode; in a replay leave it None, and the watermark is used.
         Returns the alarm events this produced (also appended to ``outbox``).
         """
         wm = self.watermark
-        if self._held_heap and self._held_heap[0][0] <= wm:
+        if self.holding.any_due(wm):
             self._release_expired(wm)
         start = len(self.outbox)
         # the timer before the agents: an alarm's context reads agent states as of its moment, which
         # lies after every change already final
         clock = wm if now is None else now
-        self._sweep(clock)
-        if clock > NEG_INF and clock >= self._evaluated_to + EVAL_S:
-            self._evaluate_thresholds(clock)
-        if self._agent_changes and self._agent_changes[0][0] <= wm:
-            self._finalise_agents(wm)
+        decided = self.wait_alarm.sweep(clock, self.calls, self)
+        decided += self.threshold_alarms.advance(clock, self.known_queues, self.agents_room.staffed, self.sources,
+                                                 self)
+        if decided:
+            self.outbox.extend(decided)
+        if self.agents_room.any_due(wm):
+            account = self.agent_days_room.account
+            for spell in self.agents_room.finalise(wm):
+                account(spell)
         if wm > NEG_INF:
             self._daily_integrity(wm)
         if wm - self._last_purge >= PURGE_EVERY_S:
@@ -796,14 +690,28 @@ class Engine:
             self.outbox[start:] = sorted(self.outbox[start:], key=lambda a: (a.at, a.alarm, a.queue, a.status))
         return self.outbox[start:]
 
-    def _evaluate_thresholds(self, clock: float) -> None:
-        for at in due_instants(self._evaluated_to, clock):
-            self._threshold_alarms.evaluate(at)
-            self._evaluated_to = at
-        done = self._evaluated_to
-        for queue, left in self.recently_left.items():
-            if left:
-                self.recently_left[queue] = [item for item in left if item[1] > done]
+    def next_deadline(self) -> float | None:
+        """When the alarm timer next has something to decide (for a driver's sleep)."""
+        return self.wait_alarm.next_deadline()
+
+    # ---------------------------------------------- the floor as of an instant
+
+    def waiting_at(self, queue: str, at: float) -> int:
+        """Contacts waiting in the queue at ``at``: those still waiting and those that left after it."""
+        return self.calls.waiting_at(queue, at)
+
+    def agents_at(self, queue: str, at: float | None = None) -> dict[str, int]:
+        """Agents serving the queue in each state (at ``at``, or their latest state); staffed = not offline."""
+        return self.agents_room.at(queue, at)
+
+    def service_level_15m(self, queue: str, at: float) -> float | None:
+        """The service level of the whole minutes in the 15 before ``at`` (an alarm's context)."""
+        answered, within, abandoned, after_t = self.buckets.service_level_counts(queue, at - 15 * 60, at - MINUTE_S)
+        formula = self._queue_config(queue).service_level_formula.value
+        den = {"answered_only": answered, "abandons_neutral": answered + after_t}.get(formula, answered + abandoned)
+        return None if den <= 0 else within / den
+
+    # ------------------------------------------------------------ integrity
 
     def integrity_signals(self) -> list[Signal]:
         """The signals over the configured period up to yesterday (cached for the day)."""
@@ -849,266 +757,127 @@ class Engine:
                 waiting=0, agents_available=0, service_level=None, detail=signal.reason,
                 evidence=signal.evidence))
 
-    def next_deadline(self) -> float | None:
-        """When the alarm timer next has something to decide (for a driver's sleep)."""
-        times = []
-        if self._crossings:
-            times.append(self._crossings[0][0])
-        if self._departures:
-            times.append(self._departures[0][0])
-        return min(times) if times else None
-
-    def _sweep(self, now: float) -> None:
-        crossings, departures = self._crossings, self._departures
-        while True:
-            c = crossings[0][0] if crossings else None
-            d = departures[0][0] if departures else None
-            # on a tie the crossing goes first, so an incident handed from one caller to the next
-            # stays one incident
-            if c is not None and c <= now and (d is None or c <= d):
-                deadline, seq, queue, call_id = heapq.heappop(crossings)
-                leg = self.legs.get((queue, call_id))
-                if leg is None or leg.seq != seq or (leg.left_at is not None and leg.left_at <= deadline):
-                    continue
-                over = self._over.setdefault(queue, set())
-                over.add(seq)
-                if queue not in self.alarms:
-                    self.alarms[queue] = ActiveAlarm(queue, deadline, call_id)
-                    self.dirty["alarms"].add(queue)
-                    self._emit("started", queue, deadline, call_id)
-            elif d is not None and d <= now:
-                left_at, seq, queue, call_id = heapq.heappop(departures)
-                crossed = self._over.get(queue)
-                if not crossed or seq not in crossed:
-                    continue
-                crossed.discard(seq)
-                if not crossed and queue in self.alarms:
-                    self._emit("resolved", queue, left_at, call_id)
-                    del self.alarms[queue]
-                    self.dirty["alarms"].add(queue)
-            else:
-                break
-        if now > self.swept_to:
-            self.swept_to = now
-
-    def _emit(self, status: str, queue: str, at: float, call_id: str) -> None:
-        active = self.alarms[queue]
-        qc = self._queue_config(queue)
-        # the context as of the alarm's moment, which in a replay lies behind the newest event
-        waits = [at - leg.wait_from for leg in self.legs.values()
-                 if leg.queue == queue and leg.wait_from is not None and leg.wait_from <= at
-                 and (leg.left_at is None or leg.left_at > at)]
-        oldest = max(waits, default=0.0)
-        if status == "started":
-            oldest = max(oldest, qc.wait_window_s)
-        # the whole minutes before the alarm: all their events are in, whatever the arrival order
-        sl = service_level_of(window_agg(self, queue, None, at - 15 * 60, at - MINUTE_S), qc)
-        self.outbox.append(AlarmEvent(
-            alarm=WAIT_ALARM, status=status, queue=queue, at=at,
-            started_at=max(active.started_at, 0.0), severity="critical",
-            value=round(oldest, 3), threshold=qc.wait_window_s, unit="seconds", metric="oldest_wait",
-            call_id=call_id, waiting=len(waits), agents_available=agents_in_queue(self, queue, at)["available"],
-            service_level=sl, over_window=len(self._over.get(queue, ())),
-        ))
-
     # ------------------------------------------------------------ retention
 
     def _purge(self, wm: float) -> None:
-        """Forget what has ended, by event time, so that memory (and Redis) stays bounded."""
+        """Forget what has ended, by event time, so that memory (and Redis) stays bounded.
+
+        Each room forgets from its own time-ordered index: the cost is what is forgotten.
+        """
         cfg = self.config
         # whole hours only: what is forgotten depends on event time alone, never on arrival order
-        cut_seen = int((wm - cfg.dedup_horizon_s) // 3600)
-        for hour in [h for h in self._seen_hours if h < cut_seen]:
-            for event_id in self._seen_hours.pop(hour):
-                t = self.seen.get(event_id)
-                if t is not None and int(t // 3600) == hour:
-                    del self.seen[event_id]
-            self._seen_gone.extend(self._seen_fields.pop(hour, ()))
-        cut_legs = int((wm - cfg.contact_retention_s) // 3600)
-        for hour in [h for h in self._leg_hours if h < cut_legs]:
-            for leg_key in self._leg_hours.pop(hour):
-                leg = self.legs.get(leg_key)
-                if leg is not None and leg.status != "waiting" and int(leg.last_ts // 3600) <= hour:
-                    del self.legs[leg_key]
-                    self.dirty["legs"].add(leg_key)
-        cut_cust = int((wm - REPEAT_LONG_S) // 3600)
-        for hour in [h for h in self._customer_hours if h < cut_cust]:
-            for customer in self._customer_hours.pop(hour):
-                history = self.customers.get(customer)
-                if history is None:
-                    continue
-                keep = [c for c in history.contacts if int(c.ts // 3600) >= cut_cust]
-                for gone in history.contacts:
-                    if int(gone.ts // 3600) < cut_cust:
-                        self._customer_of_call.pop(gone.call_id, None)
-                if keep:
-                    history.contacts = keep
-                else:
-                    del self.customers[customer]
-                self.dirty["customers"].add(customer)
-        cut_iv = wm - cfg.history_days * 86400
-        for bucket in [b for b in self.intervals if b[2] + INTERVAL_S <= cut_iv]:
-            del self.intervals[bucket]
-            self.dirty["intervals"].add(bucket)
-        cut_mn = self.max_ts - MINUTE_RETENTION_S
-        for bucket in [b for b in self.minutes if b[2] + MINUTE_S <= cut_mn]:
-            del self.minutes[bucket]
-            self.dirty["minutes"].add(bucket)
-        oldest_day = self.day_of(wm - cfg.agent_history_days * 86400)
-        if self.agent_days and oldest_day != self._agent_days_kept_from:  # once a day
-            self._agent_days_kept_from = oldest_day
-            for day_key in [d for d in self.agent_days if d[1] < oldest_day]:
-                del self.agent_days[day_key]
-                self.dirty["agent_days"].add(day_key)
+        self.seen.expire(int((wm - cfg.dedup_horizon_s) // 3600))
+        # the wait alarm's context looks back no further than a contact is remembered
+        self.calls.expire(int((wm - cfg.contact_retention_s) // 3600), wm - cfg.contact_retention_s)
+        self.customers_room.expire(int((wm - REPEAT_LONG_S) // 3600))
+        self.buckets.expire(wm - cfg.history_days * 86400, self.max_ts - MINUTE_RETENTION_S)
+        self.agent_days_room.expire(self.day_of(wm - cfg.agent_history_days * 86400))
 
     # ---------------------------------------------------------- persistence
 
     def take_dirty(self) -> dict[str, dict[str, bytes | None]]:
         """The changes since the last call, as container -> {key: serialised value or None (deleted)}."""
         out: dict[str, dict[str, bytes | None]] = {}
-        for name, keys in self.dirty.items():
-            if not keys:
-                continue
-            container = getattr(self, name)
-            out[name] = {_key_out(k): _value_out(container.get(k)) for k in keys}
-            keys.clear()
-        seen: dict[str, bytes | None] = dict.fromkeys(self._seen_gone)
-        by_hour: dict[int, list[tuple[str, float]]] = {}
-        for event_id, ts in self._seen_new:
-            by_hour.setdefault(int(ts // 3600), []).append((event_id, ts))
-        for hour, items in by_hour.items():
-            if hour not in self._seen_hours:
-                continue  # already forgotten: an event older than the horizon
-            self._seen_batch += 1
-            name = f"{hour}:{self._seen_batch}"
-            self._seen_fields.setdefault(hour, []).append(name)
-            seen[name] = orjson.dumps(items)
-        self._seen_new.clear()
-        self._seen_gone.clear()
+        for name, (container, keys) in self._containers().items():
+            if keys:
+                out[name] = codec.changes(container, keys)
+                keys.clear()
+        seen = self.seen.take_changes()
         if seen:
             out["seen"] = seen
         return out
 
     def clear_dirty(self) -> None:
-        for keys in self.dirty.values():
+        for _, keys in self._containers().values():
             keys.clear()
-        self._seen_new.clear()
-        self._seen_gone.clear()
+        self.seen.clear_changes()
 
     def meta(self) -> dict[str, Any]:
         return {
-            "max_ts": None if self.max_ts == NEG_INF else self.max_ts,
-            "min_ts": None if self.min_ts == float("inf") else self.min_ts,
-            "swept_to": None if self.swept_to == NEG_INF else self.swept_to,
-            "seq": self.seq,
-            "seen_batch": self._seen_batch,
-            "last_purge": None if self._last_purge == NEG_INF else self._last_purge,
-            "evaluated_to": None if self._evaluated_to == NEG_INF else self._evaluated_to,
+            "max_ts": _finite(self.max_ts),
+            "min_ts": _finite(self.min_ts),
+            "swept_to": _finite(self.wait_alarm.swept_to),
+            "seq": self.calls.seq,
+            "seen_batch": self.seen.batch,
+            "last_purge": _finite(self._last_purge),
+            "evaluated_to": _finite(self.threshold_alarms.evaluated_to),
             "integrity_day": self._integrity_day,
             "counters": dict(self.counters),
         }
 
     @classmethod
     def restore(cls, config: MonitorConfig, meta: dict[str, Any] | None,
-                containers: dict[str, dict[str, bytes]]) -> Engine:
+                containers: dict[str, dict[Any, bytes]]) -> Engine:
         """Rebuild an engine from the change sets :meth:`take_dirty` produced, as a store holds them."""
         eng = cls(config)
         if meta:
-            eng.max_ts = meta["max_ts"] if meta.get("max_ts") is not None else NEG_INF
-            eng.min_ts = meta["min_ts"] if meta.get("min_ts") is not None else float("inf")
-            eng.swept_to = meta["swept_to"] if meta.get("swept_to") is not None else NEG_INF
-            eng._last_purge = meta["last_purge"] if meta.get("last_purge") is not None else NEG_INF
-            eng._evaluated_to = meta["evaluated_to"] if meta.get("evaluated_to") is not None else NEG_INF
-            eng.seq = meta.get("seq", 0)
+            eng.max_ts = _or(meta.get("max_ts"), NEG_INF)
+            eng.min_ts = _or(meta.get("min_ts"), float("inf"))
+            eng.wait_alarm.swept_to = _or(meta.get("swept_to"), NEG_INF)
+            eng._last_purge = _or(meta.get("last_purge"), NEG_INF)
+            eng.threshold_alarms.evaluated_to = _or(meta.get("evaluated_to"), NEG_INF)
+            eng.calls.seq = meta.get("seq", 0)
             eng._integrity_day = meta.get("integrity_day", "")
-            eng._seen_batch = meta.get("seen_batch", 0)
+            eng.seen.batch = meta.get("seen_batch", 0)
             eng.counters.update(meta.get("counters", {}))
-        for name, kind in CONTAINERS.items():
-            target = getattr(eng, name)
-            tupled = name in TUPLE_KEYED
-            for raw_key, raw_value in containers.get(name, {}).items():
-                key = _key_in(raw_key, tupled)
-                value = orjson.loads(raw_value)
-                if kind is float:
-                    target[key] = value
-                elif kind is list:
-                    target[key] = [decode(e) for e in value]
-                else:
-                    target[key] = kind.from_dict(value)
-        for field, raw_value in containers.get("seen", {}).items():
-            name = field.decode() if isinstance(field, bytes) else field
-            eng._seen_fields.setdefault(int(name.split(":", 1)[0]), []).append(name)
-            for event_id, ts in orjson.loads(raw_value):
-                eng.seen[event_id] = ts
+        for name, (target, _) in eng._containers().items():
+            codec.load(name, containers.get(name, {}), target)
+        eng.seen.load(containers.get("seen", {}))
         eng._reindex()
         return eng
 
     def _reindex(self) -> None:
-        for (queue, call_id), leg in self.legs.items():
-            if leg.wait_from is None:
-                continue
-            window = self._queue_config(queue).wait_window_s
-            deadline = leg.wait_from + window
-            if leg.status == "waiting":
-                self.waiting.setdefault(queue, {})[call_id] = leg
-            crossed = leg.left_at is None or leg.left_at > deadline
-            if not crossed:
-                continue
-            if deadline > self.swept_to:
-                heapq.heappush(self._crossings, (deadline, leg.seq, queue, call_id))
-            elif leg.left_at is None or leg.left_at > self.swept_to:
-                self._over.setdefault(queue, set()).add(leg.seq)
-            if leg.left_at is not None and leg.left_at > self.swept_to:
-                heapq.heappush(self._departures, (leg.left_at, leg.seq, queue, call_id))
-        for key, events in self.held.items():
-            for ev in events:
-                heapq.heappush(self._held_heap, (ev.ts.timestamp(), key[0], key[1]))
-        for name, rec in self.agents.items():
-            for change in rec.pending:
-                heapq.heappush(self._agent_changes, (change[0], name))
-        for event_id, ts in self.seen.items():
-            self._seen_hours.setdefault(int(ts // 3600), []).append(event_id)
-        for q, ch, _ in self.intervals:
-            self.known_queues.add(q)
-            self.queue_channels.setdefault(q, set()).add(ch)
-        for q, _, m in self.minutes:
-            self.queue_last_minute[q] = max(m, self.queue_last_minute.get(q, NEG_INF))
-        for rec in self.agents.values():
-            self.staffed_queues.update(rec.queues)
-        for customer, history in self.customers.items():
-            for ref in history.contacts:
-                self._customer_of_call[ref.call_id] = customer
-                self._customer_hours.setdefault(int(ref.ts // 3600), set()).add(customer)
-        for key, leg in self.legs.items():
-            self._leg_hours.setdefault(int(leg.last_ts // 3600), []).append(key)
-            if leg.arrived_at is not None and leg.left_at is not None and leg.left_at > self._evaluated_to:
-                self.recently_left.setdefault(leg.queue, []).append((leg.arrived_at, leg.left_at))
+        """Every derived index, heap and running window, from the containers."""
+        self.calls.reindex(self.threshold_alarms.evaluated_to)
+        self.wait_alarm.reindex(self.calls)
+        self.holding.reindex()
+        self.agents_room.reindex()
+        self.customers_room.reindex()
+        self.buckets.reindex()
+        self.known_queues.update(self.buckets.channels)
+        self._recount_windows()
+        self.threshold_alarms.rebook(self.known_queues, self.sources)
+
+    def _recount_windows(self) -> None:
+        """The alarms' running counts from the minute buckets (they are derived, never stored)."""
+        for (queue, _, minute), agg in sorted(self.buckets.minutes.items()):
+            counts = ((ANSWERED, agg.answered), (WITHIN, agg.answered_within_t), (ABANDONED, agg.abandoned),
+                      (ABANDONED_AFTER_T, agg.abandoned_after_t), (DEQUEUED, sum(agg.dequeued.values())))
+            new = False
+            for field, n in counts:
+                if n:
+                    new |= self.rolling.add(queue, minute, field, n)
+            if new:
+                self.threshold_alarms.minute_changed(queue, minute, new)
 
     # -------------------------------------------------------------- merging
 
     def absorb(self, other: Engine) -> None:
         """Fold another engine's state into this one (the read side's union of partitions)."""
-        self.legs.update(other.legs)
-        _merge_into(self.intervals, other.intervals)
-        _merge_into(self.minutes, other.minutes)
-        _merge_into(self.agent_days, other.agent_days)
-        self.agents.update(other.agents)
-        self.alarms.update(other.alarms)
-        self.thresholds.update(other.thresholds)
-        self.customers.update(other.customers)
-        self._customer_of_call.update(other._customer_of_call)
+        self.calls.absorb(other.calls)
+        _merge_into(self.buckets.intervals, other.buckets.intervals)
+        _merge_into(self.buckets.minutes, other.buckets.minutes)
+        _merge_into(self.agent_days_room.days, other.agent_days_room.days)
+        self.agents_room.absorb(other.agents_room)
+        self.wait_alarm.alarms.update(other.wait_alarm.alarms)
+        self.threshold_alarms.active.update(other.threshold_alarms.active)
+        self.customers_room.absorb(other.customers_room)
         self.known_queues |= other.known_queues
-        for q, chs in other.queue_channels.items():
-            self.queue_channels.setdefault(q, set()).update(chs)
-        self.staffed_queues |= other.staffed_queues
+        self.buckets.reindex()
         for s, t in other.sources.items():
             self.sources[s] = max(t, self.sources.get(s, NEG_INF))
         self.counters.update(other.counters)
-        for q, legs in other.waiting.items():
-            self.waiting.setdefault(q, {}).update(legs)
         self.max_ts = max(self.max_ts, other.max_ts)
         self.min_ts = min(self.min_ts, other.min_ts)
-        self.swept_to = max(self.swept_to, other.swept_to)
+        self.wait_alarm.swept_to = max(self.wait_alarm.swept_to, other.wait_alarm.swept_to)
+
+
+def _finite(t: float) -> float | None:
+    return None if t in (NEG_INF, float("inf")) else t
+
+
+def _or(value: float | None, default: float) -> float:
+    return default if value is None else value
 
 
 def _merge_into(mine: dict[Any, Any], theirs: dict[Any, Any]) -> None:
@@ -1118,11 +887,6 @@ def _merge_into(mine: dict[Any, Any], theirs: dict[Any, Any]) -> None:
             mine[k] = v
         else:
             have.merge(v)
-
-
-def _interval_key(queue: str, channel: str, ts: float) -> tuple[str, str, int]:
-    """The 15-minute interval ``ts`` falls in, as the ``intervals`` container keys it."""
-    return (queue, channel, int(ts // INTERVAL_S) * INTERVAL_S)
 
 
 def _add_answers(target: Agg | AgentDay, sat: int | None, pro: int | None, more: bool | None) -> None:
@@ -1139,23 +903,6 @@ def _add_answers(target: Agg | AgentDay, sat: int | None, pro: int | None, more:
     if more is not None:
         target.more_help_n += 1
         target.more_help_yes += more
-
-
-def _key_out(key: Any) -> str:
-    return key if isinstance(key, str) else orjson.dumps(key).decode()
-
-
-def _key_in(raw: bytes | str, tupled: bool) -> Any:
-    text = raw.decode() if isinstance(raw, bytes) else raw
-    return tuple(orjson.loads(text)) if tupled else text
-
-
-def _value_out(value: Any) -> bytes | None:
-    if value is None:
-        return None
-    if isinstance(value, list):  # held events
-        return b"[" + b",".join(encode(e) for e in value) + b"]"
-    return orjson.dumps(value)
 
 
 def replay_events(engine: Engine, events: Iterable[Event]) -> Engine:

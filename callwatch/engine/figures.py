@@ -12,12 +12,13 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from callwatch.config import MonitorConfig, QueueConfig, ServiceLevelFormula
-from callwatch.engine.aggregates import INTERVAL_S, MINUTE_S, REPEAT_LONG_S, WAIT_BUCKETS_S, AgentDay, Agg
+from callwatch.engine.agent_days import AgentDays
+from callwatch.engine.agents import open_spell
+from callwatch.engine.aggregates import INTERVAL_S, REPEAT_LONG_S, WAIT_BUCKETS_S, AgentDay, Agg
 
 if TYPE_CHECKING:
     from callwatch.engine.core import Engine
 
-AGENT_STATES = ("available", "busy", "wrap_up", "away")
 
 
 def _ratio(num: float, den: float) -> float | None:
@@ -114,19 +115,16 @@ def quality_of(contacts: int, repeat_24h: int, repeat_72h: int, resolved: int, r
 def window_agg(engine: Engine, queue: str | None, channel: str | None, start: float, end: float) -> Agg:
     """Sum of the minute buckets whose start lies in [start, end] (rolling windows, to the minute)."""
     out = Agg()
-    lo = int(start // MINUTE_S) * MINUTE_S
-    for (q, ch, m), agg in engine.minutes.items():
-        if lo <= m <= end and (queue is None or q == queue) and (channel is None or ch == channel):
-            out.merge(agg)
+    for q in ([queue] if queue is not None else sorted(engine.buckets.channels)):
+        out.merge(engine.buckets.minutes_sum(q, channel, start, end))
     return out
 
 
 def interval_agg(engine: Engine, queue: str | None, channel: str | None, start: float, end: float) -> Agg:
     """Sum of the 15-minute intervals that start in [start, end)."""
     out = Agg()
-    for (q, ch, i), agg in engine.intervals.items():
-        if start <= i < end and (queue is None or q == queue) and (channel is None or ch == channel):
-            out.merge(agg)
+    for q in ([queue] if queue is not None else sorted(engine.buckets.channels)):
+        out.merge(engine.buckets.intervals_sum(q, channel, start, end))
     return out
 
 
@@ -148,21 +146,13 @@ def agents_in_queue(engine: Engine, queue: str, at: float | None = None) -> dict
 
     By default the latest state known; with ``at``, the state each agent was in at that moment.
     """
-    counts = dict.fromkeys(AGENT_STATES, 0)
-    for rec in engine.agents.values():
-        if queue in rec.queues:
-            state = rec.current[0] if at is None else rec.state_at(at)
-            if state in counts:
-                counts[state] += 1
-    counts["staffed"] = sum(counts.values())
-    return counts
+    return engine.agents_at(queue, at)
 
 
 def queues_of(engine: Engine) -> list[str]:
-    seen: set[str] = {q for q, _, _ in engine.intervals}
+    seen: set[str] = set(engine.buckets.channels)
     seen.update(q for q, w in engine.waiting.items() if w)
-    for rec in engine.agents.values():
-        seen.update(rec.queues)
+    seen.update(q for q, names in engine.agents_by_queue.items() if names)
     return sorted(seen)
 
 
@@ -196,7 +186,7 @@ def queue_windows(engine: Engine, queue: str, now: float) -> dict[str, Any]:
     """Per queue and per queue × channel: last 15, 30 and 60 min and today, with derived figures."""
     qc = engine.config.for_queue(queue)
     today_from = day_start(now, qc)
-    channels = sorted({ch for q, ch, _ in engine.intervals if q == queue})
+    channels = sorted(engine.buckets.channels.get(queue, ()))
     out: dict[str, Any] = {}
     spans: tuple[tuple[str, Callable[[str | None], Agg]], ...] = (
         ("last_15m", lambda ch: window_agg(engine, queue, ch, now - 15 * 60, now)),
@@ -320,13 +310,12 @@ def report(engine: Engine) -> dict[str, Any]:
         copy.merge(figures)
         by_agent[name][day] = copy
     # the state each agent is in now has lasted since its last change: count it up to the watermark
-    for name, rec in engine.agents.items():
+    open_spells = AgentDays(engine.calendar)
+    for rec in engine.agents.values():
         if rec.since is not None and wm > rec.since:
-            probe = type(engine)(cfg)
-            probe.agents[name] = rec
-            probe._account(rec, rec.since, wm, next_state=None)
-            for (_, day), extra in probe.agent_days.items():
-                by_agent[name].setdefault(day, AgentDay()).merge(extra)
+            open_spells.account(open_spell(rec, wm, next_state=None))
+    for (name, day), extra in open_spells.days.items():
+        by_agent[name].setdefault(day, AgentDay()).merge(extra)
     for name in sorted(by_agent):
         total = AgentDay()
         for d in by_agent[name].values():

@@ -5,6 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+#: the agent states a queue's agents are counted in (offline is not staffed)
+AGENT_STATES = ("available", "busy", "wrap_up", "away")
+
 
 @dataclass(slots=True)
 class Leg:
@@ -90,11 +93,13 @@ class AgentRecord:
 
 @dataclass(slots=True)
 class ActiveAlarm:
-    """A wait alarm that is on for a queue: since when, and which contact crossed first."""
+    """A wait alarm that is on for a queue: since when, which contact crossed first, when last sent."""
 
     queue: str
     started_at: float
     call_id: str
+    #: when it was last sent (started or repeated); 0 in a state written before repeats existed
+    last_sent: float = 0.0
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> ActiveAlarm:

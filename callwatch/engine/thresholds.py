@@ -1,178 +1,263 @@
 """The threshold alarms of METRICS.md: abandonment high, service level low, no agents, feed silent.
 
-They are evaluated at fixed instants, every ``EVAL_S`` seconds of the engine's "now" (each instant
-passed, none skipped), from the state *as of that instant*: whole minutes before it, agent states
-and waiting contacts at that moment. So a replay evaluates them at the same moments, with the same
-result, however its events were batched or reordered within the lateness. An alarm starts once, is
-sent again after its rule's repeat interval while it lasts, and resolves with hysteresis.
+They are decided at fixed instants, every ``EVAL_S`` seconds of the engine's "now", from the state *as
+of that instant*: whole minutes before it, agent states and waiting contacts at that moment. So a
+replay decides them at the same moments, with the same result, however its events were batched or
+reordered within the lateness. An alarm starts once, is sent again after its rule's repeat interval
+while it lasts, and resolves with hysteresis.
+
+Cost follows the events: an instant is visited for a subject only when its result can differ from the
+previous visit — an input changed (an event in one of its windows, a caller arriving or leaving, an
+agent changing state, a source's event), a minute enters or leaves a window, or a timed step is due (a
+repeat, the end of a rule's ``for`` period, the moment a source becomes silent). Those instants wait in
+a heap; between them a subject's result is the same as at its last visit, so nothing is lost by not
+looking. An idle night costs nothing.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from typing import TYPE_CHECKING
+import heapq
+from typing import Protocol
 
-from callwatch.alarm_rules import QueueRules
+from callwatch.alarm_rules import AlarmRules, QueueRules
+from callwatch.config import MonitorConfig, QueueConfig
 from callwatch.engine.aggregates import MINUTE_S
-from callwatch.engine.figures import agents_in_queue
 from callwatch.engine.records import ActiveThreshold, AlarmEvent
-
-if TYPE_CHECKING:
-    from callwatch.engine.core import Engine
+from callwatch.engine.rolling import RollingCounts
 
 EVAL_S = 15.0
+NEG_INF = float("-inf")
+_QUEUE, _SOURCE = 0, 1
 
 
-class _Window:
-    """Just the counts the alarms need, summed over whole minutes in [start, end)."""
-
-    __slots__ = ("abandoned", "abandoned_after_t", "answered", "dequeued", "within")
-
-    def __init__(self, engine: Engine, queue: str, start: float, end: float) -> None:
-        self.answered = self.within = self.abandoned = self.abandoned_after_t = self.dequeued = 0
-        minutes = engine.minutes
-        channels = tuple(engine.queue_channels.get(queue, ()))
-        m = int(start // MINUTE_S) * MINUTE_S
-        while m + MINUTE_S <= end:
-            for ch in channels:
-                agg = minutes.get((queue, ch, m))
-                if agg is not None:
-                    self.answered += agg.answered
-                    self.within += agg.answered_within_t
-                    self.abandoned += agg.abandoned
-                    self.abandoned_after_t += agg.abandoned_after_t
-                    if agg.dequeued:
-                        self.dequeued += sum(agg.dequeued.values())
-            m += MINUTE_S
-
-    def service_level(self, formula: str) -> float | None:
-        den = {"answered_only": self.answered,
-               "abandons_neutral": self.answered + self.abandoned_after_t}.get(formula,
-                                                                               self.answered + self.abandoned)
-        return None if den <= 0 else self.within / den
+def grid_after(t: float) -> float:
+    """The first evaluation instant at or after ``t``."""
+    k = -(-t // EVAL_S)
+    return k * EVAL_S
 
 
-def waiting_at(engine: Engine, queue: str, at: float) -> int:
-    """Contacts waiting in the queue at ``at``: those still waiting and those that left after it."""
-    n = sum(1 for leg in engine.waiting.get(queue, {}).values()
-            if leg.arrived_at is not None and leg.arrived_at <= at)
-    return n + sum(1 for arrived, left in engine.recently_left.get(queue, ()) if arrived <= at < left)
+class FloorAsOf(Protocol):
+    """What the alarms read from the rest of the engine, as of an instant (no state of theirs)."""
 
+    def waiting_at(self, queue: str, at: float) -> int: ...
 
-def due_instants(last: float, now: float) -> Iterable[float]:
-    """The evaluation instants in (last, now]."""
-    first = (int(last // EVAL_S) + 1) * EVAL_S if last > float("-inf") else int(now // EVAL_S) * EVAL_S
-    t = first
-    while t <= now:
-        yield t
-        t += EVAL_S
+    def agents_at(self, queue: str, at: float) -> dict[str, int]: ...
+
+    def service_level_15m(self, queue: str, at: float) -> float | None: ...
 
 
 class ThresholdAlarms:
-    def __init__(self, engine: Engine) -> None:
-        self.engine = engine
-        self._cache: dict[str, QueueRules] = {}
+    """The threshold alarms' state (pending or active, per alarm and subject) and their agenda."""
 
-    def _emit(self, alarm: str, status: str, subject: str, at: float, started: float, severity: str,
-              value: float, threshold: float, unit: str, metric: str, is_queue: bool) -> None:
-        eng = self.engine
-        waiting = available = 0
-        sl = None
-        if is_queue:
-            waiting = waiting_at(eng, subject, at)
-            available = agents_in_queue(eng, subject, at)["available"]
-            qc = eng._queue_config(subject)
-            sl = _Window(eng, subject, at - 15 * 60, at).service_level(qc.service_level_formula.value)
-        eng.outbox.append(AlarmEvent(
-            alarm=alarm, status=status, queue=subject, at=at, started_at=started, severity=severity,
-            value=round(value, 6), threshold=threshold, unit=unit, metric=metric, waiting=waiting,
-            agents_available=available, service_level=None if sl is None else round(sl, 6)))
+    def __init__(self, config: MonitorConfig, windows: RollingCounts) -> None:
+        self.config = config
+        self.rules: AlarmRules = config.alarms
+        self.windows = windows
+        #: alarm:subject -> its state (persisted)
+        self.active: dict[str, ActiveThreshold] = {}
+        self.dirty: set[str] = set()
+        #: the last evaluation instant passed (persisted)
+        self.evaluated_to = NEG_INF
+        self._agenda: list[tuple[float, int, str]] = []
+        self._booked: set[tuple[float, int, str]] = set()
+        self._queue_rules: dict[str, QueueRules] = {}
+        self._queue_config: dict[str, QueueConfig] = {}
+        self._lengths: dict[str, tuple[float, ...]] = {}
 
-    def _step(self, alarm: str, subject: str, at: float, breached: bool, clear: bool, value: float,
-              threshold: float, unit: str, metric: str, severity: str, repeat_s: float, for_s: float = 0.0,
-              is_queue: bool = True) -> None:
-        """Start (after ``for_s`` of breach), repeat or resolve one alarm for one subject."""
-        eng = self.engine
-        key = f"{alarm}:{subject}"
-        state = eng.thresholds.get(key)
-        if state is None:
-            if not breached:
-                return
-            state = eng.thresholds[key] = ActiveThreshold(alarm, subject, "pending", at)
-            eng.dirty["thresholds"].add(key)
-        args = (subject, at)
-        if state.status == "pending":
-            if not breached:
-                del eng.thresholds[key]
-            elif at - state.since >= for_s:
-                state.status, state.last_sent = "active", at
-                self._emit(alarm, "started", *args, state.since, severity, value, threshold, unit, metric, is_queue)
-            eng.dirty["thresholds"].add(key)
+    # ----------------------------------------------------------- agenda
+
+    def _book(self, t: float, kind: int, subject: str) -> None:
+        floor = self.evaluated_to + EVAL_S
+        # no instant before the next one is visited any more (and -inf has no grid instant)
+        t = floor if t <= floor else grid_after(t)
+        item = (t, kind, subject)
+        if item not in self._booked:
+            self._booked.add(item)
+            heapq.heappush(self._agenda, item)
+
+    def queue_changed(self, queue: str, ts: float) -> None:
+        """A caller arrived or left, or an agent serving the queue changed state, at ``ts``."""
+        self._book(ts, _QUEUE, queue)
+
+    def minute_changed(self, queue: str, minute: int, new: bool) -> None:
+        """Counts of a minute changed: the windows it enters, leaves or lies in change with it."""
+        self._book(minute + MINUTE_S, _QUEUE, queue)
+        if new:
+            for length in self._window_lengths(queue):
+                self._book(minute + MINUTE_S + length, _QUEUE, queue)
+
+    def source_seen(self, source: str, last: float) -> None:
+        """A source's newest event time moved to ``last``."""
+        fs = self.rules.feed_silent
+        if not fs.enabled:
             return
-        if clear:
-            self._emit(alarm, "resolved", *args, state.since, severity, value, threshold, unit, metric, is_queue)
-            del eng.thresholds[key]
-            eng.dirty["thresholds"].add(key)
-        elif at - state.last_sent >= repeat_s:
-            state.last_sent = at
-            eng.dirty["thresholds"].add(key)
-            self._emit(alarm, "repeated", *args, state.since, severity, value, threshold, unit, metric, is_queue)
+        # silent from the first instant strictly after last + after_s
+        self._book((int((last + fs.after_s) // EVAL_S) + 1) * EVAL_S, _SOURCE, source)
+        if f"feed_silent:{source}" in self.active:
+            self._book(self.evaluated_to + EVAL_S, _SOURCE, source)
 
-    def _rules(self, queue: str) -> QueueRules:
-        found = self._cache.get(queue)
-        if found is None:
-            found = self._cache[queue] = self.engine.config.alarms.for_queue(queue)
-        return found
+    def next_instant(self) -> float | None:
+        return self._agenda[0][0] if self._agenda else None
 
-    def evaluate(self, at: float) -> None:
-        eng = self.engine
-        rules = eng.config.alarms
-        for queue in sorted(eng.known_queues):
-            qr = self._rules(queue)
-            qc = eng._queue_config(queue)
-            last = eng.queue_last_minute.get(queue, float("-inf"))
-            windows: dict[float, _Window] = {}  # the two rules share a window when their lengths agree
-            ab = qr.abandonment_high
-            # a window with no minute in it changes nothing, unless an alarm is on and must resolve
-            if ab.enabled and (last >= at - ab.window_s - 60 or f"abandonment_high:{queue}" in eng.thresholds):
-                w = windows.get(ab.window_s) or windows.setdefault(
-                    ab.window_s, _Window(eng, queue, at - ab.window_s, at))
-                volume = w.answered + w.abandoned + w.dequeued
-                rate = w.abandoned / volume if volume else 0.0
-                enough = volume >= ab.min_contacts
-                self._step("abandonment_high", queue, at, breached=enough and rate > ab.threshold,
-                           clear=not enough or rate <= ab.threshold - ab.hysteresis, value=rate,
-                           threshold=ab.threshold, unit="ratio", metric="abandonment_rate", severity=ab.severity,
-                           repeat_s=ab.repeat_s)
-            slr = qr.service_level_low
-            if slr.enabled and (last >= at - slr.window_s - 60 or f"service_level_low:{queue}" in eng.thresholds):
-                w = windows.get(slr.window_s) or windows.setdefault(
-                    slr.window_s, _Window(eng, queue, at - slr.window_s, at))
-                sl = w.service_level(qc.service_level_formula.value)
-                enough = sl is not None and w.answered + w.abandoned >= slr.min_contacts
-                target = qc.service_level_target
-                self._step("service_level_low", queue, at, breached=enough and sl is not None and sl < target,
-                           clear=not enough or (sl is not None and sl >= target + slr.hysteresis),
-                           value=sl or 0.0, threshold=target, unit="ratio", metric="service_level",
-                           severity=slr.severity, repeat_s=slr.repeat_s)
-            na = qr.no_agents
-            # a source that never says which agents serve the queue (per-call records) cannot tell
-            # "no agents" from "no agent data": the alarm needs the queue in some agent's queues
-            if na.enabled and queue in eng.staffed_queues:
-                waiting = waiting_at(eng, queue, at)
-                agents = agents_in_queue(eng, queue, at)
-                serving = agents["available"] + agents["busy"]
-                self._step("no_agents", queue, at, breached=waiting > 0 and serving == 0,
-                           clear=serving > 0 or waiting == 0, value=waiting, threshold=na.for_s, unit="contacts",
-                           metric="waiting", severity=na.severity, repeat_s=na.repeat_s, for_s=na.for_s)
-        fs = rules.feed_silent
+    # ------------------------------------------------------------ clock
+
+    def advance(self, clock: float, known_queues: set[str], staffed: set[str], sources: dict[str, float],
+                floor: FloorAsOf) -> list[AlarmEvent]:
+        """Visit every booked instant up to ``clock``; returns the alarms they decided."""
+        out: list[AlarmEvent] = []
+        if clock == NEG_INF or clock < self.evaluated_to + EVAL_S:
+            return out
+        limit = int(clock // EVAL_S) * EVAL_S
+        if self.evaluated_to == NEG_INF:
+            # the first instant looks at everything; what was booked for it or before is covered
+            while self._agenda and self._agenda[0][0] <= limit:
+                self._booked.discard(heapq.heappop(self._agenda))
+            self._visit(limit, sorted(known_queues), sorted(sources), staffed, sources, floor, out)
+            self.evaluated_to = limit
+            return out
+        agenda = self._agenda
+        while agenda and agenda[0][0] <= limit:
+            at = agenda[0][0]
+            queues: list[str] = []
+            srcs: list[str] = []
+            while agenda and agenda[0][0] == at:
+                item = heapq.heappop(agenda)
+                self._booked.discard(item)
+                (queues if item[1] == _QUEUE else srcs).append(item[2])
+            self.evaluated_to = at  # what is booked while visiting ``at`` falls after it
+            self._visit(at, sorted(q for q in set(queues) if q in known_queues), sorted(set(srcs)), staffed,
+                        sources, floor, out)
+        self.evaluated_to = limit
+        return out
+
+    def _visit(self, at: float, queues: list[str], srcs: list[str], staffed: set[str], sources: dict[str, float],
+               floor: FloorAsOf, out: list[AlarmEvent]) -> None:
+        for queue in queues:
+            self._evaluate_queue(queue, at, queue in staffed, floor, out)
+        fs = self.rules.feed_silent
         if fs.enabled:
-            for source, last in sorted(eng.sources.items()):
+            for source in srcs:
+                last = sources.get(source)
+                if last is None:
+                    continue
                 silence = max(at - last, 0.0)
                 # in a replay the source's next event may already be in (within the lateness): the
                 # feed came back at that event, not at this instant
                 moment = max(at, last) if silence <= fs.after_s else at
-                self._step("feed_silent", source, moment, breached=silence > fs.after_s,
-                           clear=silence <= fs.after_s,
-                           value=silence, threshold=fs.after_s, unit="seconds", metric="silence",
-                           severity=fs.severity, repeat_s=fs.repeat_s, is_queue=False)
+                self._step("feed_silent", _SOURCE, source, moment, breached=silence > fs.after_s,
+                           clear=silence <= fs.after_s, value=silence, threshold=fs.after_s, unit="seconds",
+                           metric="silence", severity=fs.severity, repeat_s=fs.repeat_s, floor=None, out=out)
+
+    def _rules_of(self, queue: str) -> tuple[QueueRules, QueueConfig]:
+        qr = self._queue_rules.get(queue)
+        if qr is None:
+            qr = self._queue_rules[queue] = self.rules.for_queue(queue)
+            self._queue_config[queue] = self.config.for_queue(queue)
+        return qr, self._queue_config[queue]
+
+    def _window_lengths(self, queue: str) -> tuple[float, ...]:
+        found = self._lengths.get(queue)
+        if found is None:
+            qr, _ = self._rules_of(queue)
+            found = self._lengths[queue] = tuple(sorted(
+                {r.window_s for r in (qr.abandonment_high, qr.service_level_low) if r.enabled}))
+        return found
+
+    def _evaluate_queue(self, queue: str, at: float, staffed: bool, floor: FloorAsOf,
+                        out: list[AlarmEvent]) -> None:
+        qr, qc = self._rules_of(queue)
+        ab = qr.abandonment_high
+        if ab.enabled:
+            w = self.windows.window(queue, ab.window_s, at)
+            volume = w.answered + w.abandoned + w.dequeued
+            rate = w.abandoned / volume if volume else 0.0
+            enough = volume >= ab.min_contacts
+            self._step("abandonment_high", _QUEUE, queue, at, breached=enough and rate > ab.threshold,
+                       clear=not enough or rate <= ab.threshold - ab.hysteresis, value=rate,
+                       threshold=ab.threshold, unit="ratio", metric="abandonment_rate", severity=ab.severity,
+                       repeat_s=ab.repeat_s, floor=floor, out=out)
+        slr = qr.service_level_low
+        if slr.enabled:
+            w = self.windows.window(queue, slr.window_s, at)
+            sl = w.service_level(qc.service_level_formula.value)
+            enough = sl is not None and w.answered + w.abandoned >= slr.min_contacts
+            target = qc.service_level_target
+            self._step("service_level_low", _QUEUE, queue, at, breached=enough and sl is not None and sl < target,
+                       clear=not enough or (sl is not None and sl >= target + slr.hysteresis),
+                       value=sl or 0.0, threshold=target, unit="ratio", metric="service_level",
+                       severity=slr.severity, repeat_s=slr.repeat_s, floor=floor, out=out)
+        na = qr.no_agents
+        # a source that never says which agents serve the queue (per-call records) cannot tell
+        # "no agents" from "no agent data": the alarm needs the queue in some agent's queues
+        if na.enabled and staffed:
+            waiting = floor.waiting_at(queue, at)
+            agents = floor.agents_at(queue, at)
+            serving = agents["available"] + agents["busy"]
+            self._step("no_agents", _QUEUE, queue, at, breached=waiting > 0 and serving == 0,
+                       clear=serving > 0 or waiting == 0, value=waiting, threshold=na.for_s, unit="contacts",
+                       metric="waiting", severity=na.severity, repeat_s=na.repeat_s, for_s=na.for_s, floor=floor,
+                       out=out)
+
+    def _step(self, alarm: str, kind: int, subject: str, at: float, breached: bool, clear: bool, value: float,
+              threshold: float, unit: str, metric: str, severity: str, repeat_s: float, floor: FloorAsOf | None,
+              out: list[AlarmEvent], for_s: float = 0.0) -> None:
+        """Start (after ``for_s`` of breach), repeat or resolve one alarm for one subject."""
+        key = f"{alarm}:{subject}"
+        state = self.active.get(key)
+        if state is None:
+            if not breached:
+                return
+            state = self.active[key] = ActiveThreshold(alarm, subject, "pending", at)
+            self.dirty.add(key)
+        if state.status == "pending":
+            if not breached:
+                del self.active[key]
+            elif at - state.since >= for_s:
+                state.status, state.last_sent = "active", at
+                out.append(self._alarm(alarm, "started", subject, at, state.since, severity, value, threshold,
+                                       unit, metric, floor))
+                self._book(at + repeat_s, kind, subject)
+            else:
+                self._book(state.since + for_s, kind, subject)
+            self.dirty.add(key)
+            return
+        if clear:
+            out.append(self._alarm(alarm, "resolved", subject, at, state.since, severity, value, threshold, unit,
+                                   metric, floor))
+            del self.active[key]
+            self.dirty.add(key)
+        elif at - state.last_sent >= repeat_s:
+            state.last_sent = at
+            self.dirty.add(key)
+            out.append(self._alarm(alarm, "repeated", subject, at, state.since, severity, value, threshold, unit,
+                                   metric, floor))
+            self._book(at + repeat_s, kind, subject)
+        else:  # still on: its next repeat is due then (booked again after a restore, too)
+            self._book(state.last_sent + repeat_s, kind, subject)
+
+    def _alarm(self, alarm: str, status: str, subject: str, at: float, started: float, severity: str,
+               value: float, threshold: float, unit: str, metric: str, floor: FloorAsOf | None) -> AlarmEvent:
+        waiting = available = 0
+        sl = None
+        if floor is not None:  # a queue's alarm: its context as of the instant
+            waiting = floor.waiting_at(subject, at)
+            available = floor.agents_at(subject, at)["available"]
+            sl = floor.service_level_15m(subject, at)
+        return AlarmEvent(
+            alarm=alarm, status=status, queue=subject, at=at, started_at=started, severity=severity,
+            value=round(value, 6), threshold=threshold, unit=unit, metric=metric, waiting=waiting,
+            agents_available=available, service_level=None if sl is None else round(sl, 6))
+
+    # ---------------------------------------------------------- restore
+
+    def rebook(self, queues: set[str], sources: dict[str, float]) -> None:
+        """After a restore: one visit of every queue, the active alarms' next steps, the sources' silence."""
+        if self.evaluated_to == NEG_INF:
+            return  # the first instant looks at everything anyway
+        for queue in queues:
+            self._book(self.evaluated_to + EVAL_S, _QUEUE, queue)
+        for state in self.active.values():
+            kind = _SOURCE if state.alarm == "feed_silent" else _QUEUE
+            self._book(self.evaluated_to + EVAL_S, kind, state.subject)
+        for source, last in sources.items():
+            self.source_seen(source, last)

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from callwatch.cli import app
+from console.main import app
 
 pytestmark = pytest.mark.integration
 

@@ -15,7 +15,7 @@ DEMO = ROOT / "producers" / "data" / "demo-day.jsonl.gz"
 
 
 def cw(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "callwatch", *args], cwd=ROOT, capture_output=True, text=True,
+    return subprocess.run([sys.executable, "-m", "console", *args], cwd=ROOT, capture_output=True, text=True,
                           env={**os.environ, "COLUMNS": "200", **(env or {})}, check=False)
 
 
@@ -48,7 +48,7 @@ def test_simulate_writes_a_log_and_its_ground_truth(tmp_path: Path) -> None:
 def test_import_refuses_to_run_without_a_pseudonym_key(tmp_path: Path) -> None:
     """Adapters never fall back to a guessable pseudonym: no key, no conversion."""
     env = {k: v for k, v in os.environ.items() if k != "CALLWATCH_PSEUDONYM_KEY"}
-    done = subprocess.run([sys.executable, "-m", "callwatch", "import", "asterisk-queue-log",
+    done = subprocess.run([sys.executable, "-m", "console", "import", "asterisk-queue-log",
                            str(ROOT / "tests" / "golden" / "queue_log"), "--out", str(tmp_path / "x.jsonl")],
                           cwd=ROOT, capture_output=True, text=True, env=env, check=False)
     assert done.returncode == 2 and "CALLWATCH_PSEUDONYM_KEY" in done.stderr

@@ -10,8 +10,8 @@ from typing import Any
 from aiohttp import web
 
 from alerts.messages import alarm_message
-from callwatch.embedded import free_port
 from callwatch.engine import AlarmEvent
+from console.embedded import free_port
 
 
 @dataclass

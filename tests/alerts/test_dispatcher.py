@@ -16,7 +16,7 @@ from typer.testing import CliRunner
 from alerts.delivery import DeliveryConfig, Dispatcher, MemoryDeliveredIds
 from alerts.receivers import build_receiver
 from alerts.silences import RedisSilences, Silence, new_silence
-from callwatch.cli import app
+from console.main import app
 from tests.alerts.receiver_kit import HttpReceiver, lifecycle
 
 

@@ -29,7 +29,7 @@ from alerts.receivers.alertmanager import AlertmanagerReceiver, AlertmanagerSpec
 from alerts.receivers.pagerduty import PagerDutyReceiver, PagerDutySpec
 from alerts.receivers.slack import SlackReceiver, SlackSpec
 from alerts.receivers.smtp import EmailReceiver, EmailSpec
-from callwatch.embedded import free_port, stop_process, wait_for_port
+from console.embedded import free_port, stop_process, wait_for_port
 from tests.alerts.receiver_kit import HttpReceiver, lifecycle
 
 pytestmark = pytest.mark.integration

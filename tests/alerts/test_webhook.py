@@ -14,7 +14,7 @@ from aiohttp import web
 
 from alerts.delivery import DeliveryConfig, Dispatcher, MemoryDeliveredIds
 from alerts.receivers import WebhookReceiver, WebhookSpec
-from callwatch.embedded import free_port
+from console.embedded import free_port
 
 pytestmark = pytest.mark.integration
 SECRET = "a-webhook-secret-for-tests"

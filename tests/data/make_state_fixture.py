@@ -21,8 +21,8 @@ When to regenerate:
 
 * ``state-v1.json`` and ``state-v1.rest.jsonl.gz``: never. It is the format 1 that users' Redis holds;
   a later engine writing it would test nothing. It was generated once with the code of release 0.1.0
-  (``--skip-check``: 0.1.0's ``Engine.restore`` could not read a held event back, see
-  ``streams/state_upgrade.py``)::
+  (``--skip-check``: 0.1.0's ``Engine.restore`` could not read a held event back, see the
+  CHANGELOG)::
 
       PYTHONPATH=. python tests/data/make_state_fixture.py --skip-check
 

@@ -75,7 +75,7 @@ def test_every_setting_it_names_exists() -> None:
 
 
 def _help(*command: str) -> str:
-    done = subprocess.run([sys.executable, "-m", "callwatch", *command, "--help"], capture_output=True, text=True,
+    done = subprocess.run([sys.executable, "-m", "console", *command, "--help"], capture_output=True, text=True,
                           cwd=ROOT, env={"COLUMNS": "200", "PATH": "/usr/bin:/bin", "HOME": str(ROOT)})
     assert done.returncode == 0, done.stderr
     return done.stdout

@@ -21,8 +21,8 @@ from typing import Any
 import orjson
 from kafka import KafkaConsumer, TopicPartition
 
-from callwatch.embedded import free_port, stop_process, wait_for_port
 from callwatch.settings import Settings
+from console.embedded import free_port, stop_process, wait_for_port
 from producers.replay import make_producer, prepare, replay
 from streams.state_store import RedisStateStore
 
@@ -89,7 +89,7 @@ class Worker:
 
     def start(self, timeout: float = 90.0) -> Worker:
         with open(self.log_path, "wb") as log:
-            self.proc = subprocess.Popen([sys.executable, "-m", "callwatch", "worker"], cwd=ROOT,
+            self.proc = subprocess.Popen([sys.executable, "-m", "console", "worker"], cwd=ROOT,
                                          env=self.stack.env(self.port), stdout=log, stderr=subprocess.STDOUT)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:

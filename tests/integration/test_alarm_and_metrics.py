@@ -17,9 +17,9 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from alerts.messages import iso
-from callwatch.embedded import free_port, wait_for_port
 from callwatch.eventlog import read_raw
-from callwatch.wallboard import live_figures
+from console.embedded import free_port, wait_for_port
+from streams.readout import live_figures
 from tests.integration.harness import Stack, Worker, publish, read_topic, wait_until_applied
 
 pytestmark = pytest.mark.integration

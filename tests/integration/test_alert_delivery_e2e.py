@@ -13,7 +13,7 @@ from pathlib import Path
 import orjson
 import pytest
 
-from callwatch.embedded import free_port
+from console.embedded import free_port
 from tests.integration.harness import ROOT, HookServer, Stack, Worker, publish
 
 pytestmark = pytest.mark.integration
@@ -28,7 +28,7 @@ def _event(kind: str, ts: float, eid: str, **fields: object) -> bytes:
 
 def _dispatcher(stack: Stack, config: Path, log: Path) -> subprocess.Popen[bytes]:
     env = {**stack.env(free_port()), "CW_HOOK_SECRET": "e2e-secret"}
-    return subprocess.Popen([sys.executable, "-m", "callwatch", "alerts", "run", "--config", str(config)],
+    return subprocess.Popen([sys.executable, "-m", "console", "alerts", "run", "--config", str(config)],
                             cwd=ROOT, env=env, stdout=open(log, "ab"), stderr=subprocess.STDOUT)
 
 

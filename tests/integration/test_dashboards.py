@@ -21,12 +21,12 @@ from kafka import KafkaProducer
 from typer.testing import CliRunner
 
 from alerts.messages import iso
-from callwatch.cli import app
 from callwatch.config import MonitorConfig
-from callwatch.embedded import free_port, stop_process, wait_for_port
 from callwatch.engine import Engine
 from callwatch.eventlog import read_raw
 from callwatch.events import decode
+from console.embedded import free_port, stop_process, wait_for_port
+from console.main import app
 from tests.alerts.receiver_kit import lifecycle
 from tests.integration.harness import (
     ROOT,
@@ -119,7 +119,7 @@ def test_every_panel_and_rule_runs_on_real_prometheus(kafka_bootstrap: str, redi
                       {"kind": "webhook", "name": "refusing", "url": f"http://127.0.0.1:{hook_port}/refusing"}],
         "routes": [{"receivers": ["hook", "refusing"]}], "backoff_s": 0.05}))
     with open(tmp_path / "dispatcher.log", "wb") as log:
-        dispatcher = subprocess.Popen([sys.executable, "-m", "callwatch", "alerts", "run", "--config", str(config),
+        dispatcher = subprocess.Popen([sys.executable, "-m", "console", "alerts", "run", "--config", str(config),
                                        "--metrics-port", str(dispatcher_port)], cwd=ROOT, env=stack.env(free_port()),
                                       stdout=log, stderr=subprocess.STDOUT)
     prom = None

@@ -12,9 +12,10 @@ import orjson
 import pytest
 
 from callwatch.eventlog import read_raw, write_events
-from callwatch.offline import comparable, replay_log
-from callwatch.wallboard import stored_report
+from callwatch.offline import comparable
+from console.replay import offline_report
 from producers.simulator import demo_events
+from streams.readout import stored_report
 from tests.integration.harness import Stack, Worker, publish, read_topic, wait_until_applied
 
 pytestmark = pytest.mark.integration
@@ -37,8 +38,7 @@ def workers(tmp_path: Path) -> Iterator[list[Worker]]:
 
 
 def _offline(stack: Stack, path: Path) -> dict:
-    _, rep = replay_log(path, stack.settings().monitor, stack.settings().wallboard_url)
-    return rep
+    return offline_report(path, stack.settings())
 
 
 def test_live_run_equals_offline_replay(stack: Stack, workers: list[Worker], tmp_path: Path) -> None:

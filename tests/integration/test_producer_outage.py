@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from callwatch.embedded import Service, free_port, start_tansu
 from callwatch.eventlog import read_raw
+from console.embedded import Service, free_port, start_tansu
 from producers.replay import make_producer, prepare, replay
 
 pytestmark = pytest.mark.integration

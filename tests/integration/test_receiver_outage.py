@@ -17,7 +17,7 @@ import pytest
 from kafka import KafkaProducer
 
 from alerts.messages import iso
-from callwatch.embedded import free_port, stop_process, wait_for_port
+from console.embedded import free_port, stop_process, wait_for_port
 from tests.alerts.receiver_kit import lifecycle
 from tests.integration.harness import ROOT, HookServer, Stack, read_topic
 
@@ -37,7 +37,7 @@ def test_receiver_down_for_a_minute_loses_nothing(kafka_bootstrap: str, redis_ur
     log = tmp_path / "dispatcher.log"
     with open(log, "ab") as out:
         dispatcher = subprocess.Popen(
-            [sys.executable, "-m", "callwatch", "alerts", "run", "--config", str(config),
+            [sys.executable, "-m", "console", "alerts", "run", "--config", str(config),
              "--metrics-port", str(metrics_port)], cwd=ROOT, env=stack.env(free_port()), stdout=out,
             stderr=subprocess.STDOUT)
     producer = KafkaProducer(bootstrap_servers=kafka_bootstrap, acks="all")

@@ -26,13 +26,13 @@ from kafka import KafkaConsumer
 from kafka.coordinator.assignors.range import RangePartitionAssignor
 
 from callwatch.config import MonitorConfig
-from callwatch.embedded import free_port
 from callwatch.engine.figures import report, snapshot
 from callwatch.eventlog import read_raw
 from callwatch.settings import Settings
-from callwatch.wallboard import stored_report
+from console.embedded import free_port
 from streams.monitor import MonitorService, RecordingPublisher
 from streams.partition import PartitionRunner
+from streams.readout import stored_report
 from streams.state_rebuild import _Admin, group_members, retention_refusal
 from streams.state_store import MemoryStateStore, RedisStateStore, StoredPartition
 from streams.state_upgrade import REBUILD_COMMAND, STATE_FORMAT, StateFormatError
@@ -192,14 +192,14 @@ def test_worker_refuses_an_unknown_format_in_one_line(client: redis.Redis, redis
            "CALLWATCH_REDIS_PREFIX": prefix, "CALLWATCH_EVENTS_TOPIC": state["topic"],
            "CALLWATCH_APP_ID": f"cw-{unique}"}
     started = time.monotonic()
-    run = subprocess.run([sys.executable, "-m", "callwatch", "worker", "--clock", "event"], cwd=ROOT,
+    run = subprocess.run([sys.executable, "-m", "console", "worker", "--clock", "event"], cwd=ROOT,
                          env={**os.environ, **env}, capture_output=True, timeout=60)
     assert run.returncode == 2, run.stderr.decode()[-2000:]
     lines = [line for line in run.stderr.decode().splitlines() if line.strip()]
     assert len(lines) == 1, lines
     assert f"format {STATE_FORMAT + 1}" in lines[0] and REBUILD_COMMAND in lines[0]
     assert time.monotonic() - started < 30
-    info = subprocess.run([sys.executable, "-m", "callwatch", "state", "info", "--json"], cwd=ROOT,
+    info = subprocess.run([sys.executable, "-m", "console", "state", "info", "--json"], cwd=ROOT,
                           env={**os.environ, **env}, capture_output=True, timeout=60)
     assert info.returncode == 0, info.stderr.decode()
     (row,) = json.loads(info.stdout)
@@ -263,7 +263,7 @@ DEMO_LOG = ROOT / "producers" / "data" / "demo-day.jsonl.gz"
 
 
 def _cli(stack: Stack, *args: str) -> subprocess.CompletedProcess[bytes]:
-    return subprocess.run([sys.executable, "-m", "callwatch", *args], cwd=ROOT, env=stack.env(free_port()),
+    return subprocess.run([sys.executable, "-m", "console", *args], cwd=ROOT, env=stack.env(free_port()),
                           capture_output=True, timeout=120)
 
 

@@ -20,10 +20,10 @@ import pytest
 from alerts.delivery import parse_iso
 from alerts.messages import iso
 from callwatch.config import MonitorConfig
-from callwatch.embedded import free_port, stop_process, wait_for_port
 from callwatch.engine import Engine
 from callwatch.eventlog import read_raw
 from callwatch.events import decode
+from console.embedded import free_port, stop_process, wait_for_port
 from tests.integration.harness import ROOT, Stack, Worker, publish, wait_until_applied
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
@@ -74,7 +74,7 @@ def test_wallboard_page_in_chromium(kafka_bootstrap: str, redis_url: str, unique
     worker = Worker(stack, tmp_path).start()
     port = free_port()
     with open(tmp_path / "wallboard.log", "wb") as log:
-        server = subprocess.Popen([sys.executable, "-m", "callwatch", "wallboard", "--port", str(port),
+        server = subprocess.Popen([sys.executable, "-m", "console", "wallboard", "--port", str(port),
                                    "--host", "127.0.0.1"], cwd=ROOT, env=stack.env(free_port()), stdout=log,
                                   stderr=subprocess.STDOUT)
     try:

@@ -14,7 +14,7 @@ GOLDEN = ROOT / "tests" / "golden"
 
 
 def _offline(log: Path, *args: str) -> dict:
-    out = subprocess.run([sys.executable, "-m", "callwatch", "replay", str(log), "--offline", "--json", *args],
+    out = subprocess.run([sys.executable, "-m", "console", "replay", str(log), "--offline", "--json", *args],
                          cwd=ROOT, check=True, capture_output=True)
     return json.loads(out.stdout)
 
@@ -61,7 +61,7 @@ def test_offline_replay_reports_bad_lines(tmp_path: Path, args: tuple[str, ...])
     """Invalid lines in a log are counted by reason, never fatal."""
     log = tmp_path / "bad.jsonl"
     log.write_bytes((ROOT / "tests" / "golden" / "bad.jsonl").read_bytes())
-    out = subprocess.run([sys.executable, "-m", "callwatch", "replay", str(log), "--offline", *args], cwd=ROOT,
+    out = subprocess.run([sys.executable, "-m", "console", "replay", str(log), "--offline", *args], cwd=ROOT,
                          check=True, capture_output=True, text=True)
     if args:
         assert json.loads(out.stdout)["pipeline"]["invalid"] == {"bad_version": 1, "not_json": 1}

@@ -1,3 +1,0 @@
-from callwatch.cli import main
-
-main()

@@ -1,0 +1,117 @@
+"""``callwatch replay``: publish a recorded log to Kafka (``producers.replay``), or run it through the
+engine here (``callwatch.offline``) and print its figures."""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from callwatch.settings import Settings
+from callwatch.timetext import parse_instant
+from console.common import err, load_settings, parsed, producer
+
+
+def replay(
+    log: Annotated[Path, typer.Argument(help="a JSON Lines event log (.jsonl or .jsonl.gz)", exists=True,
+                                        dir_okay=False)],
+    speed: Annotated[str, typer.Option(help="log seconds per second (1 = real time, 60) or 'max'")] = "max",
+    offline: Annotated[bool, typer.Option(help="run the engine here, without Kafka")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="print the figures as JSON (with --offline)")] = False,
+    rebase_now: Annotated[bool, typer.Option(help="shift the log so that its first event is now")] = False,
+    start: Annotated[str | None, typer.Option("--from", help="only events at or after this time (RFC 3339)")] = None,
+    end: Annotated[str | None, typer.Option("--to", help="only events before this time (RFC 3339)")] = None,
+    bootstrap: Annotated[str | None, typer.Option(help="Kafka bootstrap servers")] = None,
+    topic: Annotated[str | None, typer.Option(help="the events topic")] = None,
+    wait_for_broker: Annotated[float, typer.Option(help="seconds to wait for an unreachable broker")] = 60.0,
+) -> None:
+    """Publish a recorded log to Kafka, paced by its timestamps; or, with --offline, print its figures."""
+    settings = load_settings(kafka_bootstrap=bootstrap, events_topic=topic)
+    if offline:
+        _replay_offline(log, settings, as_json)
+        return
+    from callwatch.eventlog import read_raw
+    from producers.replay import parse_speed, prepare, shift_to, within
+    from producers.replay import replay as publish
+
+    pace = parsed(parse_speed, speed)
+    lo = None if start is None else parsed(parse_instant, start)
+    hi = None if end is None else parsed(parse_instant, end)
+    selected = list(within(prepare(read_raw(log)), lo, hi))
+    shift = shift_to(selected, time.time()) if rebase_now else 0.0
+    kafka = producer(settings, len(selected), wait_for_broker)
+    with Progress(TextColumn("publishing"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                  console=err, transient=False) as progress:
+        task = progress.add_task("replay", total=len(selected))
+        result = publish(prepare((i.value for i in selected), shift), kafka, settings.events_topic, pace,
+                         on_sent=lambda n: progress.advance(task, n))
+    kafka.close()
+    rate = result.sent / result.seconds if result.seconds else float("inf")
+    err.print(f"sent {result.sent}, acknowledged {result.acknowledged}, failed {result.failed} "
+              f"in {result.seconds:.1f}s ({rate:,.0f} events/s) to {settings.events_topic}")
+    if not result.ok:
+        err.print(f"[red]{result.sent - result.acknowledged} events were not acknowledged by the broker[/red]")
+        raise typer.Exit(1)
+
+
+def offline_report(log: Path, settings: Settings,
+                   progress: Callable[[int], None] | None = None) -> dict[str, Any]:
+    """The offline replay's report with its alarms as the messages the alerts topic would carry
+    (what ``replay --offline --json`` prints, and what a live run's published alarms are checked against)."""
+    from alerts.messages import alarm_message
+    from callwatch.offline import replay_log
+
+    _, rep = replay_log(log, settings.monitor, progress=progress)
+    rep["alarms"] = [alarm_message(a, settings.wallboard_url) for a in rep["alarms"]]
+    return rep
+
+
+def _replay_offline(log: Path, settings: Settings, as_json: bool) -> None:
+    from callwatch.eventlog import read_raw
+
+    total = sum(1 for _ in read_raw(log))
+    with Progress(TextColumn("replaying"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                  console=err, transient=True, disable=as_json or not err.is_terminal) as progress:
+        task = progress.add_task("offline", total=total)
+        rep = offline_report(log, settings, progress=lambda n: progress.advance(task, n))
+    if as_json:
+        sys.stdout.write(json.dumps(rep, indent=1, sort_keys=True) + "\n")
+        return
+    out = Console()
+    table = Table(title=f"{log.name}: figures per queue and day", title_justify="left")
+    for col in ("queue", "day", "offered", "answered", "abandoned", "short ab.", "SL", "aband. rate",
+                "ASA s", "AHT s", "max wait s"):
+        table.add_column(col, justify="left" if col in ("queue", "day") else "right")
+
+    def row(name: str, day: str, f: dict[str, Any]) -> None:
+        def pct(x: float | None) -> str:
+            return "–" if x is None else f"{x * 100:.1f}%"
+
+        def num(x: float | None) -> str:
+            return "–" if x is None else f"{x:.1f}"
+
+        table.add_row(name, day, str(f["offered"]), str(f["answered"]), str(f["abandoned"]),
+                      str(f["short_abandoned"]), pct(f["service_level"]), pct(f["abandonment_rate"]),
+                      num(f["asa"]), num(f["aht"]), num(f["wait_answered_max"]))
+
+    for q, qf in rep["queues"].items():
+        for day, f in qf["days"].items():
+            row(q, day, f)
+    for day, f in rep["all_queues"]["days"].items():
+        row("all queues", day, f)
+    row("all queues", "whole log", rep["all_queues"]["total"])
+    out.print(table)
+    pipe = rep["pipeline"]
+    out.print(f"events {rep['log']['events']}, duplicates {pipe['duplicates']}, late {pipe['late']}, "
+              f"inconsistent {sum(pipe['inconsistent'].values())}, invalid {sum(pipe['invalid'].values())}")
+    for a in rep["alarms"]:
+        out.print(f"[{'red' if a['status'] == 'started' else 'green'}]{a['at']} {a['alarm']} {a['status']} "
+                  f"{a['queue']}: {a['summary']}[/]")
