@@ -64,7 +64,8 @@ def _readable(stored: str | None) -> bool:
 
 async def partition_rows(settings: Settings) -> list[dict[str, Any]]:
     """Per partition with state in Redis: its format as stored, whether this version reads it, the
-    applied offset, the newest event time, when it was written, and its entries per container."""
+    applied offset, the newest event time, when it was written, its Redis keys and its entries (hash
+    fields) in all and per container."""
     store = RedisStateStore(settings.redis_url, settings.redis_prefix)
     try:
         rows = []
@@ -78,6 +79,7 @@ async def partition_rows(settings: Settings) -> list[dict[str, Any]]:
                 "offset": found["offset"],
                 "max_event_time": _iso(found["max_ts"]),
                 "updated_at": _iso(found["updated_at"]),
+                "keys": 1 + len(found["entries"]),  # the meta hash and each container hash with entries
                 "entries": sum(found["entries"].values()),
                 "entries_by_container": found["entries"],
             })
@@ -91,13 +93,14 @@ def render_rows(settings: Settings, rows: list[dict[str, Any]]) -> str:
             f"this version reads {known_formats()}")
     if not rows:
         return head + "\nno partition has state"
-    lines = [head, f"{'partition':>9}  {'format':<14}  {'offset':>10}  {'newest event':<20}  {'entries':>8}"]
+    lines = [head, f"{'partition':>9}  {'format':<14}  {'offset':>10}  {'newest event':<20}  {'keys':>4}  "
+                   f"{'entries':>8}"]
     for r in rows:
         fmt = r["format"] + ("" if r["format_marked"] else " (unmarked)")
         if not r["readable"]:
             fmt += " UNREADABLE"
         lines.append(f"{r['partition']:>9}  {fmt:<14}  {r['offset'] if r['offset'] is not None else '-':>10}  "
-                     f"{r['max_event_time'] or '-':<20}  {r['entries']:>8}")
+                     f"{r['max_event_time'] or '-':<20}  {r['keys']:>4}  {r['entries']:>8}")
     if not all(r["readable"] for r in rows):
         lines.append("a worker will not start on an unreadable partition: run the callwatch that wrote it, or "
                      "`callwatch state rebuild --partition N` with the workers stopped")
@@ -118,7 +121,7 @@ def info_command(settings: Settings, as_json: bool, out: Say, err: Say) -> int:
 # -------------------------------------------------------------------------------------------- rebuild
 
 
-class _Admin(KafkaAdminClient):  # type: ignore[misc]
+class AdminClient(KafkaAdminClient):  # type: ignore[misc]
     """kafka-python's admin client, tolerant of a broker that reports ACL operations it has no name for
     (tansu does, in DescribeGroups): they are not used here."""
 
@@ -129,7 +132,7 @@ class _Admin(KafkaAdminClient):  # type: ignore[misc]
 
 def _admin(bootstrap: str) -> Any:
     try:
-        return _Admin(bootstrap_servers=bootstrap.split(","), client_id="callwatch-state-rebuild",
+        return AdminClient(bootstrap_servers=bootstrap.split(","), client_id="callwatch-state-rebuild",
                       request_timeout_ms=15000)
     except KafkaError as exc:
         raise RebuildRefused(f"cannot reach Kafka at {bootstrap}: {exc}") from None

@@ -111,7 +111,7 @@ class MemoryStateStore:
     async def replace(self, topic: str, partition: int, state: StoredPartition) -> None:
         self.parts[(topic, partition)] = StoredPartition(
             partition, state.offset, dict(state.meta or {}),
-            {k: {f: v for f, v in c.items()} for k, c in state.containers.items() if c})
+            {k: dict(c) for k, c in state.containers.items() if c})
 
     async def write_snapshot(self, topic: str, partition: int, snapshot: bytes) -> None:
         self.snaps[(topic, partition)] = snapshot

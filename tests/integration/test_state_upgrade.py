@@ -33,7 +33,7 @@ from console.embedded import free_port
 from streams.monitor import MonitorService, RecordingPublisher
 from streams.partition import PartitionRunner
 from streams.readout import stored_report
-from streams.state_rebuild import _Admin, group_members, retention_refusal
+from streams.state_rebuild import AdminClient, group_members, retention_refusal
 from streams.state_store import MemoryStateStore, RedisStateStore, StoredPartition
 from streams.state_upgrade import REBUILD_COMMAND, STATE_FORMAT, StateFormatError
 from tests.integration.harness import Stack, Worker, applied_offsets, publish
@@ -269,7 +269,7 @@ def _cli(stack: Stack, *args: str) -> subprocess.CompletedProcess[bytes]:
 
 def _committed(settings: Settings) -> dict[int, int]:
     """The workers' consumer group's committed offsets on the events topic."""
-    admin = _Admin(bootstrap_servers=settings.kafka_bootstrap)
+    admin = AdminClient(bootstrap_servers=settings.kafka_bootstrap)
     try:
         found = admin.list_group_offsets(settings.app_id).get(settings.app_id, {})
         return {tp.partition: om.offset for tp, om in found.items() if tp.topic == settings.events_topic}
