@@ -7,6 +7,10 @@ receiver down for minutes loses nothing); one that is refused for good (other 4x
 of time is handed to the dead-letter callback with the reason and counted, never dropped silently.
 A message whose ``id`` was already delivered to a receiver is not sent to it again (a worker or
 dispatcher restart repeats nothing), through a store of delivered ids.
+
+Messages are :class:`~callwatch.alarm.Alarm` s (read with :func:`alerts.wire.read_message`: one that is
+not a valid alarm is handed to the ``invalid`` callback with its reason, and counted); the dispatcher
+adds each alarm's links (``links`` in the config) when it hands it to a receiver.
 """
 
 from __future__ import annotations
@@ -23,8 +27,11 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, stop_after_delay, wait_exponential
 
+from alerts.links import Link, Links, LinkSpec
 from alerts.receivers import DeliveryError, PermanentDeliveryError, Receiver, ReceiverSpec
 from alerts.silences import Silence
+from alerts.wire import InvalidMessage, read_message
+from callwatch.alarm import Alarm, iso_ms
 
 log = logging.getLogger("callwatch.alerts")
 
@@ -41,11 +48,12 @@ class Route(BaseModel):
     #: stop at this route when it matches (like Alertmanager's ``continue: false``)
     stop: bool = False
 
-    def matches(self, message: dict[str, Any]) -> bool:
-        subject = message.get("queue") or message.get("source")
-        return ((self.severities is None or message.get("severity") in self.severities)
+    def matches(self, alarm: Alarm) -> bool:
+        # ``queues`` names queues and sources (an agent is not a queue)
+        subject = alarm.queue if alarm.subject_kind != "agent" else None
+        return ((self.severities is None or alarm.severity in self.severities)
                 and (self.queues is None or subject in self.queues)
-                and (self.alarms is None or message.get("alarm") in self.alarms))
+                and (self.alarms is None or alarm.alarm in self.alarms))
 
 
 class DeliveryConfig(BaseModel):
@@ -57,6 +65,8 @@ class DeliveryConfig(BaseModel):
     backoff_max_s: float = Field(default=15.0, gt=0)
     #: a message not delivered after this long is dead-lettered
     give_up_after_s: float = Field(default=3600.0, gt=0)
+    #: the links added to every alarm (alerts/links.py); none given: the wallboard (``wallboard_url``)
+    links: list[LinkSpec] | None = None
 
     @model_validator(mode="after")
     def _names(self) -> DeliveryConfig:
@@ -105,6 +115,10 @@ class DispatcherMetrics:
         self.registry = registry or CollectorRegistry()
         r = self.registry
         self.received = Counter("callwatch_alerts_received", "Alarm messages read from the alerts topic", registry=r)
+        self.invalid = Counter("callwatch_alerts_invalid", "Messages on the alerts topic that are no alarm, by "
+                               "reason (not_json, invalid, v1_refused); dead-lettered", ["reason"], registry=r)
+        self.converted = Counter("callwatch_alerts_v1_converted", "v1 messages (the previous release's) "
+                                 "converted to v2", registry=r)
         self.sent = Counter("callwatch_alerts_sent", "Alarm messages delivered, by receiver and status",
                             ["receiver", "status"], registry=r)
         self.retried = Counter("callwatch_alerts_retried", "Sends retried after a temporary failure",
@@ -127,14 +141,15 @@ def parse_iso(ts: str) -> float:
     return datetime.fromisoformat(ts.replace("Z", "+00:00")).timestamp()
 
 
-def incident_id(message: dict[str, Any]) -> str:
+def incident_id(alarm: Alarm) -> str:
     """One incident of one alarm: its key and when it started (shared by start, repeats and resolve)."""
-    return f"incident:{message.get('key')}:{message.get('started_at')}"
+    return f"incident:{alarm.key}:{iso_ms(alarm.started_at)}"
 
 
 @dataclass
 class _Job:
-    message: dict[str, Any]
+    alarm: Alarm
+    links: tuple[Link, ...]
     done: asyncio.Future[None]
     #: set when a silence holds the message back, so that a resolve goes only to receivers told before
     silenced: bool = False
@@ -142,10 +157,17 @@ class _Job:
 
 class Dispatcher:
     def __init__(self, config: DeliveryConfig, receivers: dict[str, Receiver], delivered: DeliveredIds,
-                 dead_letter: Callable[[dict[str, Any], str, str], Awaitable[None]],
+                 dead_letter: Callable[[Alarm, str, str], Awaitable[None]],
                  silences: Callable[[], Awaitable[list[Silence]]] | None = None,
-                 metrics: DispatcherMetrics | None = None, clock: Callable[[], float] = time.time) -> None:
+                 metrics: DispatcherMetrics | None = None, clock: Callable[[], float] = time.time,
+                 links: Links | None = None,
+                 invalid: Callable[[bytes, str], Awaitable[None]] | None = None) -> None:
+        """``dead_letter(alarm, receiver, reason)`` takes what a receiver refused or never took in time;
+        ``invalid(raw, reason)`` a message that is no alarm; ``links`` default to the config's
+        (without a wallboard URL: none)."""
         self.config = config
+        self.links = links or Links.configured(config.links, "")
+        self.invalid = invalid
         self.receivers = receivers
         self.delivered = delivered
         self.dead_letter = dead_letter
@@ -168,44 +190,66 @@ class Dispatcher:
         return DeliveryStats(total(m.sent), total(m.retried), total(m.failed), total(m.duplicates),
                              total(m.silenced))
 
-    def targets(self, message: dict[str, Any]) -> list[str]:
+    def targets(self, alarm: Alarm) -> list[str]:
         names: list[str] = []
         for route in self.config.routes:
-            if route.matches(message):
+            if route.matches(alarm):
                 names.extend(n for n in route.receivers if n not in names)
                 if route.stop:
                     break
         return names
 
-    async def _silence_for(self, message: dict[str, Any]) -> Silence | None:
+    async def _silence_for(self, alarm: Alarm) -> Silence | None:
         if self.load_silences is None:
             return None
         now = self.clock()
         if now - self._silences_at >= 1.0:  # a silence set from the CLI takes effect within a second
             self._silences = await self.load_silences()
             self._silences_at = now
-        return next((s for s in self._silences if s.matches(message, now)), None)
+        return next((s for s in self._silences if s.matches(alarm, now)), None)
 
-    async def submit(self, message: dict[str, Any]) -> asyncio.Future[Any]:
-        """Queues ``message`` on its receivers' lanes; the result completes once every one of them has
+    async def submit_raw(self, raw: bytes) -> asyncio.Future[Any]:
+        """A message as read from the alerts topic: :meth:`submit` its alarm, or hand it to ``invalid``
+        with the reason it is none (the result is then already complete)."""
+        try:
+            alarm, converted = read_message(raw)
+        except InvalidMessage as exc:
+            self.metrics.received.inc()
+            self.metrics.invalid.labels(exc.kind).inc()
+            log.error("alerts topic: a message that is no alarm, not delivered: %s", exc)
+            if self.invalid is not None:
+                await self.invalid(raw, str(exc))
+            future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+            future.set_result(None)
+            return future
+        if converted:
+            self.metrics.converted.inc()
+            log.info("alarm %s: a v1 message, converted to v2", alarm.id)
+        return await self.submit(alarm)
+
+    async def submit(self, alarm: Alarm) -> asyncio.Future[Any]:
+        """Queues ``alarm`` on its receivers' lanes; the result completes once every one of them has
         delivered it, found it delivered before, or dead-lettered it."""
         self.metrics.received.inc()
-        silence = await self._silence_for(message)
+        silence = await self._silence_for(alarm)
         jobs: list[asyncio.Future[None]] = []
-        for name in self.targets(message):
-            if silence is not None and message.get("status") != "resolved":
+        links: tuple[Link, ...] | None = None
+        for name in self.targets(alarm):
+            if silence is not None and alarm.status != "resolved":
                 self.metrics.silenced.labels(name).inc()
-                log.info("alarm %s to %s held back by silence %s (%s)", message.get("id"), name, silence.id,
+                log.info("alarm %s to %s held back by silence %s (%s)", alarm.id, name, silence.id,
                          silence.reason)
                 continue
-            job = _Job(message, asyncio.get_running_loop().create_future(), silenced=silence is not None)
+            if links is None:
+                links = self.links(alarm)
+            job = _Job(alarm, links, asyncio.get_running_loop().create_future(), silenced=silence is not None)
             self._lane(name).put_nowait(job)
             self.metrics.pending.labels(name).inc()
             jobs.append(job.done)
         return asyncio.gather(*jobs)
 
-    async def deliver(self, message: dict[str, Any]) -> None:
-        await (await self.submit(message))
+    async def deliver(self, alarm: Alarm) -> None:
+        await (await self.submit(alarm))
 
     def _lane(self, name: str) -> asyncio.Queue[_Job]:
         if name not in self._lanes:
@@ -220,25 +264,25 @@ class Dispatcher:
             try:
                 await self._deliver_one(name, job)
             except Exception as exc:  # a bug in one receiver must not stop the lane or lose the message
-                log.exception("alarm %s to %s: unexpected error", job.message.get("id"), name)
-                await self._dead(name, job.message, f"{name}: unexpected {type(exc).__name__}")
+                log.exception("alarm %s to %s: unexpected error", job.alarm.id, name)
+                await self._dead(name, job.alarm, f"{name}: unexpected {type(exc).__name__}")
             finally:
                 self.metrics.pending.labels(name).dec()
                 if not job.done.done():
                     job.done.set_result(None)
 
-    async def _dead(self, name: str, message: dict[str, Any], reason: str) -> None:
+    async def _dead(self, name: str, alarm: Alarm, reason: str) -> None:
         self.metrics.failed.labels(name).inc()
-        log.error("alarm %s not delivered to %s: %s", message.get("id"), name, reason)
-        await self.dead_letter(message, name, reason)
+        log.error("alarm %s not delivered to %s: %s", alarm.id, name, reason)
+        await self.dead_letter(alarm, name, reason)
 
     async def _deliver_one(self, name: str, job: _Job) -> None:
-        message = job.message
-        message_id = str(message.get("id"))
+        alarm = job.alarm
+        message_id = alarm.id
         if await self.delivered.seen(name, message_id):
             self.metrics.duplicates.labels(name).inc()
             return
-        if job.silenced and not await self.delivered.seen(name, incident_id(message)):
+        if job.silenced and not await self.delivered.seen(name, incident_id(alarm)):
             # the resolve of an incident this receiver never heard of (its start was silenced)
             self.metrics.silenced.labels(name).inc()
             return
@@ -259,16 +303,15 @@ class Dispatcher:
                 with attempt:
                     if attempt.retry_state.attempt_number > 1:
                         self.metrics.retried.labels(name).inc()
-                    await receiver.send(message)
+                    await receiver.send(alarm, job.links)
         except DeliveryError as exc:
-            await self._dead(name, message, str(exc))
+            await self._dead(name, alarm, str(exc))
             return
         await self.delivered.mark(name, message_id)
-        if message.get("status") in ("started", "repeated"):
-            await self.delivered.mark(name, incident_id(message))
-        self.metrics.sent.labels(name, str(message.get("status"))).inc()
-        if isinstance(message.get("at"), str):
-            self.metrics.delay.labels(name).observe(max(0.0, self.clock() - parse_iso(message["at"])))
+        if alarm.status in ("started", "repeated"):
+            await self.delivered.mark(name, incident_id(alarm))
+        self.metrics.sent.labels(name, alarm.status).inc()
+        self.metrics.delay.labels(name).observe(max(0.0, self.clock() - alarm.at))
 
     async def close(self) -> None:
         for task in self._tasks.values():

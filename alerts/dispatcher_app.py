@@ -25,8 +25,10 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from prometheus_client import start_http_server
 
 from alerts.delivery import DeliveryConfig, Dispatcher, DispatcherMetrics
+from alerts.links import Links
 from alerts.receivers import Receiver, build_receiver
 from alerts.silences import Silence
+from callwatch.alarm import Alarm
 from callwatch.settings import Settings
 
 log = logging.getLogger("callwatch.alerts")
@@ -114,14 +116,21 @@ async def run(settings: Settings, config: DeliveryConfig, group: str = "callwatc
         async with aiohttp.ClientSession() as session:
             receivers: dict[str, Receiver] = {r.name: build_receiver(r, session) for r in config.receivers}
 
-            async def dead_letter(message: dict[str, Any], receiver: str, reason: str) -> None:
-                body = orjson.dumps({"message": message, "receiver": receiver, "reason": reason,
-                                     "at": time.time()})
+            async def dead_letter(alarm: Alarm, receiver: str, reason: str) -> None:
+                body = orjson.dumps({"message": alarm.model_dump(mode="json"), "receiver": receiver,
+                                     "reason": reason, "at": time.time()})
                 await producer.send_and_wait(f"{settings.alerts_topic}-dead-letters", body,
-                                             key=str(message.get("key", "")).encode())
+                                             key=alarm.key.encode())
+
+            async def invalid(raw: bytes, reason: str) -> None:
+                # no alarm: kept as it was read (as text), for a person to look at
+                body = orjson.dumps({"raw": raw.decode("utf-8", "replace"), "receiver": None, "reason": reason,
+                                     "at": time.time()})
+                await producer.send_and_wait(f"{settings.alerts_topic}-dead-letters", body)
 
             dispatcher = Dispatcher(config, receivers, delivered, dead_letter,
-                                    silences=silences_loader(client, settings.redis_prefix), metrics=metrics)
+                                    silences=silences_loader(client, settings.redis_prefix), metrics=metrics,
+                                    links=Links.configured(config.links, settings.wallboard_url), invalid=invalid)
             log.info("delivering %s to %s", settings.alerts_topic, ", ".join(receivers))
             while not stop.is_set():
                 if tracker.in_flight() >= MAX_IN_FLIGHT:
@@ -134,13 +143,7 @@ async def run(settings: Settings, config: DeliveryConfig, group: str = "callwatc
                     batch = await consumer.getmany(timeout_ms=200)
                 for tp, records in batch.items():
                     for record in records:
-                        try:
-                            message = orjson.loads(record.value)
-                        except orjson.JSONDecodeError:
-                            log.error("alerts topic: offset %d is not JSON; skipped", record.offset)
-                            message = None
-                        done = await dispatcher.submit(message) if isinstance(message, dict) else _finished()
-                        tracker.add(tp, record.offset, done)
+                        tracker.add(tp, record.offset, await dispatcher.submit_raw(record.value or b""))
                 offsets = tracker.committable()
                 if offsets:
                     await consumer.commit(offsets)
@@ -161,8 +164,3 @@ async def run(settings: Settings, config: DeliveryConfig, group: str = "callwatc
         await producer.stop()
         await client.aclose()
 
-
-def _finished() -> asyncio.Future[Any]:
-    future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
-    future.set_result(None)
-    return future

@@ -10,10 +10,13 @@ from __future__ import annotations
 
 import secrets
 from dataclasses import asdict, dataclass, replace
-from typing import Any
+from typing import TYPE_CHECKING
 
 import orjson
 import redis
+
+if TYPE_CHECKING:
+    from callwatch.alarm import Alarm
 
 KEEP_ENDED_S = 7 * 86400
 
@@ -35,10 +38,11 @@ class Silence:
     def from_json(cls, raw: bytes | str) -> Silence:
         return cls(**orjson.loads(raw))
 
-    def matches(self, message: dict[str, Any], now: float) -> bool:
-        subject = message.get("queue") or message.get("source")
+    def matches(self, alarm: Alarm, now: float) -> bool:
+        # ``queue`` names a queue or a source (an agent is not a queue)
+        subject = alarm.queue if alarm.subject_kind != "agent" else None
         return (self.active(now) and (self.queue is None or subject == self.queue)
-                and (self.alarm is None or message.get("alarm") == self.alarm))
+                and (self.alarm is None or alarm.alarm == self.alarm))
 
 
 def new_silence(*, queue: str | None, alarm: str | None, duration_s: float, reason: str, created_by: str,

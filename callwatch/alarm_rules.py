@@ -1,18 +1,23 @@
 """The alarms' rules (METRICS.md): thresholds, minimum volume, hysteresis, severity, per queue.
 
-One YAML file (``alarm_rules_file`` in the settings) with ``defaults`` and per-queue overrides; a
-mistake names the rule and the field (``queues.billing.abandonment_high.threshold: …``).
+One YAML file (``alarm_rules_file`` in the settings; the example is ``alerts/rules/default.yaml``) with
+a rule for every alarm on the alerts topic — each with ``enabled``, ``severity`` and ``repeat_s`` and
+its resolve semantics in its docstring — and per-queue overrides of the queue alarms; a mistake names
+the rule and the field (``queues.billing.abandonment_high.threshold: …``). :meth:`AlarmRules.rule_for`
+finds the rule of an alarm by its name.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError
 
-Severity = Literal["critical", "warning", "info"]
+from callwatch.alarm import Severity
+
+__all__ = ["AlarmRules", "GoalRule", "IntegrityRule", "QueueRules", "RulesFileError", "Severity", "load_rules"]
 
 
 class _Rule(BaseModel):
@@ -25,10 +30,19 @@ class _Rule(BaseModel):
 
 
 class WaitWindowRule(_Rule):
+    """``wait_window_exceeded``: a waiting contact's wait passed the queue's ``wait_window_s`` (the window
+    is the queue's setting, not the rule's). Resolves when no waiting contact is over the window.
+
+    The engine still sends it ``critical`` and never repeats it; it reads ``severity`` and ``repeat_s``
+    from here once the engine side is wired (issue 11)."""
+
     severity: Severity = "critical"
 
 
 class AbandonmentRule(_Rule):
+    """``abandonment_high``: resolves when back to ``threshold − hysteresis`` or under, or when fewer
+    than ``min_contacts`` are left in the window."""
+
     threshold: Annotated[float, Field(gt=0, le=1)] = 0.08
     min_contacts: Annotated[int, Field(ge=1)] = 20
     #: resolved when back under threshold − hysteresis
@@ -37,20 +51,53 @@ class AbandonmentRule(_Rule):
 
 
 class ServiceLevelRule(_Rule):
-    #: the target is the queue's service_level_target; resolved when back over target + hysteresis
+    """``service_level_low``: the target is the queue's ``service_level_target``; resolves when back to
+    target + hysteresis or over, or when fewer than ``min_contacts`` are left in the window."""
+
     min_contacts: Annotated[int, Field(ge=1)] = 20
     hysteresis: Annotated[float, Field(ge=0, le=1)] = 0.03
     window_s: Annotated[float, Field(gt=0, le=3600)] = 1800.0
 
 
 class NoAgentsRule(_Rule):
+    """``no_agents``: contacts wait and no agent is available or busy for ``for_s``; resolves when an
+    agent is available or busy, or nobody waits."""
+
     severity: Severity = "critical"
     for_s: Annotated[float, Field(ge=0)] = 60.0
 
 
 class FeedSilentRule(_Rule):
+    """``feed_silent``: no event (heartbeat included) from a source for ``after_s``; resolves at the
+    source's next event. For every source (no per-queue override)."""
+
     severity: Severity = "critical"
     after_s: Annotated[float, Field(gt=0)] = 60.0
+
+
+class IntegrityRule(_Rule):
+    """``integrity_<signal>`` (every signal; their thresholds are ``monitor.integrity``): a notice for
+    a supervisor, not a page. It never resolves — each is sent ``started`` only — and an agent (or a
+    source) is told of one signal at most once every ``repeat_s`` (a day): the floor's day-end
+    evaluation. For the whole floor (no per-queue override).
+
+    The engine still sends them ``info`` once a floor day; it reads ``enabled``, ``severity`` and
+    ``repeat_s`` from here once the engine side is wired (issue 11)."""
+
+    severity: Severity = "info"
+    repeat_s: Annotated[float, Field(gt=0)] = 86400.0
+
+
+class GoalRule(BaseModel):
+    """``goal_achieved`` / ``goal_missed``: sent by ``callwatch goals check``, once per goal and status;
+    never repeated (``repeat_s`` is always none) and never resolved. Disabled: nobody is told, and a
+    goal stays untold until it is enabled again."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    enabled: bool = True
+    severity: Severity = "info"
+    repeat_s: None = None
 
 
 class QueueRules(BaseModel):
@@ -64,9 +111,25 @@ class QueueRules(BaseModel):
 
 class AlarmRules(QueueRules):
     feed_silent: FeedSilentRule = FeedSilentRule()
+    integrity: IntegrityRule = IntegrityRule()
+    goals: GoalRule = GoalRule()
     #: per queue: only the fields given override the defaults
     queues: dict[str, dict[str, dict[str, Any]]] = Field(default_factory=dict)
     _cache: dict[str, QueueRules] = PrivateAttr(default_factory=dict)
+
+    def rule_for(self, alarm: str, queue: str | None = None) -> _Rule | GoalRule:
+        """The rule of the alarm named ``alarm`` (``integrity_cap_clustering`` → ``integrity``), with
+        ``queue``'s overrides for a queue alarm; KeyError for a name no rule covers."""
+        if alarm.startswith("integrity_"):
+            return self.integrity
+        if alarm.startswith("goal_"):
+            return self.goals
+        if alarm in QueueRules.model_fields:
+            rules: QueueRules = self.for_queue(queue) if queue is not None else self
+            return getattr(rules, alarm)  # type: ignore[no-any-return]
+        if alarm == "feed_silent":
+            return self.feed_silent
+        raise KeyError(f"no rule for alarm {alarm!r}")
 
     def for_queue(self, queue: str) -> QueueRules:
         found = self._cache.get(queue)

@@ -75,7 +75,8 @@ class Settings(BaseSettings):
     session_timeout_s: Annotated[float, Field(ge=1)] = 10.0
     #: every Redis key starts with this
     redis_prefix: str = "callwatch"
-    #: where a supervisor finds the wallboard; alarms link to it
+    #: where a supervisor finds the wallboard; the dispatcher links alarms to it (unless the delivery
+    #: config has ``links``); the engine and the alerts topic know no URL
     wallboard_url: str = "http://localhost:3000/d/callwatch-floor"
     monitor: MonitorConfig = Field(default_factory=MonitorConfig)
     #: the alarm rules file (YAML, see callwatch/alarm_rules.py); replaces ``monitor.alarms``

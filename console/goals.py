@@ -116,8 +116,6 @@ def goals_check(
     today: Annotated[str | None, typer.Option(help="the day to judge (default: the figures' latest day)")] = None,
 ) -> None:
     """Tell the supervisor, once, of every goal achieved or missed (a message on the alerts topic)."""
-    import orjson
-
     from alerts.goals import goal_message
     from callwatch.goals import figures_day, news
 
@@ -126,12 +124,14 @@ def goals_check(
     engine = floor_engine(log, settings)
     day = today or figures_day(engine, _today())
     told = []
-    fresh = news(read_redis(lambda st: store.all(), settings), engine, day)
+    rule = settings.monitor.alarms.goals
+    # the rules file's ``goals`` rule: disabled, nothing is told (and nothing marked told)
+    fresh = news(read_redis(lambda st: store.all(), settings), engine, day) if rule.enabled else []
     if fresh:  # no broker is needed when there is nothing to tell
         kafka = producer(settings, 1)
         for goal, state in fresh:
-            message = goal_message(goal, state, settings.wallboard_url)
-            kafka.send(settings.alerts_topic, orjson.dumps(message), key=message["key"].encode())
+            message = goal_message(goal, state, rule)
+            kafka.send(settings.alerts_topic, message.model_dump_json().encode(), key=message.key.encode())
             store.put(replace(goal, notified=state["status"]))
             told.append(f"{goal.id} {goal.agent} {state['status']}")
         kafka.flush()

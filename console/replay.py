@@ -66,11 +66,11 @@ def offline_report(log: Path, settings: Settings,
                    progress: Callable[[int], None] | None = None) -> dict[str, Any]:
     """The offline replay's report with its alarms as the messages the alerts topic would carry
     (what ``replay --offline --json`` prints, and what a live run's published alarms are checked against)."""
-    from alerts.messages import alarm_message
     from callwatch.offline import replay_log
 
     _, rep = replay_log(log, settings.monitor, progress=progress)
-    rep["alarms"] = [alarm_message(a, settings.wallboard_url) for a in rep["alarms"]]
+    # the v2 message without links: the dispatcher adds those for its receivers
+    rep["alarms"] = [a.model_dump(mode="json") for a in rep["alarms"]]
     return rep
 
 

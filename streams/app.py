@@ -16,8 +16,7 @@ import faust
 from faust.types import TP
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
-from alerts.messages import encode_alarm
-from callwatch.engine import AlarmEvent
+from callwatch.alarm import Alarm
 from callwatch.settings import Settings
 from streams.metrics import MonitorCollector, WorkerMetrics
 from streams.monitor import MonitorService
@@ -46,9 +45,10 @@ class KafkaPublisher:
             log.info("dead letter partition=%d offset=%d: %s", d.partition, d.offset, d.reason)
         await self._send_all(self.settings.dead_letter_topic, [(d.key, d.encode()) for d in items])
 
-    async def alarms(self, items: list[AlarmEvent]) -> None:
+    async def alarms(self, items: list[Alarm]) -> None:
+        # the alarm's own JSON (v2); the dispatcher adds the links
         await self._send_all(self.settings.alerts_topic,
-                             [(a.key.encode(), encode_alarm(a, self.settings.wallboard_url)) for a in items])
+                             [(a.key.encode(), a.model_dump_json().encode()) for a in items])
 
 
 def create_app(settings: Settings, store: StateStore | None = None,

@@ -15,7 +15,7 @@ from prometheus_client import CollectorRegistry, Counter, Histogram
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-from callwatch.engine import AlarmEvent
+from callwatch.alarm import Alarm
 from callwatch.engine.aggregates import WAIT_BUCKETS_S, AgentDay
 from callwatch.engine.figures import live_queue, queue_windows, queues_of
 from callwatch.engine.integrity import SIGNALS
@@ -240,6 +240,6 @@ class WorkerMetrics:
         for d in delays:
             self.delay.observe(max(d, 0.0))
 
-    def alarms(self, items: list[AlarmEvent]) -> None:
+    def alarms(self, items: list[Alarm]) -> None:
         for a in items:
             self.alarms_published.labels(a.alarm, a.status).inc()

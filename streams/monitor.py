@@ -14,7 +14,7 @@ from typing import Protocol
 
 import orjson
 
-from callwatch.engine import AlarmEvent
+from callwatch.alarm import Alarm
 from callwatch.engine.figures import snapshot
 from callwatch.settings import ClockMode, Settings
 from streams.partition import DeadLetter, PartitionRunner
@@ -29,7 +29,7 @@ class Publisher(Protocol):
 
     async def dead_letters(self, items: list[DeadLetter]) -> None: ...
 
-    async def alarms(self, items: list[AlarmEvent]) -> None: ...
+    async def alarms(self, items: list[Alarm]) -> None: ...
 
 
 class RecordingPublisher:
@@ -37,12 +37,12 @@ class RecordingPublisher:
 
     def __init__(self) -> None:
         self.dead: list[DeadLetter] = []
-        self.alarm_events: list[AlarmEvent] = []
+        self.alarm_events: list[Alarm] = []
 
     async def dead_letters(self, items: list[DeadLetter]) -> None:
         self.dead.extend(items)
 
-    async def alarms(self, items: list[AlarmEvent]) -> None:
+    async def alarms(self, items: list[Alarm]) -> None:
         self.alarm_events.extend(items)
 
 
@@ -51,14 +51,14 @@ class Observer(Protocol):
 
     def batch(self, seconds: float, applied: int, delays: list[float]) -> None: ...
 
-    def alarms(self, items: list[AlarmEvent]) -> None: ...
+    def alarms(self, items: list[Alarm]) -> None: ...
 
 
 class _NoObserver:
     def batch(self, seconds: float, applied: int, delays: list[float]) -> None:
         return None
 
-    def alarms(self, items: list[AlarmEvent]) -> None:
+    def alarms(self, items: list[Alarm]) -> None:
         return None
 
 
@@ -164,7 +164,7 @@ class MonitorService:
         self.observer.batch(time.perf_counter() - started, applied, delays)
         self._wake.set()  # new contacts may have an earlier deadline than the timer's sleep
 
-    async def _publish_alarms(self, alarms: list[AlarmEvent]) -> None:
+    async def _publish_alarms(self, alarms: list[Alarm]) -> None:
         for a in alarms:
             log.warning("alarm %s %s %s value=%g threshold=%g (%s)", a.alarm, a.status, a.queue, a.value,
                         a.threshold, a.unit)

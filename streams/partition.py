@@ -14,8 +14,9 @@ import orjson
 from redis.exceptions import RedisError
 from tenacity import AsyncRetrying, retry_if_exception_type, wait_exponential
 
+from callwatch.alarm import Alarm
 from callwatch.config import MonitorConfig
-from callwatch.engine import AlarmEvent, Engine
+from callwatch.engine import Engine
 from callwatch.events import InvalidEvent, decode
 from streams.state_store import StateStore
 
@@ -53,7 +54,7 @@ class DeadLetter:
 class BatchResult:
     applied: int = 0
     skipped: int = 0
-    alarms: list[AlarmEvent] = field(default_factory=list)
+    alarms: list[Alarm] = field(default_factory=list)
     dead_letters: list[DeadLetter] = field(default_factory=list)
     #: event time of each applied event, live only (for the end-to-end delay)
     event_times: list[float] = field(default_factory=list)
@@ -108,7 +109,7 @@ class PartitionRunner:
         engine.outbox.clear()  # published by the caller; a live engine keeps no alarm history
         return result
 
-    def tick(self, now: float | None) -> list[AlarmEvent]:
+    def tick(self, now: float | None) -> list[Alarm]:
         """The timer: alarms that fall due with no event arriving."""
         alarms = self.engine.advance(now)
         self.engine.outbox.clear()

@@ -9,14 +9,16 @@ the TTL; the ``CallwatchWorkerDown`` rule says why.
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from collections.abc import Sequence
 from typing import Any, Literal
 
 import aiohttp
 from pydantic import BaseModel, ConfigDict, Field
 
-from alerts.messages import iso
+from alerts.links import Link
+from alerts.messages import facts
 from alerts.receivers.base import Redactor, post_json, secret_from_env
+from callwatch.alarm import Alarm, iso_ms
 
 ALERT_NAMES = {
     "wait_window_exceeded": "CallwatchWaitWindowExceeded",
@@ -42,32 +44,27 @@ class AlertmanagerSpec(BaseModel):
     timeout_s: float = Field(default=5.0, gt=0)
 
 
-def _parse(ts: str) -> datetime:
-    return datetime.fromisoformat(ts.replace("Z", "+00:00"))
-
-
-def alertmanager_alert(message: dict[str, Any], extra_labels: dict[str, str], firing_ttl_s: float) -> dict[str, Any]:
-    alarm = str(message.get("alarm"))
+def alertmanager_alert(alarm: Alarm, extra_labels: dict[str, str], firing_ttl_s: float,
+                       links: Sequence[Link] = ()) -> dict[str, Any]:
     # the same labels as the shipped Prometheus rules (alertname, alarm, severity, queue), so that one
-    # Alertmanager route serves both
-    labels = {**extra_labels, "alertname": ALERT_NAMES.get(alarm, f"Callwatch_{alarm}"), "alarm": alarm,
-              "severity": str(message.get("severity")), "service": "callwatch"}
-    if "queue" in message:
-        labels["queue"] = str(message["queue"])
-    if "source" in message:
-        labels["source"] = str(message["source"])
-    at = _parse(str(message["at"]))
-    ends = at if message.get("status") == "resolved" else at + timedelta(seconds=firing_ttl_s)
-    details = "; ".join(f"{k}={v}" for k, v in {**message.get("value", {}), **message.get("threshold", {}),
-                                               **message.get("context", {})}.items())
-    return {
+    # Alertmanager route serves both; the subject's label says what it is (queue, source or agent)
+    labels = {**extra_labels, "alertname": ALERT_NAMES.get(alarm.alarm, f"Callwatch_{alarm.alarm}"),
+              "alarm": alarm.alarm, "severity": alarm.severity, "service": "callwatch",
+              alarm.subject_kind: alarm.queue}
+    ends = alarm.at if alarm.status == "resolved" else alarm.at + firing_ttl_s
+    details = "; ".join(f"{label}: {text}" for label, text in facts(alarm))
+    # one annotation per link, by its name (``wallboard``); the first is the generator URL
+    annotations = {link.name: link.url for link in links}
+    annotations.update({"summary": alarm.summary, "title": alarm.title, "details": details})
+    alert: dict[str, Any] = {
         "labels": labels,
-        "annotations": {"summary": str(message.get("summary", "")), "title": str(message.get("title", "")),
-                        "details": details, "wallboard": str(message.get("link", ""))},
-        "startsAt": message.get("started_at"),
-        "endsAt": iso(ends.timestamp()),
-        "generatorURL": str(message.get("link", "")),
+        "annotations": annotations,
+        "startsAt": iso_ms(alarm.started_at),
+        "endsAt": iso_ms(ends),
     }
+    if links:
+        alert["generatorURL"] = links[0].url
+    return alert
 
 
 class AlertmanagerReceiver:
@@ -79,7 +76,7 @@ class AlertmanagerReceiver:
         self._headers = {"Authorization": f"Bearer {token}"} if token else {}
         self._redact = Redactor([token])
 
-    async def send(self, message: dict[str, Any]) -> None:
-        alert = alertmanager_alert(message, self.spec.labels, self.spec.firing_ttl_s)
+    async def send(self, alarm: Alarm, links: Sequence[Link] = ()) -> None:
+        alert = alertmanager_alert(alarm, self.spec.labels, self.spec.firing_ttl_s, links)
         await post_json(self.session, self.name, self.spec.url.rstrip("/") + "/api/v2/alerts", [alert],
                         headers=self._headers, timeout_s=self.spec.timeout_s, redact=self._redact)

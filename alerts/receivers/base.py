@@ -5,11 +5,15 @@ reach a log, and one JSON POST with the status codes read the way the receiving 
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable
-from typing import Any, Protocol
+from collections.abc import Iterable, Sequence
+from typing import TYPE_CHECKING, Any, Protocol
 
 import aiohttp
 import orjson
+
+if TYPE_CHECKING:
+    from alerts.links import Link
+    from callwatch.alarm import Alarm
 
 
 class DeliveryError(Exception):
@@ -26,9 +30,11 @@ class PermanentDeliveryError(DeliveryError):
 
 
 class Receiver(Protocol):
+    """Renders an alarm, with the links the dispatcher adds, from its typed fields and delivers it."""
+
     name: str
 
-    async def send(self, message: dict[str, Any]) -> None: ...
+    async def send(self, alarm: Alarm, links: Sequence[Link] = ()) -> None: ...
 
 
 def secret_from_env(receiver: str, variable: str | None, what: str) -> str | None:

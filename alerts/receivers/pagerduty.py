@@ -7,12 +7,16 @@ opens a new PagerDuty incident, since the old one is resolved by then.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any, Literal
 
 import aiohttp
 from pydantic import BaseModel, ConfigDict, Field
 
+from alerts.links import Link
+from alerts.messages import facts
 from alerts.receivers.base import Redactor, post_json, secret_from_env
+from callwatch.alarm import Alarm, iso_ms
 
 EVENTS_URL = "https://events.pagerduty.com/v2/enqueue"
 #: the severities PagerDuty accepts are critical, error, warning and info
@@ -30,34 +34,36 @@ class PagerDutySpec(BaseModel):
     timeout_s: float = Field(default=10.0, gt=0)
 
 
-def pagerduty_event(message: dict[str, Any], routing_key: str) -> dict[str, Any]:
-    dedup_key = str(message.get("key", message.get("id")))
-    if message.get("status") == "resolved":
+def pagerduty_event(alarm: Alarm, routing_key: str, links: Sequence[Link] = ()) -> dict[str, Any]:
+    dedup_key = alarm.key
+    if alarm.status == "resolved":
         return {"routing_key": routing_key, "event_action": "resolve", "dedup_key": dedup_key}
-    where = message.get("queue") or message.get("source") or "?"
+    # the figures as people read them ("Oldest wait": "180 s"), and the alarm's own names
+    details: dict[str, Any] = dict(facts(alarm))
+    details.update({"alarm": alarm.alarm, "status": alarm.status, "id": alarm.id})
+    if alarm.call_id:
+        details["call_id"] = alarm.call_id
+    if alarm.evidence:
+        details["contacts"] = list(alarm.evidence)
     event: dict[str, Any] = {
         "routing_key": routing_key,
         "event_action": "trigger",
         "dedup_key": dedup_key,
         "payload": {
-            "summary": str(message.get("summary", message.get("title", "callwatch alarm")))[:1024],
-            "source": f"callwatch/{where}",
-            "severity": SEVERITIES.get(str(message.get("severity")), "error"),
-            "timestamp": message.get("at"),
-            "component": where,
-            "group": "queue" if "queue" in message else "source",
-            "class": message.get("alarm"),
-            "custom_details": {
-                "value": message.get("value"), "threshold": message.get("threshold"),
-                "since": message.get("started_at"), "context": message.get("context"),
-                "call_id": message.get("call_id"), "status": message.get("status"),
-            },
+            "summary": alarm.summary[:1024] or alarm.title,
+            "source": f"callwatch/{alarm.queue}",
+            "severity": SEVERITIES.get(alarm.severity, "error"),
+            "timestamp": iso_ms(alarm.at),
+            "component": alarm.queue,
+            "group": alarm.subject_kind,
+            "class": alarm.alarm,
+            "custom_details": details,
         },
         "client": "callwatch",
     }
-    if message.get("link"):
-        event["client_url"] = message["link"]
-        event["links"] = [{"href": message["link"], "text": "Wallboard"}]
+    if links:
+        event["client_url"] = links[0].url
+        event["links"] = [{"href": link.url, "text": link.text} for link in links]
     return event
 
 
@@ -71,6 +77,6 @@ class PagerDutyReceiver:
         self._key = key
         self._redact = Redactor([key])
 
-    async def send(self, message: dict[str, Any]) -> None:
-        await post_json(self.session, self.name, self.spec.url, pagerduty_event(message, self._key),
+    async def send(self, alarm: Alarm, links: Sequence[Link] = ()) -> None:
+        await post_json(self.session, self.name, self.spec.url, pagerduty_event(alarm, self._key, links),
                         timeout_s=self.spec.timeout_s, redact=self._redact)

@@ -7,14 +7,17 @@ The webhook URL is itself the credential, so it comes from the environment and n
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any, Literal
 
 import aiohttp
 from aiolimiter import AsyncLimiter
 from pydantic import BaseModel, ConfigDict, Field
 
+from alerts.links import Link
 from alerts.messages import facts, headline
 from alerts.receivers.base import Redactor, post_json, secret_from_env
+from callwatch.alarm import Alarm, iso_ms
 
 EMOJI = {"critical": ":rotating_light:", "warning": ":warning:", "info": ":information_source:"}
 #: Block Kit limits: header text 150 characters, section text 3,000, at most 10 fields of 2,000
@@ -32,27 +35,28 @@ class SlackSpec(BaseModel):
     timeout_s: float = Field(default=5.0, gt=0)
 
 
-def slack_payload(message: dict[str, Any]) -> dict[str, Any]:
-    resolved = message.get("status") == "resolved"
-    emoji = ":white_check_mark:" if resolved else EMOJI.get(str(message.get("severity")), ":bell:")
-    title = f"{emoji} {headline(message)}"[:HEADER_MAX]
-    fields = [{"type": "mrkdwn", "text": f"*{label}*\n{text}"} for label, text in facts(message)][:FIELDS_MAX]
+def slack_payload(alarm: Alarm, links: Sequence[Link] = ()) -> dict[str, Any]:
+    resolved = alarm.status == "resolved"
+    emoji = ":white_check_mark:" if resolved else EMOJI.get(alarm.severity, ":bell:")
+    title = f"{emoji} {headline(alarm)}"[:HEADER_MAX]
+    fields = [{"type": "mrkdwn", "text": f"*{label}*\n{text}"} for label, text in facts(alarm)][:FIELDS_MAX]
+    summary = alarm.summary
     blocks: list[dict[str, Any]] = [
         {"type": "header", "text": {"type": "plain_text", "text": title, "emoji": True}},
-        {"type": "section", "text": {"type": "mrkdwn", "text": str(message.get("summary", ""))[:TEXT_MAX]}},
+        {"type": "section", "text": {"type": "mrkdwn", "text": summary[:TEXT_MAX]}},
         {"type": "section", "fields": fields},
     ]
-    if message.get("evidence"):  # an integrity signal: the contacts to listen to
-        ids = ", ".join(message["evidence"][:20])
+    if alarm.evidence:  # an integrity signal: the contacts to listen to
+        ids = ", ".join(alarm.evidence[:20])
         blocks.append({"type": "section", "text": {"type": "mrkdwn", "text": f"*Contacts*: {ids}"[:TEXT_MAX]}})
-    if message.get("link"):
+    if links:  # Slack allows 25 elements in an actions block
         blocks.append({"type": "actions", "elements": [{
-            "type": "button", "text": {"type": "plain_text", "text": "Open the wallboard"},
-            "url": message["link"], **({} if resolved else {"style": "danger"})}]})
+            "type": "button", "text": {"type": "plain_text", "text": f"Open the {link.text.lower()}"[:75]},
+            "url": link.url, **({} if resolved or i else {"style": "danger"})} for i, link in enumerate(links[:25])]})
     blocks.append({"type": "context", "elements": [{
-        "type": "mrkdwn", "text": f"{message.get('status')} · `{message.get('key')}` · {message.get('at')}"}]})
+        "type": "mrkdwn", "text": f"{alarm.status} · `{alarm.key}` · {iso_ms(alarm.at)}"}]})
     # ``text`` is what notifications and screen readers show
-    return {"text": f"{headline(message)}: {message.get('summary', '')}"[:TEXT_MAX], "blocks": blocks}
+    return {"text": f"{headline(alarm)}: {summary}"[:TEXT_MAX], "blocks": blocks}
 
 
 class SlackReceiver:
@@ -66,13 +70,13 @@ class SlackReceiver:
         self._redact = Redactor([url, url.rsplit("/services/", 1)[-1]])
         self._limiter = AsyncLimiter(1, spec.min_interval_s) if spec.min_interval_s > 0 else None
 
-    async def send(self, message: dict[str, Any]) -> None:
+    async def send(self, alarm: Alarm, links: Sequence[Link] = ()) -> None:
         if self._limiter is not None:
             async with self._limiter:
-                await self._post(message)
+                await self._post(alarm, links)
         else:
-            await self._post(message)
+            await self._post(alarm, links)
 
-    async def _post(self, message: dict[str, Any]) -> None:
-        await post_json(self.session, self.name, self._url, slack_payload(message),
+    async def _post(self, alarm: Alarm, links: Sequence[Link]) -> None:
+        await post_json(self.session, self.name, self._url, slack_payload(alarm, links),
                         timeout_s=self.spec.timeout_s, redact=self._redact)

@@ -9,15 +9,18 @@ from __future__ import annotations
 
 import re
 import ssl
+from collections.abc import Sequence
 from email.message import EmailMessage
-from email.utils import formatdate, make_msgid
-from typing import Any, Literal
+from email.utils import formatdate
+from typing import Literal
 
 import aiosmtplib
 from pydantic import BaseModel, ConfigDict, Field
 
+from alerts.links import Link
 from alerts.messages import facts, headline
 from alerts.receivers.base import DeliveryError, PermanentDeliveryError, Redactor, secret_from_env
+from callwatch.alarm import Alarm, iso_ms
 
 
 class EmailSpec(BaseModel):
@@ -43,29 +46,27 @@ def _msgid(alarm_id: str) -> str:
     return f"<{re.sub(r'[^A-Za-z0-9_-]+', '.', alarm_id).strip('.')}@callwatch>"
 
 
-def email_message(message: dict[str, Any], spec: EmailSpec) -> EmailMessage:
+def email_message(alarm: Alarm, spec: EmailSpec, links: Sequence[Link] = ()) -> EmailMessage:
     mail = EmailMessage()
-    mail["Subject"] = f"[callwatch] {headline(message)}"
+    mail["Subject"] = f"[callwatch] {headline(alarm)}"
     mail["From"] = spec.from_addr
     mail["To"] = ", ".join(spec.to)
     mail["Date"] = formatdate(localtime=False)
-    mail["Message-ID"] = _msgid(str(message["id"])) if message.get("id") else make_msgid(domain="callwatch")
-    if message.get("status") in ("repeated", "resolved") and message.get("key"):
-        started = str(message["id"]).split(":")
-        # the start's id is <key>:<started ms>:started; a repeat's and a resolve's share key and start
-        if len(started) >= 4:
-            thread = _msgid(":".join([*started[:3], "started"]))
-            mail["In-Reply-To"] = thread
-            mail["References"] = thread
-    width = max((len(label) for label, _ in facts(message)), default=0)
-    lines = [str(message.get("summary", "")), "",
-             *(f"{label:<{width}}  {text}" for label, text in facts(message)), ""]
-    if message.get("evidence"):  # an integrity signal: the contacts to listen to
-        lines += ["Contacts: " + ", ".join(message["evidence"]), ""]
-    if message.get("link"):
-        lines += [f"Wallboard: {message['link']}", ""]
-    lines += [f"Alarm: {message.get('alarm')} ({message.get('status')}, severity {message.get('severity')})",
-              f"Key: {message.get('key')}", f"At: {message.get('at')}"]
+    mail["Message-ID"] = _msgid(alarm.id)
+    if alarm.status in ("repeated", "resolved"):
+        # a repeat and the resolve reply to the start, whose id is <key>:<started ms>:started
+        thread = _msgid(f"{alarm.incident}:started")
+        mail["In-Reply-To"] = thread
+        mail["References"] = thread
+    rows = facts(alarm)
+    width = max((len(label) for label, _ in rows), default=0)
+    lines = [alarm.summary, "", *(f"{label:<{width}}  {text}" for label, text in rows), ""]
+    if alarm.evidence:  # an integrity signal: the contacts to listen to
+        lines += ["Contacts: " + ", ".join(alarm.evidence), ""]
+    if links:
+        lines += [*(f"{link.text}: {link.url}" for link in links), ""]
+    lines += [f"Alarm: {alarm.alarm} ({alarm.status}, severity {alarm.severity})",
+              f"Key: {alarm.key}", f"At: {iso_ms(alarm.at)}"]
     mail.set_content("\n".join(lines) + "\n")
     return mail
 
@@ -81,11 +82,11 @@ class EmailReceiver:
         self._redact = Redactor([self._password])
         self._tls = ssl.create_default_context(cafile=spec.ca_file)
 
-    async def send(self, message: dict[str, Any]) -> None:
+    async def send(self, alarm: Alarm, links: Sequence[Link] = ()) -> None:
         spec = self.spec
         try:
             await aiosmtplib.send(
-                email_message(message, spec), hostname=spec.host, port=spec.port,
+                email_message(alarm, spec, links), hostname=spec.host, port=spec.port,
                 username=self._username, password=self._password,
                 use_tls=spec.security == "tls", start_tls=spec.security == "starttls",
                 tls_context=self._tls if spec.security != "none" else None, timeout=spec.timeout_s)

@@ -1,16 +1,22 @@
-"""The generic webhook: the message as JSON, signed with HMAC-SHA256 over the exact body."""
+"""The generic webhook: the alarm as JSON (v2) plus ``links``, signed with HMAC-SHA256 over the exact body.
+
+The body is :class:`callwatch.alarm.LinkedAlarm`: every field of the alerts topic's message and
+``links`` (name → URL) — see the README's "For webhook consumers".
+"""
 
 from __future__ import annotations
 
 import hashlib
 import hmac
-from typing import Any, Literal
+from collections.abc import Sequence
+from typing import Literal
 
 import aiohttp
-import orjson
 from pydantic import BaseModel, ConfigDict, Field
 
+from alerts.links import Link, as_mapping
 from alerts.receivers.base import Redactor, post_json, secret_from_env
+from callwatch.alarm import Alarm, LinkedAlarm
 
 
 class WebhookSpec(BaseModel):
@@ -28,6 +34,12 @@ def sign(secret: bytes, body: bytes) -> str:
     return "sha256=" + hmac.new(secret, body, hashlib.sha256).hexdigest()
 
 
+def webhook_body(alarm: Alarm, links: Sequence[Link]) -> bytes:
+    """The alarm's JSON with ``links`` added (parse it back with ``LinkedAlarm.model_validate_json``)."""
+    linked = LinkedAlarm.model_validate({**dict(alarm), "links": as_mapping(links)})
+    return linked.model_dump_json().encode()
+
+
 class WebhookReceiver:
     """POSTs the message; ``X-Callwatch-Signature: sha256=<hex>`` is HMAC-SHA256 of the body with the
     secret, ``X-Callwatch-Id`` the message id for the receiver to drop a repeat after a crash."""
@@ -40,9 +52,9 @@ class WebhookReceiver:
         self._secret = secret.encode() if secret else None
         self._redact = Redactor([secret])
 
-    async def send(self, message: dict[str, Any]) -> None:
-        body = orjson.dumps(message)
-        headers = {"X-Callwatch-Id": str(message.get("id", ""))}
+    async def send(self, alarm: Alarm, links: Sequence[Link] = ()) -> None:
+        body = webhook_body(alarm, links)
+        headers = {"X-Callwatch-Id": alarm.id}
         if self._secret is not None:
             headers["X-Callwatch-Signature"] = sign(self._secret, body)
         await post_json(self.session, self.name, self.spec.url, None, data=body, headers=headers,

@@ -29,6 +29,7 @@ from collections import Counter
 from collections.abc import Callable, Iterable
 from typing import Any
 
+from callwatch.alarm import Alarm
 from callwatch.config import MonitorConfig, QueueConfig
 from callwatch.engine import codec
 from callwatch.engine.agent_days import AgentDays, FloorCalendar
@@ -44,7 +45,6 @@ from callwatch.engine.records import (
     ActiveAlarm,
     ActiveThreshold,
     AgentRecord,
-    AlarmEvent,
     ContactRef,
     CustomerHistory,
     Leg,
@@ -120,7 +120,7 @@ class Engine:
             "call.transferred": self._transferred, "call.disposition": self._disposition,
             "survey.offered": self._survey, "survey.completed": self._survey,
         }
-        self.outbox: list[AlarmEvent] = []
+        self.outbox: list[Alarm] = []
 
     # ------------------------------------------------- the rooms' containers
 
@@ -209,7 +209,7 @@ class Engine:
 
     # ----------------------------------------------------------------- input
 
-    def step(self, event: Event, now: float | None = None) -> list[AlarmEvent]:
+    def step(self, event: Event, now: float | None = None) -> list[Alarm]:
         """Apply one event and move the clock: what both drivers call, event by event.
 
         Advancing after every event (not after a batch) is what makes a live run, whatever its
@@ -657,7 +657,7 @@ class Engine:
 
     # ------------------------------------------------------------ the clock
 
-    def advance(self, now: float | None = None) -> list[AlarmEvent]:
+    def advance(self, now: float | None = None) -> list[Alarm]:
         """Move time forward: apply what the watermark released, run the alarms up to ``now``.
 
         ``now`` is the wall clock in live mode; in a replay leave it None, and the watermark is used.
@@ -750,7 +750,7 @@ class Engine:
         if first_time:
             return
         for signal in self.integrity_signals():
-            self.outbox.append(AlarmEvent(
+            self.outbox.append(Alarm(
                 alarm=f"integrity_{signal.signal}", status="started", queue=signal.subject, at=wm, started_at=wm,
                 severity="info", value=round(signal.value, 6), threshold=round(signal.baseline, 6),
                 unit="ratio" if signal.signal != "clock_anomalies" else "events", metric=signal.signal,

@@ -1,4 +1,7 @@
-"""The engine's per-entity state: a contact's stay in a queue, an agent, an active alarm."""
+"""The engine's per-entity state: a contact's stay in a queue, an agent, an active alarm.
+
+What the engine says about an alarm is :class:`callwatch.alarm.Alarm` (the alerts topic's message).
+"""
 
 from __future__ import annotations
 
@@ -122,43 +125,6 @@ class ActiveThreshold:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> ActiveThreshold:
         return cls(**data)
-
-
-@dataclass(slots=True, frozen=True)
-class AlarmEvent:
-    """What the engine says about an alarm: it started, repeated, or resolved. Times are seconds."""
-
-    alarm: str
-    status: str  # started | repeated | resolved
-    #: the queue it is about (the source, for feed_silent)
-    queue: str
-    at: float
-    started_at: float
-    severity: str
-    #: the figure that crossed its threshold, in ``unit`` (seconds, ratio, contacts)
-    value: float
-    threshold: float
-    unit: str
-    #: the figure's name (oldest_wait, abandonment_rate, service_level, waiting, silence)
-    metric: str
-    waiting: int
-    agents_available: int
-    service_level: float | None
-    call_id: str = ""
-    over_window: int = 0
-    #: integrity signals: the sentence saying why, and the contacts behind it
-    detail: str = ""
-    evidence: tuple[str, ...] = ()
-
-    @property
-    def key(self) -> str:
-        """Stable for the life of the incident: a restart neither pages again nor forgets to resolve."""
-        return f"{self.alarm}:{self.queue}"
-
-    @property
-    def id(self) -> str:
-        suffix = f":{round(self.at * 1000)}" if self.status == "repeated" else ""
-        return f"{self.key}:{round(self.started_at * 1000)}:{self.status}{suffix}"
 
 
 @dataclass(slots=True)

@@ -19,10 +19,11 @@ from __future__ import annotations
 import heapq
 from typing import Protocol
 
+from callwatch.alarm import Alarm
 from callwatch.alarm_rules import AlarmRules, QueueRules
 from callwatch.config import MonitorConfig, QueueConfig
 from callwatch.engine.aggregates import MINUTE_S
-from callwatch.engine.records import ActiveThreshold, AlarmEvent
+from callwatch.engine.records import ActiveThreshold
 from callwatch.engine.rolling import RollingCounts
 
 EVAL_S = 15.0
@@ -102,9 +103,9 @@ class ThresholdAlarms:
     # ------------------------------------------------------------ clock
 
     def advance(self, clock: float, known_queues: set[str], staffed: set[str], sources: dict[str, float],
-                floor: FloorAsOf) -> list[AlarmEvent]:
+                floor: FloorAsOf) -> list[Alarm]:
         """Visit every booked instant up to ``clock``; returns the alarms they decided."""
-        out: list[AlarmEvent] = []
+        out: list[Alarm] = []
         if clock == NEG_INF or clock < self.evaluated_to + EVAL_S:
             return out
         limit = int(clock // EVAL_S) * EVAL_S
@@ -131,7 +132,7 @@ class ThresholdAlarms:
         return out
 
     def _visit(self, at: float, queues: list[str], srcs: list[str], staffed: set[str], sources: dict[str, float],
-               floor: FloorAsOf, out: list[AlarmEvent]) -> None:
+               floor: FloorAsOf, out: list[Alarm]) -> None:
         for queue in queues:
             self._evaluate_queue(queue, at, queue in staffed, floor, out)
         fs = self.rules.feed_silent
@@ -164,7 +165,7 @@ class ThresholdAlarms:
         return found
 
     def _evaluate_queue(self, queue: str, at: float, staffed: bool, floor: FloorAsOf,
-                        out: list[AlarmEvent]) -> None:
+                        out: list[Alarm]) -> None:
         qr, qc = self._rules_of(queue)
         ab = qr.abandonment_high
         if ab.enabled:
@@ -200,7 +201,7 @@ class ThresholdAlarms:
 
     def _step(self, alarm: str, kind: int, subject: str, at: float, breached: bool, clear: bool, value: float,
               threshold: float, unit: str, metric: str, severity: str, repeat_s: float, floor: FloorAsOf | None,
-              out: list[AlarmEvent], for_s: float = 0.0) -> None:
+              out: list[Alarm], for_s: float = 0.0) -> None:
         """Start (after ``for_s`` of breach), repeat or resolve one alarm for one subject."""
         key = f"{alarm}:{subject}"
         state = self.active.get(key)
@@ -236,14 +237,14 @@ class ThresholdAlarms:
             self._book(state.last_sent + repeat_s, kind, subject)
 
     def _alarm(self, alarm: str, status: str, subject: str, at: float, started: float, severity: str,
-               value: float, threshold: float, unit: str, metric: str, floor: FloorAsOf | None) -> AlarmEvent:
+               value: float, threshold: float, unit: str, metric: str, floor: FloorAsOf | None) -> Alarm:
         waiting = available = 0
         sl = None
         if floor is not None:  # a queue's alarm: its context as of the instant
             waiting = floor.waiting_at(subject, at)
             available = floor.agents_at(subject, at)["available"]
             sl = floor.service_level_15m(subject, at)
-        return AlarmEvent(
+        return Alarm(
             alarm=alarm, status=status, queue=subject, at=at, started_at=started, severity=severity,
             value=round(value, 6), threshold=threshold, unit=unit, metric=metric, waiting=waiting,
             agents_available=available, service_level=None if sl is None else round(sl, 6))

@@ -11,10 +11,11 @@ from __future__ import annotations
 
 import heapq
 
+from callwatch.alarm import Alarm
 from callwatch.alarm_rules import WaitWindowRule
 from callwatch.config import MonitorConfig, QueueConfig
 from callwatch.engine.queue_calls import QueueCalls
-from callwatch.engine.records import ActiveAlarm, AlarmEvent, Leg
+from callwatch.engine.records import ActiveAlarm, Leg
 from callwatch.engine.views import FloorAsOf
 
 WAIT_ALARM = "wait_window_exceeded"
@@ -72,9 +73,9 @@ class WaitAlarm:
 
     # ------------------------------------------------------------ timer
 
-    def sweep(self, now: float, calls: QueueCalls, floor: FloorAsOf) -> list[AlarmEvent]:
+    def sweep(self, now: float, calls: QueueCalls, floor: FloorAsOf) -> list[Alarm]:
         """Decide every crossing, departure and repeat due by ``now``, in time order."""
-        out: list[AlarmEvent] = []
+        out: list[Alarm] = []
         crossings, departures, repeats = self._crossings, self._departures, self._repeats
         inf = float("inf")
         while True:
@@ -124,7 +125,7 @@ class WaitAlarm:
         return out
 
     def _alarm(self, status: str, queue: str, at: float, call_id: str, calls: QueueCalls,
-               floor: FloorAsOf) -> AlarmEvent:
+               floor: FloorAsOf) -> Alarm:
         active = self.alarms[queue]
         window = self._window(queue)
         waits = calls.waits_at(queue, at)
@@ -133,7 +134,7 @@ class WaitAlarm:
             oldest = max(oldest, window)
         # the whole minutes before the alarm: all their events are in, whatever the arrival order
         sl15 = floor.service_level_15m(queue, at)
-        return AlarmEvent(
+        return Alarm(
             alarm=WAIT_ALARM, status=status, queue=queue, at=at,
             started_at=max(active.started_at, 0.0), severity=self._rule(queue).severity,
             value=round(oldest, 3), threshold=window, unit="seconds", metric="oldest_wait",

@@ -86,4 +86,5 @@ def test_goals_check_tells_the_supervisor_once(floor_log: Path, redis_url: str, 
     again = runner.invoke(app, ["goals", "check", "--log", str(floor_log)])
     assert "no goal achieved or missed since the last check" in again.output
     messages = [m for _, m, _ in read_topic(stack, stack.alerts_topic, expect=1)]
-    assert [(m["alarm"], m["agent"], m["severity"]) for m in messages] == [("goal_achieved", "agent-s002", "info")]
+    assert [(m["v"], m["alarm"], m["queue"], m["subject_kind"], m["severity"]) for m in messages] == [
+        (2, "goal_achieved", "agent-s002", "agent", "info")]

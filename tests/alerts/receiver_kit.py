@@ -1,4 +1,4 @@
-"""A real HTTP server that records what it is sent, answers as told, and a sample alarm lifecycle."""
+"""A real HTTP server that records what it is sent, answers as told, a sample alarm lifecycle and links."""
 
 from __future__ import annotations
 
@@ -9,9 +9,13 @@ from typing import Any
 
 from aiohttp import web
 
-from alerts.messages import alarm_message
-from callwatch.engine import AlarmEvent
+from alerts.links import Link, Links
+from callwatch.alarm import Alarm
 from console.embedded import free_port
+
+WALLBOARD = "http://wallboard.example/d/callwatch-floor"
+#: what a dispatcher with ``wallboard_url`` = WALLBOARD and no ``links`` setting adds
+LINKS = Links.configured(None, WALLBOARD)
 
 
 @dataclass
@@ -57,15 +61,33 @@ class HttpReceiver:
             self._runner = None
 
 
-def lifecycle(queue: str = "billing", started_at: float = 1_790_000_000.0) -> list[dict[str, Any]]:
-    """A wait-window incident as the worker publishes it: start, one repeat, resolve."""
+def lifecycle(queue: str = "billing", started_at: float = 1_790_000_000.0) -> list[Alarm]:
+    """A wait-window incident as the engine emits it: start, one repeat, resolve."""
 
-    def event(status: str, at: float, value: float) -> dict[str, Any]:
-        return alarm_message(AlarmEvent(
+    def event(status: str, at: float, value: float) -> Alarm:
+        return Alarm(
             alarm="wait_window_exceeded", queue=queue, status=status, at=at, started_at=started_at,
             severity="critical", value=value, threshold=180.0, unit="seconds", metric="oldest_wait",
             waiting=4, agents_available=0, service_level=0.62, call_id="c-17", over_window=1,
-        ), "http://wallboard.example/d/callwatch-floor")
+        )
 
     return [event("started", started_at, 180.0), event("repeated", started_at + 900, 1080.0),
             event("resolved", started_at + 1000, 40.0)]
+
+
+def links(alarm: Alarm) -> tuple[Link, ...]:
+    return LINKS(alarm)
+
+
+def alarm(name: str = "wait_window_exceeded", queue: str = "billing", **fields: Any) -> Alarm:
+    """One started alarm with plausible figures; ``fields`` override them."""
+    base: dict[str, Any] = dict(alarm=name, status="started", queue=queue, at=1_790_000_000.0,
+                                started_at=1_790_000_000.0, severity="critical", value=200.0, threshold=180.0,
+                                unit="seconds", metric="oldest_wait", waiting=3, agents_available=0,
+                                service_level=0.7)
+    return Alarm(**{**base, **fields})
+
+
+def changed(a: Alarm, **fields: Any) -> Alarm:
+    """``a`` with some fields changed, validated (``id`` follows)."""
+    return Alarm.model_validate({**dict(a), **fields})

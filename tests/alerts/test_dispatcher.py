@@ -16,8 +16,9 @@ from typer.testing import CliRunner
 from alerts.delivery import DeliveryConfig, Dispatcher, MemoryDeliveredIds
 from alerts.receivers import build_receiver
 from alerts.silences import RedisSilences, Silence, new_silence
+from callwatch.alarm import Alarm, LinkedAlarm
 from console.main import app
-from tests.alerts.receiver_kit import HttpReceiver, lifecycle
+from tests.alerts.receiver_kit import HttpReceiver, alarm, changed, lifecycle
 
 
 def _config(*urls: str, **extra: Any) -> DeliveryConfig:
@@ -27,7 +28,7 @@ def _config(*urls: str, **extra: Any) -> DeliveryConfig:
         "backoff_s": 0.02, "backoff_max_s": 0.1, **extra})
 
 
-async def _nothing(message: dict[str, Any], receiver: str, reason: str) -> None:
+async def _nothing(alarm: Alarm, receiver: str, reason: str) -> None:
     raise AssertionError(f"dead letter {reason}")
 
 
@@ -40,16 +41,19 @@ def test_config_errors_name_the_problem() -> None:
 
 
 def test_routes_pick_receivers_by_severity_and_queue() -> None:
+    """Routes match an alarm's severity, alarm and subject (a queue or a source, never an agent)."""
     config = DeliveryConfig.model_validate({
         "receivers": [{"kind": "webhook", "name": n, "url": "http://x"} for n in ("pager", "chat", "vip")],
         "routes": [{"receivers": ["vip"], "queues": ["vip"], "stop": True},
                    {"receivers": ["pager"], "severities": ["critical"]},
                    {"receivers": ["chat"]}]})
     d = Dispatcher(config, {}, MemoryDeliveredIds(), _nothing)
-    assert d.targets({"severity": "critical", "queue": "billing"}) == ["pager", "chat"]
-    assert d.targets({"severity": "warning", "queue": "billing"}) == ["chat"]
-    assert d.targets({"severity": "critical", "queue": "vip"}) == ["vip"]
-    assert d.targets({"severity": "critical", "source": "pbx-1", "alarm": "feed_silent"}) == ["pager", "chat"]
+    assert d.targets(alarm(queue="billing")) == ["pager", "chat"]
+    assert d.targets(alarm(queue="billing", severity="warning")) == ["chat"]
+    assert d.targets(alarm(queue="vip")) == ["vip"]
+    assert d.targets(alarm("feed_silent", queue="pbx-1", metric="silence")) == ["pager", "chat"]
+    assert d.targets(alarm("feed_silent", queue="vip", metric="silence")) == ["vip"]  # a source named vip
+    assert d.targets(alarm("integrity_short_hangups", queue="vip", severity="info")) == ["chat"]  # an agent
 
 
 def test_a_silence_holds_pages_back_but_resolves_reach_whoever_was_paged() -> None:
@@ -80,9 +84,9 @@ def test_a_silence_holds_pages_back_but_resolves_reach_whoever_was_paged() -> No
                 silences.append(new_silence(queue="sales", alarm=None, duration_s=600, reason="x",
                                             created_by="sam", now=now["t"]))
                 now["t"] += 2
-                late = {**lifecycle(queue="sales", started_at=1_790_000_200.0)[0]}
+                late = lifecycle(queue="sales", started_at=1_790_000_200.0)[0]
                 await d.deliver(late)                 # a new sales incident during the silence: held
-                await d.deliver({**late, "status": "resolved", "id": late["id"].replace("started", "resolved")})
+                await d.deliver(changed(late, status="resolved"))
                 now["t"] += 700                       # the silences end
                 await d.deliver(other_resolve)
                 await d.close()
@@ -92,7 +96,7 @@ def test_a_silence_holds_pages_back_but_resolves_reach_whoever_was_paged() -> No
         return [orjson.loads(r.body)["id"] for r in server.got]
 
     ids = asyncio.run(go())
-    assert ids == [start["id"], other_start["id"], resolve["id"], other_resolve["id"]]
+    assert ids == [start.id, other_start.id, resolve.id, other_resolve.id]
 
 
 def test_a_down_receiver_holds_back_only_its_own_lane() -> None:
@@ -108,7 +112,7 @@ def test_a_down_receiver_holds_back_only_its_own_lane() -> None:
                 config = _config(slow.url, fast.url)
                 d = Dispatcher(config, {s.name: build_receiver(s, session) for s in config.receivers},
                                MemoryDeliveredIds(), _nothing)
-                messages = [{**m, "at": iso_now()} for m in lifecycle()]
+                messages = [changed(m, at=time.time()) for m in lifecycle()]
                 futures = [await d.submit(m) for m in messages]
                 await asyncio.sleep(0.3)
                 assert len(fast.got) == 3 and slow.got and all(f.done() is False for f in futures)
@@ -132,12 +136,6 @@ def test_a_down_receiver_holds_back_only_its_own_lane() -> None:
     assert 'callwatch_alerts_failed_total{' not in text
 
 
-def iso_now() -> str:
-    from alerts.messages import iso
-
-    return iso(time.time())
-
-
 @pytest.mark.integration
 def test_silences_from_the_cli(redis_url: str, unique: str, monkeypatch: pytest.MonkeyPatch) -> None:
     """`callwatch alerts silence` stores a silence every dispatcher reads; `silences` lists it with its
@@ -156,7 +154,7 @@ def test_silences_from_the_cli(redis_url: str, unique: str, monkeypatch: pytest.
         (silence_id, "billing", "PBX maintenance", "sam", True)]
     assert abs(listed[0]["ends_at"] - listed[0]["starts_at"] - 3600) < 1e-6
     stored = RedisSilences(redis.Redis.from_url(redis_url), f"cw-{unique}").all()
-    assert stored[0].matches({"queue": "billing", "alarm": "no_agents"}, time.time())
+    assert stored[0].matches(alarm("no_agents", queue="billing"), time.time())
     assert runner.invoke(app, ["alerts", "unsilence", silence_id]).exit_code == 0
     assert json.loads(runner.invoke(app, ["alerts", "silences", "--json"]).stdout) == []
     assert len(json.loads(runner.invoke(app, ["alerts", "silences", "--all", "--json"]).stdout)) == 1
@@ -174,8 +172,9 @@ def test_silences_from_the_cli(redis_url: str, unique: str, monkeypatch: pytest.
 
 @pytest.mark.integration
 def test_alerts_test_sends_one_marked_message(tmp_path: Any, monkeypatch: pytest.MonkeyPatch) -> None:
-    """`callwatch alerts test --receiver NAME` delivers one test message and says so; exit 1 when the
-    receiver cannot be reached, exit 2 for an unknown receiver."""
+    """`callwatch alerts test --receiver NAME` delivers one test alarm (v2, with its links) and says so;
+    exit 1 when the receiver cannot be reached, exit 2 for an unknown receiver."""
+    monkeypatch.setenv("CALLWATCH_WALLBOARD_URL", "http://grafana.example/d/callwatch-floor")
     loop = asyncio.new_event_loop()
     server = loop.run_until_complete(HttpReceiver().start())
     import threading
@@ -191,8 +190,9 @@ def test_alerts_test_sends_one_marked_message(tmp_path: Any, monkeypatch: pytest
         ok = runner.invoke(app, ["alerts", "test", "--receiver", "hook", "--config", str(config), "--queue", "sales"])
         assert ok.exit_code == 0, ok.output
         assert len(server.got) == 1
-        body = orjson.loads(server.got[0].body)
-        assert (body["status"], body["queue"], body["severity"]) == ("test", "sales", "info")
+        body = LinkedAlarm.model_validate_json(server.got[0].body)
+        assert (body.alarm, body.status, body.queue, body.severity) == ("test", "started", "sales", "info")
+        assert body.links == {"wallboard": "http://grafana.example/d/callwatch-floor?var-queue=sales"}
         failed = runner.invoke(app, ["alerts", "test", "--receiver", "gone", "--config", str(config)])
         assert failed.exit_code == 1 and "not delivered to gone" in failed.output
         unknown = runner.invoke(app, ["alerts", "test", "--receiver", "nope", "--config", str(config)])
@@ -206,33 +206,35 @@ def test_alerts_test_sends_one_marked_message(tmp_path: Any, monkeypatch: pytest
 
 @pytest.mark.parametrize("path", ["alerts/delivery.example.yaml", "deploy/alerts/delivery.yaml"])
 def test_shipped_delivery_configs_are_valid(path: str) -> None:
+    """The shipped delivery configs load, and route every alarm (integrity signals and goals too)."""
     from alerts.dispatcher_app import load_delivery_config
     from tests.integration.harness import ROOT
 
     config = load_delivery_config(ROOT / path)
     d = Dispatcher(config, {}, MemoryDeliveredIds(), _nothing)
     # every alarm of METRICS.md reaches at least one receiver
-    for alarm, severity in [("wait_window_exceeded", "critical"), ("abandonment_high", "warning"),
-                            ("service_level_low", "warning"), ("no_agents", "critical"), ("feed_silent", "critical")]:
-        assert d.targets({"alarm": alarm, "severity": severity, "queue": "billing"}), alarm
+    for name, severity in [("wait_window_exceeded", "critical"), ("abandonment_high", "warning"),
+                           ("service_level_low", "warning"), ("no_agents", "critical"), ("feed_silent", "critical"),
+                           ("integrity_cap_clustering", "info"), ("goal_missed", "info")]:
+        assert d.targets(alarm(name, severity=severity)), name
 
 
 def test_an_integrity_signal_reads_well_in_slack_and_email() -> None:
-    """An integrity alarm names the agent, says why, and lists the contacts behind it."""
-    from alerts.messages import alarm_message
+    """An integrity alarm names the agent, says why, lists the contacts behind it and links to the agent."""
     from alerts.receivers.slack import slack_payload
     from alerts.receivers.smtp import EmailSpec, email_message
-    from callwatch.engine import AlarmEvent
+    from tests.alerts.receiver_kit import links
 
-    alarm = AlarmEvent(alarm="integrity_cap_clustering", status="started", queue="agent-b003", at=1.79e9,
-                       started_at=1.79e9, severity="info", value=0.114, threshold=0.002, unit="ratio",
-                       metric="cap_clustering", waiting=0, agents_available=0, service_level=None,
-                       detail="agent-b003 ended 253 of 2211 calls (11.4 %) themselves in the last 30 s before "
-                              "the 420 s handle-time cap; the rest of the floor: 0.2 %",
-                       evidence=("call-1", "call-2"))
-    message = alarm_message(alarm, "http://wallboard")
-    slack = orjson.dumps(slack_payload(message)).decode()
+    signal = Alarm(alarm="integrity_cap_clustering", status="started", queue="agent-b003", at=1.79e9,
+                   started_at=1.79e9, severity="info", value=0.114, threshold=0.002, unit="ratio",
+                   metric="cap_clustering", waiting=0, agents_available=0, service_level=None,
+                   detail="agent-b003 ended 253 of 2211 calls (11.4 %) themselves in the last 30 s before "
+                          "the 420 s handle-time cap; the rest of the floor: 0.2 %",
+                   evidence=("call-1", "call-2"))
+    slack = orjson.dumps(slack_payload(signal, links(signal))).decode()
     assert "INFO agent-b003" in slack and "11.4 %" in slack and "call-1, call-2" in slack
+    assert "var-agent=agent-b003" in slack
     spec = EmailSpec(kind="email", name="m", host="h", from_addr="a@b", to=["c@d"])
-    body = email_message(message, spec).get_content()
+    body = email_message(signal, spec, links(signal)).get_content()
     assert "Contacts: call-1, call-2" in body and "Threshold (floor baseline)  0.2 %" in body
+    assert "Waiting" not in body  # an agent has no queue context

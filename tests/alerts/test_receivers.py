@@ -29,8 +29,9 @@ from alerts.receivers.alertmanager import AlertmanagerReceiver, AlertmanagerSpec
 from alerts.receivers.pagerduty import PagerDutyReceiver, PagerDutySpec
 from alerts.receivers.slack import SlackReceiver, SlackSpec
 from alerts.receivers.smtp import EmailReceiver, EmailSpec
+from callwatch.alarm import Alarm
 from console.embedded import free_port, stop_process, wait_for_port
-from tests.alerts.receiver_kit import HttpReceiver, lifecycle
+from tests.alerts.receiver_kit import HttpReceiver, changed, lifecycle, links
 
 pytestmark = pytest.mark.integration
 ROUTING_KEY = "R0UT1NGK3Y0123456789abcdefABCDEF"  # PagerDuty integration keys are 32 characters
@@ -78,8 +79,8 @@ def test_slack_blocks_are_readable_and_paced(monkeypatch: pytest.MonkeyPatch) ->
             async with aiohttp.ClientSession() as session:
                 slack = SlackReceiver(SlackSpec(kind="slack", name="slack", url_env="CW_SLACK_URL",
                                                 min_interval_s=0.3), session)
-                for message in lifecycle():
-                    await slack.send(message)
+                for alarm in lifecycle():
+                    await slack.send(alarm, links(alarm))
         finally:
             await server.stop()
         return server.got
@@ -108,7 +109,7 @@ def test_slack_429_waits_as_asked_and_the_url_never_reaches_a_log(monkeypatch: p
         monkeypatch.setenv("CW_SLACK_DEAD", f"http://127.0.0.1:{free_port()}{SLACK_PATH}")
         dead: list[Any] = []
 
-        async def dead_letter(message: dict[str, Any], receiver: str, reason: str) -> None:
+        async def dead_letter(alarm: Alarm, receiver: str, reason: str) -> None:
             dead.append(reason)
 
         config = DeliveryConfig.model_validate({
@@ -170,8 +171,8 @@ def test_pagerduty_triggers_and_resolves_one_incident(monkeypatch: pytest.Monkey
             async with aiohttp.ClientSession() as session:
                 pd = PagerDutyReceiver(PagerDutySpec(kind="pagerduty", name="pd", routing_key_env="CW_PD_KEY",
                                                      url=server.url + "/v2/enqueue"), session)
-                for message in lifecycle():
-                    await pd.send(message)
+                for alarm in lifecycle():
+                    await pd.send(alarm, links(alarm))
                 try:
                     await pd.send(lifecycle()[0])
                     refused = None
@@ -188,7 +189,11 @@ def test_pagerduty_triggers_and_resolves_one_incident(monkeypatch: pytest.Monkey
     assert [e["event_action"] for e in events] == ["trigger", "trigger", "resolve"]
     assert {e["dedup_key"] for e in events} == {"wait_window_exceeded:billing"}
     assert events[0]["payload"]["severity"] == "critical"
-    assert events[0]["payload"]["custom_details"]["value"] == {"oldest_wait_seconds": 180.0}
+    details = events[0]["payload"]["custom_details"]
+    assert (details["Oldest wait"], details["Threshold (wait window)"], details["call_id"]) == (
+        "180 s", "180 s", "c-17")
+    assert events[0]["links"] == [{"href": "http://wallboard.example/d/callwatch-floor?var-queue=billing",
+                                   "text": "Wallboard"}]
     assert isinstance(refused, PermanentDeliveryError) and ROUTING_KEY not in str(refused)
 
 
@@ -245,8 +250,8 @@ def test_email_over_starttls_with_auth_threads_the_incident(smtp_server: tuple[_
 
     async def go() -> Exception | None:
         mail = EmailReceiver(EmailSpec.model_validate(spec))
-        for message in lifecycle():
-            await mail.send(message)
+        for alarm in lifecycle():
+            await mail.send(alarm, links(alarm))
         wrong = EmailReceiver(EmailSpec.model_validate({**spec, "password_env": "CW_SMTP_WRONG"}))
         try:
             await wrong.send(lifecycle()[0])
@@ -299,12 +304,10 @@ def test_alertmanager_receives_and_resolves(alertmanager: str) -> None:
                                                        labels={"team": "floor-ops"}), session)
             now = time.time()
             start, _, resolve = lifecycle(started_at=now - 5)
-            resolve["at"] = start["at"].replace(start["at"], resolve["at"])
-            await am.send(start)
+            await am.send(start, links(start))
             async with session.get(f"{alertmanager}/api/v2/alerts") as r:
                 firing = await r.json()
-            from alerts.messages import iso
-            await am.send({**resolve, "at": iso(now)})
+            await am.send(changed(resolve, at=now), links(resolve))
             await asyncio.sleep(0.3)
             async with session.get(f"{alertmanager}/api/v2/alerts?active=true") as r:
                 after = await r.json()
@@ -318,5 +321,7 @@ def test_alertmanager_receives_and_resolves(alertmanager: str) -> None:
                                "severity": "critical", "service": "callwatch", "team": "floor-ops"}
     assert alert["status"]["state"] == "active"
     assert "a caller has waited 180 s" in alert["annotations"]["summary"]
+    assert "Oldest wait: 180 s" in alert["annotations"]["details"]
+    assert alert["annotations"]["wallboard"].endswith("var-queue=billing")
     assert alert["generatorURL"].endswith("var-queue=billing")
     assert after == []

@@ -1,4 +1,5 @@
-"""Alarm delivery to a real HTTP receiver: signed, retried, dead-lettered, never twice."""
+"""Alarm delivery to a real HTTP receiver: signed, retried, dead-lettered, never twice; the body is the
+engine's alarm (v2) plus the dispatcher's links."""
 
 from __future__ import annotations
 
@@ -13,13 +14,17 @@ import pytest
 from aiohttp import web
 
 from alerts.delivery import DeliveryConfig, Dispatcher, MemoryDeliveredIds
+from alerts.links import Links
 from alerts.receivers import WebhookReceiver, WebhookSpec
+from callwatch.alarm import Alarm
 from console.embedded import free_port
+from tests.alerts.receiver_kit import WALLBOARD, alarm, changed
 
 pytestmark = pytest.mark.integration
 SECRET = "a-webhook-secret-for-tests"
-MESSAGE = {"id": "wait_window_exceeded:billing:1:started", "key": "wait_window_exceeded:billing",
-           "alarm": "wait_window_exceeded", "status": "started", "severity": "critical", "queue": "billing"}
+MESSAGE = alarm()
+#: what the receiver must get: the alarm's JSON and the dispatcher's links
+BODY = {**orjson.loads(MESSAGE.model_dump_json()), "links": {"wallboard": f"{WALLBOARD}?var-queue=billing"}}
 
 
 async def _run(failures: int, give_up_after_s: float, monkeypatch: pytest.MonkeyPatch) -> tuple[list[Any], Dispatcher,
@@ -46,8 +51,8 @@ async def _run(failures: int, give_up_after_s: float, monkeypatch: pytest.Monkey
     await web.TCPSite(runner, "127.0.0.1", port).start()
     dead: list[Any] = []
 
-    async def dead_letter(message: dict[str, Any], receiver: str, reason: str) -> None:
-        dead.append((message["id"], receiver, reason))
+    async def dead_letter(alarm: Alarm, receiver: str, reason: str) -> None:
+        dead.append((alarm.id, receiver, reason))
 
     config = DeliveryConfig.model_validate({
         "receivers": [{"kind": "webhook", "name": "hook", "url": f"http://127.0.0.1:{port}/hook",
@@ -58,10 +63,11 @@ async def _run(failures: int, give_up_after_s: float, monkeypatch: pytest.Monkey
     try:
         async with aiohttp.ClientSession() as session:
             receiver = WebhookReceiver(config.receivers[0], session)
-            dispatcher = Dispatcher(config, {"hook": receiver}, MemoryDeliveredIds(), dead_letter)
+            dispatcher = Dispatcher(config, {"hook": receiver}, MemoryDeliveredIds(), dead_letter,
+                                    links=Links.configured(None, WALLBOARD))
             await dispatcher.deliver(MESSAGE)
             await dispatcher.deliver(MESSAGE)  # the same id again: a redelivery after a restart
-            await dispatcher.deliver({**MESSAGE, "id": "x", "severity": "info"})  # routed nowhere
+            await dispatcher.deliver(changed(MESSAGE, severity="info", queue="x"))  # routed nowhere
             await dispatcher.close()
     finally:
         await runner.cleanup()
@@ -71,7 +77,7 @@ async def _run(failures: int, give_up_after_s: float, monkeypatch: pytest.Monkey
 def test_signed_message_arrives_once_after_retries(monkeypatch: pytest.MonkeyPatch) -> None:
     """A receiver failing twice gets the message on the third try, signed, and exactly once."""
     received, dispatcher, dead = asyncio.run(_run(failures=2, give_up_after_s=30, monkeypatch=monkeypatch))
-    assert received == [MESSAGE]
+    assert received == [BODY]
     assert (dispatcher.stats.sent, dispatcher.stats.retried, dispatcher.stats.duplicates) == (1, 2, 1)
     assert dead == []
 
@@ -82,7 +88,7 @@ def test_a_message_that_keeps_failing_is_dead_lettered(monkeypatch: pytest.Monke
     assert received == []
     assert dispatcher.stats.failed == 2  # the original and the redelivery, each retried for 0.2 s
     assert dispatcher.stats.retried >= 4
-    assert dead[0] == (MESSAGE["id"], "hook", "hook: HTTP 503")
+    assert dead[0] == (MESSAGE.id, "hook", "hook: HTTP 503")
 
 
 def test_a_missing_secret_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:

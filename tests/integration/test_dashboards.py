@@ -138,7 +138,7 @@ def test_every_panel_and_rule_runs_on_real_prometheus(kafka_bootstrap: str, redi
         wait_until_applied(stack)
         wait_for_port(dispatcher_port, proc=dispatcher)
         producer = KafkaProducer(bootstrap_servers=kafka_bootstrap, acks="all")
-        producer.send(stack.alerts_topic, orjson.dumps(lifecycle(queue=QUEUE, started_at=time.time())[0]))
+        producer.send(stack.alerts_topic, lifecycle(queue=QUEUE, started_at=time.time())[0].model_dump_json().encode())
         producer.close()
         prom, port = start_prometheus(tmp_path, {"callwatch": [worker.port], "callwatch-alerts": [dispatcher_port]},
                                       rule_files=[RULES])

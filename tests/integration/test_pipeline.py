@@ -52,12 +52,12 @@ def test_live_run_equals_offline_replay(stack: Stack, workers: list[Worker], tmp
     assert sorted(a["id"] for _, a, _ in alarms) == sorted(a["id"] for a in offline["alarms"])
     assert any(a["status"] == "started" and a["queue"] == "billing" for _, a, _ in alarms)
     assert {a["alarm"] for _, a, _ in alarms} >= {"wait_window_exceeded", "abandonment_high", "service_level_low"}
-    # the alarm names the incident (key), the values with units and the context
+    # the alarm (v2) names the incident (key), the values with their units and the context
     first = next(a for _, a, _ in alarms if a["status"] == "started" and a["alarm"] == "wait_window_exceeded")
-    assert first["key"] == "wait_window_exceeded:billing"
-    assert first["threshold"] == {"wait_window_seconds": 180.0}
-    assert set(first["context"]) >= {"waiting", "oldest_wait_seconds", "agents_available",
-                                     "service_level_last_15m_ratio"}
+    assert first["key"] == "wait_window_exceeded:billing" and first["v"] == 2
+    assert (first["threshold"], first["threshold_unit"], first["unit"]) == (180.0, "seconds", "seconds")
+    assert set(first) >= {"waiting", "over_window", "agents_available", "service_level"} and "link" not in first
+    assert first in offline["alarms"]  # the worker publishes exactly what the offline report holds
 
 
 def test_sigkill_mid_replay_loses_nothing_and_counts_nothing_twice(

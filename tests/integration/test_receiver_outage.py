@@ -10,15 +10,13 @@ import sys
 import time
 import urllib.request
 from pathlib import Path
-from typing import Any
 
-import orjson
 import pytest
 from kafka import KafkaProducer
 
-from alerts.messages import iso
+from callwatch.alarm import Alarm
 from console.embedded import free_port, stop_process, wait_for_port
-from tests.alerts.receiver_kit import lifecycle
+from tests.alerts.receiver_kit import changed, lifecycle
 from tests.integration.harness import ROOT, HookServer, Stack, read_topic
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
@@ -41,7 +39,7 @@ def test_receiver_down_for_a_minute_loses_nothing(kafka_bootstrap: str, redis_ur
              "--metrics-port", str(metrics_port)], cwd=ROOT, env=stack.env(free_port()), stdout=out,
             stderr=subprocess.STDOUT)
     producer = KafkaProducer(bootstrap_servers=kafka_bootstrap, acks="all")
-    sent: list[dict[str, Any]] = []
+    sent: list[Alarm] = []
     try:
         wait_for_port(metrics_port, proc=dispatcher)
         time.sleep(6)  # the dispatcher joins its group (the embedded broker waits half a session)
@@ -49,10 +47,10 @@ def test_receiver_down_for_a_minute_loses_nothing(kafka_bootstrap: str, redis_ur
         down_from = time.time()
         for i in range(INCIDENTS):
             start, _, resolve = lifecycle(queue=f"q{i}", started_at=time.time())
-            resolve["at"] = iso(time.time() + 1)
-            for message in (start, resolve):
-                producer.send(stack.alerts_topic, orjson.dumps(message), key=message["key"].encode())
-                sent.append(message)
+            resolve = changed(resolve, at=time.time() + 1)
+            for alarm in (start, resolve):
+                producer.send(stack.alerts_topic, alarm.model_dump_json().encode(), key=alarm.key.encode())
+                sent.append(alarm)
             producer.flush()
             time.sleep(DOWN_S / INCIDENTS / 2)
         time.sleep(max(0.0, down_from + DOWN_S - time.time()))
@@ -68,9 +66,9 @@ def test_receiver_down_for_a_minute_loses_nothing(kafka_bootstrap: str, redis_ur
         producer.close()
         stop_process(dispatcher, timeout=20)
     got_ids = [m["id"] for _, m in hook.got]
-    assert sorted(got_ids) == sorted(m["id"] for m in sent), log.read_text()[-2000:]
+    assert sorted(got_ids) == sorted(m.id for m in sent), log.read_text()[-2000:]
     assert len(got_ids) == len(set(got_ids)), "a message arrived twice"
-    assert got_ids == [m["id"] for m in sent], "one lane per receiver keeps the order"
+    assert got_ids == [m.id for m in sent], "one lane per receiver keeps the order"
     caught_up = max(t for t, _ in hook.got) - back_at
     figures = {line.split()[0]: float(line.split()[1]) for line in metrics.splitlines()
                if line.startswith("callwatch_alerts_") and not line.startswith("#")}

@@ -46,6 +46,10 @@ def test_the_story_is_what_a_supervisor_recognises() -> None:
     billing, support = rep["queues"]["billing"]["total"], rep["queues"]["support"]["total"]
     assert billing["service_level"] < 0.8 <= support["service_level"]
     assert billing["abandonment_rate"] > 0.08 > support["abandonment_rate"]
+    from callwatch.alarm import Alarm
+
+    # the report's alarms are the alerts topic's messages (v2), as the dispatcher reads them back
+    assert all(Alarm.model_validate(a).model_dump(mode="json") == a for a in rep["alarms"])
     wait = [a for a in rep["alarms"] if a["alarm"] == "wait_window_exceeded"]
     assert {a["queue"] for a in wait} == {"billing"}
     assert [a["status"] for a in wait] == ["started", "resolved"]

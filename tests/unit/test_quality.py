@@ -98,8 +98,6 @@ def test_integrity_signals_are_raised_once_a_day_as_low_severity_alarms() -> Non
     """A month-end evaluation of a small floor: the agent who ends calls just before the cap is raised
     (with numerator, denominator, baseline, reason and the contacts), once, as an info alarm; honest
     agents are not."""
-    from alerts.messages import alarm_message
-
     cfg = MonitorConfig.model_validate({"integrity": {"handle_cap_s": 420, "min_contacts": 20}})
     events = []
     for agent in ("h1", "h2", "h3", "cap"):
@@ -118,8 +116,8 @@ def test_integrity_signals_are_raised_once_a_day_as_low_severity_alarms() -> Non
     assert alarm.value == 0.5 and alarm.threshold == 0.0
     assert "ended 20 of 40 calls (50.0 %) themselves in the last 30 s before the 420 s handle-time cap" in alarm.detail
     assert len(alarm.evidence) == 20 and alarm.evidence[0].startswith("cap-")
-    message = alarm_message(alarm, "http://wallboard")
-    assert message["agent"] == "cap" and message["evidence"] == list(alarm.evidence)
-    assert message["summary"] == alarm.detail
+    message = alarm.model_dump(mode="json")  # as the alerts topic carries it
+    assert (message["queue"], message["subject_kind"]) == ("cap", "agent")
+    assert message["evidence"] == list(alarm.evidence) and message["summary"] == alarm.detail
     eng.step(ev("source.heartbeat", 86400 * 1.6, source="pbx"))  # the same day again: nothing new
     assert len([a for a in eng.outbox if a.alarm.startswith("integrity_")]) == 1

@@ -88,3 +88,30 @@ def test_rules_file_errors_name_rule_and_field(tmp_path: Path) -> None:
     shipped = Settings(alarm_rules_file=ROOT / "alerts" / "rules" / "default.yaml")
     assert shipped.monitor.alarms.for_queue("billing").abandonment_high.threshold == 0.06
     assert shipped.monitor.alarms.for_queue("support").abandonment_high.threshold == 0.08
+
+
+def test_every_alarm_has_its_rule_in_the_one_file() -> None:
+    """Every alarm the engine or `goals check` sends has a rule with enabled, severity and repeat_s, read
+    from the rules file (integrity: info, once a day, before the engine reads it); the shipped example
+    names every rule."""
+    from callwatch.alarm import ALARM_TITLES
+
+    rules = AlarmRules()
+    for name in (n for n in ALARM_TITLES if n != "test"):
+        rule = rules.rule_for(name, "billing")
+        assert {"enabled", "severity", "repeat_s"} <= set(type(rule).model_fields), name
+    assert (rules.integrity.enabled, rules.integrity.severity, rules.integrity.repeat_s) == (True, "info", 86400.0)
+    assert rules.rule_for("integrity_perfect_scores") is rules.integrity
+    assert rules.rule_for("wait_window_exceeded").severity == "critical"
+    assert rules.goals.repeat_s is None
+    with pytest.raises(KeyError):
+        rules.rule_for("nonsense")
+    shipped = load_rules(ROOT / "alerts" / "rules" / "default.yaml")
+    assert shipped.model_dump(exclude={"queues"}) == rules.model_dump(exclude={"queues"})  # it shows the defaults
+    text = (ROOT / "alerts" / "rules" / "default.yaml").read_text()
+    for name in AlarmRules.model_fields:
+        assert f"\n{name}:" in text, name
+    custom = AlarmRules.model_validate({"integrity": {"enabled": False, "repeat_s": 3600},
+                                        "queues": {"vip": {"wait_window_exceeded": {"repeat_s": 300}}}})
+    assert not custom.rule_for("integrity_short_hangups").enabled
+    assert custom.rule_for("wait_window_exceeded", "vip").repeat_s == 300
