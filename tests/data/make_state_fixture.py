@@ -52,7 +52,7 @@ from typing import Any
 import orjson
 
 from callwatch.config import MonitorConfig
-from callwatch.engine import AlarmEvent, Engine
+from callwatch.engine import Engine
 from callwatch.engine.figures import report, snapshot
 from callwatch.eventlog import read_lines, read_raw
 from streams.partition import PartitionRunner
@@ -97,9 +97,10 @@ def delivered() -> list[bytes]:
     return raws
 
 
-def alarm_dict(alarm: AlarmEvent) -> dict[str, Any]:
-    """An alarm as plain JSON data: its fields (tuples as lists)."""
-    return json.loads(orjson.dumps(dataclasses.asdict(alarm)))
+def alarm_dict(alarm: Any) -> dict[str, Any]:
+    """An alarm as plain JSON data: its fields (a dataclass's in 0.1.0, a model's since), tuples as lists."""
+    names = getattr(type(alarm), "model_fields", None) or [f.name for f in dataclasses.fields(alarm)]
+    return json.loads(orjson.dumps({name: getattr(alarm, name) for name in names}))
 
 
 def plain(value: Any) -> Any:

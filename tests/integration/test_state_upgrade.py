@@ -52,7 +52,9 @@ def plain(value: Any) -> Any:
 
 
 def alarm_dict(alarm: Any) -> dict[str, Any]:
-    return json.loads(orjson.dumps(dataclasses.asdict(alarm)))
+    """An alarm as plain JSON data: its fields (a dataclass's in 0.1.0, a model's since), tuples as lists."""
+    names = getattr(type(alarm), "model_fields", None) or [f.name for f in dataclasses.fields(alarm)]
+    return json.loads(orjson.dumps({name: getattr(alarm, name) for name in names}))
 
 
 def write_as_released(client: redis.Redis, prefix: str, state: dict[str, Any]) -> None:
