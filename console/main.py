@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from console import agents, alerts, demo, goals, imports, replay, simulate, wallboard, worker
+from console import agents, alerts, demo, goals, imports, replay, simulate, state, wallboard, worker
 
 app = typer.Typer(help="callwatch: a streaming, real-time call-center monitor.", no_args_is_help=True,
                   add_completion=False, pretty_exceptions_show_locals=False)
@@ -21,6 +21,7 @@ app.add_typer(agents.app, name="agent")
 app.command()(agents.integrity)
 app.add_typer(goals.app, name="goals")
 app.command()(wallboard.wallboard)
+app.add_typer(state.app, name="state")
 
 
 def main() -> None:

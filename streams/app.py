@@ -7,6 +7,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
+import signal
+import sys
 from typing import Any
 
 import faust
@@ -19,6 +22,7 @@ from streams.metrics import MonitorCollector, WorkerMetrics
 from streams.monitor import MonitorService
 from streams.partition import DeadLetter
 from streams.state_store import RedisStateStore, StateStore
+from streams.state_upgrade import StateFormatError
 from streams.transport import CallwatchApp
 
 log = logging.getLogger("callwatch.worker")
@@ -75,7 +79,12 @@ def create_app(settings: Settings, store: StateStore | None = None,
                                      retention_days=settings.monitor.agent_history_days + 1)
     registry = registry or CollectorRegistry()
     metrics = WorkerMetrics(registry)
-    service = MonitorService(settings, store, KafkaPublisher(app, settings), observer=metrics)
+
+    def stop(exc: StateFormatError) -> None:
+        # as a supervisor would: the worker leaves its group and exits (run_worker gives the exit code)
+        os.kill(os.getpid(), signal.SIGTERM)
+
+    service = MonitorService(settings, store, KafkaPublisher(app, settings), observer=metrics, stop=stop)
     events_topic = app.topic(settings.events_topic, value_serializer="raw", key_serializer="raw",
                              partitions=settings.topic_partitions)
     side_topics = [app.topic(settings.dead_letter_topic, value_serializer="raw", key_serializer="raw",
@@ -140,10 +149,45 @@ def create_app(settings: Settings, store: StateStore | None = None,
     return app, service
 
 
+def check_stored_formats(settings: Settings) -> None:
+    """Before the worker joins its group: every partition's state in Redis is in a format this version
+    reads (``streams/state_upgrade.py``), else a one-line error naming the rebuild command, and exit 2.
+
+    An unreachable Redis is not this check's business: the worker starts as it always did.
+    """
+    from redis.exceptions import RedisError
+
+    async def check() -> None:
+        store = RedisStateStore(settings.redis_url, settings.redis_prefix)
+        try:
+            await store.stored_formats(settings.events_topic)
+        finally:
+            await store.close()
+
+    try:
+        asyncio.run(check())
+    except StateFormatError as exc:
+        print(f"callwatch worker: {exc}", file=sys.stderr)
+        raise SystemExit(2) from None
+    except (RedisError, OSError) as exc:
+        log.warning("could not check the stored state's format in Redis (%s); checking each partition as "
+                    "it is assigned", exc)
+
+
 def run_worker(settings: Settings, loglevel: str = "info") -> None:
-    """Run the worker in the foreground until interrupted."""
+    """Run the worker in the foreground until interrupted.
+
+    Exits 2 when a partition's state is in a format this version cannot read: at start (one line), or
+    when a rebalance hands it such a partition (one line in the log, then a clean stop).
+    """
     from faust.worker import Worker
 
-    app, _ = create_app(settings)
+    check_stored_formats(settings)
+    app, service = create_app(settings)
     worker = Worker(app, loglevel=loglevel, quiet=True, redirect_stdouts=False)
-    worker.execute_from_commandline()
+    try:
+        worker.execute_from_commandline()
+    except SystemExit:
+        if service.fatal is not None:
+            raise SystemExit(2) from None
+        raise

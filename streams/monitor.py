@@ -19,6 +19,7 @@ from callwatch.engine.figures import snapshot
 from callwatch.settings import ClockMode, Settings
 from streams.partition import DeadLetter, PartitionRunner
 from streams.state_store import StateStore
+from streams.state_upgrade import StateFormatError
 
 log = logging.getLogger("callwatch.worker")
 
@@ -63,8 +64,14 @@ class _NoObserver:
 
 class MonitorService:
     def __init__(self, settings: Settings, store: StateStore, publisher: Publisher,
-                 observer: Observer | None = None, wall: Callable[[], float] = time.time) -> None:
+                 observer: Observer | None = None, wall: Callable[[], float] = time.time,
+                 stop: Callable[[StateFormatError], None] | None = None) -> None:
         self.settings = settings
+        #: how to stop the worker when a partition's stored state is in a format it cannot read (the
+        #: app sends itself SIGTERM); None: the error is raised to the caller
+        self.stop = stop
+        #: the error that stopped this worker
+        self.fatal: StateFormatError | None = None
         self.store = store
         self.publisher = publisher
         self.observer: Observer = observer or _NoObserver()
@@ -106,10 +113,24 @@ class MonitorService:
             log.info("partition %d: state loaded, resuming after offset %d", partition, runner.offset)
         return runner
 
+    def _fail(self, exc: StateFormatError) -> None:
+        """A partition this worker cannot read: one line in the log, and the worker stops. Starting the
+        partition over from an empty state instead would lose its figures without a word."""
+        if self.stop is None:
+            raise exc
+        if self.fatal is None:
+            self.fatal = exc
+            log.critical("%s", exc)
+            self.stop(exc)
+
     async def assign(self, partitions: Iterable[int]) -> None:
         async with self.lock:
             for p in partitions:
-                await self._runner(p)
+                try:
+                    await self._runner(p)
+                except StateFormatError as exc:
+                    self._fail(exc)
+                    return
         self._wake.set()
 
     async def revoke(self, partitions: Iterable[int]) -> None:
@@ -127,7 +148,13 @@ class MonitorService:
         delays: list[float] = []
         async with self.lock:
             for partition, records in batch.items():
-                runner = await self._runner(partition)
+                try:
+                    runner = await self._runner(partition)
+                except StateFormatError as exc:
+                    self._fail(exc)
+                    # the worker is stopping: wait for it, so that nothing of this batch is acknowledged
+                    # to Kafka (its offsets stay for whichever version reads the state, or a rebuild)
+                    await asyncio.Event().wait()
                 # per record, not per batch: a batch that ends caught up may begin an hour behind, and its
                 # early events swept on the wall clock would raise false feed-silent and wait alarms
                 if self.live:

@@ -82,7 +82,17 @@ class PartitionRunner:
 
     @classmethod
     async def open(cls, store: StateStore, topic: str, partition: int, config: MonitorConfig) -> PartitionRunner:
+        """The partition's engine from its stored state, as a worker takes the partition over.
+
+        The store brings an older state format to the current one (``streams/state_upgrade.py``); it is
+        written back whole before anything is applied, so that the changes of the next batch land on a
+        state of their own format. A format this version cannot read raises ``StateFormatError``.
+        """
         stored = await store.load(topic, partition)
+        if stored.upgraded_from is not None:
+            await store.replace(topic, partition, stored)
+            log.warning("partition %d: state upgraded from format %d to %d", partition, stored.upgraded_from,
+                        stored.format)
         engine = Engine.restore(config, stored.meta, stored.containers)
         return cls(topic, partition, engine, stored.offset)
 

@@ -4,7 +4,8 @@ Key schema (``P`` is the configured prefix, ``T`` the events topic, ``N`` a part
 
 =====================================  ==========================================================
 ``P:p:T:N:meta``  (hash)               ``offset``: last applied Kafka offset; ``engine``: clock,
-                                       counters and watermark (JSON); ``updated_at``
+                                       counters and watermark (JSON); ``updated_at``; ``format``:
+                                       the state format (absent: 1, see ``streams/state_upgrade.py``)
 ``P:p:T:N:c:legs``  (hash)             contact legs, field ``["queue","call_id"]`` → JSON
 ``P:p:T:N:c:intervals`` (hash)         15-minute aggregates, field ``["queue","channel",start]``
 ``P:p:T:N:c:minutes`` (hash)           minute aggregates for the rolling windows (75 min)
@@ -14,7 +15,9 @@ Key schema (``P`` is the configured prefix, ``T`` the events topic, ``N`` a part
                                        batch (``"hour:batch"`` → ``[[id, ts], …]``)
 ``P:p:T:N:c:held`` (hash)              events waiting for their contact's earlier events
 ``P:p:T:N:c:alarms`` (hash)            active wait alarms, field queue
+``P:p:T:N:c:thresholds`` (hash)        threshold alarms pending or active, field ``alarm:subject``
 ``P:p:T:N:c:sources`` (hash)           latest event time per source
+``P:p:T:N:c:customers`` (hash)         each customer's contacts of the last 72 h, field pseudonym
 ``P:partitions:T`` (set)               the partitions that have state
 ``P:snapshot:T:N`` (string)            the wallboard's figures (JSON), refreshed every second
 =====================================  ==========================================================
@@ -27,30 +30,28 @@ disappears by itself.
 
 Atomicity: a batch's changes and its last offset are written in one ``MULTI``/``EXEC``; a worker that
 restarts reloads the state and skips offsets it has already applied, so nothing is lost or counted twice.
+
+Versions: the shape of the containers is the engine's, numbered by ``streams/state_upgrade.py``. Every
+load goes through its ``upgrade`` (an older format is brought to the current one, an unknown one is a
+one-line :class:`~streams.state_upgrade.StateFormatError`); every commit marks the current format.
 """
 
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 import orjson
 import redis.asyncio as aioredis
 
 from callwatch.engine.core import CONTAINERS
+from streams.state_upgrade import CONTAINERS_BY_FORMAT, STATE_FORMAT, parse_format, upgrade
+from streams.state_upgrade import StoredPartition as StoredPartition
 
 #: the engine's containers plus its batched dedup ids
 STORED = (*CONTAINERS, "seen")
-
-
-@dataclass
-class StoredPartition:
-    partition: int
-    #: the last Kafka offset whose event is in this state; -1 when none is
-    offset: int = -1
-    meta: dict[str, Any] | None = None
-    containers: dict[str, dict[str, bytes]] = field(default_factory=dict)
+#: every container hash a partition may have: today's and those of every format still read
+ALL_CONTAINERS = tuple(dict.fromkeys([*STORED, *(n for names in CONTAINERS_BY_FORMAT.values() for n in names)]))
 
 
 Changes = dict[str, dict[str, bytes | None]]
@@ -63,6 +64,9 @@ class StateStore(Protocol):
 
     async def commit(self, topic: str, partition: int, changes: Changes, meta: dict[str, Any],
                      offset: int) -> None: ...
+
+    async def replace(self, topic: str, partition: int, state: StoredPartition) -> None:
+        """Write a partition's whole state (in the current format) in place of what is stored."""
 
     async def write_snapshot(self, topic: str, partition: int, snapshot: bytes) -> None: ...
 
@@ -83,8 +87,8 @@ class MemoryStateStore:
         found = self.parts.get((topic, partition))
         if found is None:
             return StoredPartition(partition)
-        return StoredPartition(partition, found.offset, dict(found.meta or {}),
-                               {k: dict(v) for k, v in found.containers.items()})
+        return upgrade(topic, StoredPartition(partition, found.offset, dict(found.meta or {}),
+                                              {k: dict(v) for k, v in found.containers.items()}, found.format))
 
     async def load_all(self, topic: str) -> list[StoredPartition]:
         return [await self.load(t, p) for (t, p) in sorted(self.parts) if t == topic]
@@ -101,7 +105,13 @@ class MemoryStateStore:
                     target[k] = v
         part.meta = meta
         part.offset = offset
+        part.format = STATE_FORMAT
         self.commits += 1
+
+    async def replace(self, topic: str, partition: int, state: StoredPartition) -> None:
+        self.parts[(topic, partition)] = StoredPartition(
+            partition, state.offset, dict(state.meta or {}),
+            {k: dict(c) for k, c in state.containers.items() if c})
 
     async def write_snapshot(self, topic: str, partition: int, snapshot: bytes) -> None:
         self.snaps[(topic, partition)] = snapshot
@@ -128,17 +138,19 @@ class RedisStateStore:
         base = self._base(topic, partition)
         pipe = self.redis.pipeline(transaction=True)
         pipe.hgetall(f"{base}:meta")
-        for name in STORED:
+        for name in ALL_CONTAINERS:
             pipe.hgetall(f"{base}:c:{name}")
         meta_raw, *contents = await pipe.execute()
         if not meta_raw:
             return StoredPartition(partition)
-        return StoredPartition(
+        return upgrade(topic, StoredPartition(
             partition,
             int(meta_raw[b"offset"]),
             orjson.loads(meta_raw[b"engine"]),
-            {name: {k.decode(): v for k, v in c.items()} for name, c in zip(STORED, contents, strict=True)},
-        )
+            {name: {k.decode(): v for k, v in c.items()} for name, c in zip(ALL_CONTAINERS, contents, strict=True)
+             if c or name in STORED},
+            parse_format(topic, partition, meta_raw.get(b"format")),
+        ))
 
     async def load_meta_offset(self, topic: str, partition: int) -> int:
         """The last applied offset alone (cheap: for progress and benchmarks)."""
@@ -146,8 +158,32 @@ class RedisStateStore:
         return -1 if raw is None else int(raw)
 
     async def load_all(self, topic: str) -> list[StoredPartition]:
-        members = await self.redis.smembers(f"{self.prefix}:partitions:{topic}")
-        return [await self.load(topic, p) for p in sorted(int(m) for m in members)]
+        return [await self.load(topic, p) for p in await self.partitions(topic)]
+
+    async def partitions(self, topic: str) -> list[int]:
+        """The partitions of ``topic`` with state: those listed, and any whose meta is there unlisted."""
+        members = {int(m) for m in await self.redis.smembers(f"{self.prefix}:partitions:{topic}")}
+        pattern = f"{_glob_escape(f'{self.prefix}:p:{topic}')}:*:meta"
+        async for key in self.redis.scan_iter(match=pattern):
+            number = key.decode().rsplit(":", 2)[-2]
+            if number.isdigit():
+                members.add(int(number))
+        return sorted(members)
+
+    async def stored_formats(self, topic: str) -> dict[int, int]:
+        """The state format of each partition with state, read from the meta alone (cheap: the worker's
+        check before it starts); raises ``StateFormatError`` for one this version cannot read."""
+        found: dict[int, int] = {}
+        for p in await self.partitions(topic):
+            meta = f"{self._base(topic, p)}:meta"
+            raw, offset = await self.redis.hmget(meta, ["format", "offset"])
+            if offset is not None:  # no meta: nothing stored (the listing outlived it)
+                found[p] = parse_format(topic, p, raw)
+        return found
+
+    def _meta_fields(self, meta: dict[str, Any], offset: int) -> dict[str, Any]:
+        return {"offset": offset, "engine": orjson.dumps(meta), "updated_at": time.time(),
+                "format": STATE_FORMAT}
 
     async def commit(self, topic: str, partition: int, changes: Changes, meta: dict[str, Any],
                      offset: int) -> None:
@@ -162,12 +198,75 @@ class RedisStateStore:
             if gone:
                 pipe.hdel(key, *gone)
             pipe.expire(key, self.ttl_s)
-        pipe.hset(f"{base}:meta", mapping={"offset": offset, "engine": orjson.dumps(meta),
-                                           "updated_at": time.time()})
+        pipe.hset(f"{base}:meta", mapping=self._meta_fields(meta, offset))  # type: ignore[arg-type]
         pipe.expire(f"{base}:meta", self.ttl_s)
         pipe.sadd(f"{self.prefix}:partitions:{topic}", partition)
         pipe.expire(f"{self.prefix}:partitions:{topic}", self.ttl_s)
         await pipe.execute()
+
+    async def _container_keys(self, base: str) -> list[str]:
+        """Every container hash of a partition: those of the known formats, and any other there is."""
+        keys = dict.fromkeys(f"{base}:c:{name}" for name in ALL_CONTAINERS)
+        async for key in self.redis.scan_iter(match=f"{_glob_escape(base)}:c:*"):
+            keys[key.decode()] = None
+        return list(keys)
+
+    async def replace(self, topic: str, partition: int, state: StoredPartition) -> None:
+        """The whole state in one transaction, in the current format, in place of what was stored (an
+        upgraded state is written back before anything is applied to it)."""
+        base = self._base(topic, partition)
+        stale = await self._container_keys(base)
+        pipe = self.redis.pipeline(transaction=True)
+        pipe.delete(f"{base}:meta", *stale)
+        for name, items in state.containers.items():
+            if items:
+                pipe.hset(f"{base}:c:{name}", mapping=items)  # type: ignore[arg-type]
+                pipe.expire(f"{base}:c:{name}", self.ttl_s)
+        pipe.hset(f"{base}:meta", mapping=self._meta_fields(state.meta or {}, state.offset))  # type: ignore[arg-type]
+        pipe.expire(f"{base}:meta", self.ttl_s)
+        pipe.sadd(f"{self.prefix}:partitions:{topic}", partition)
+        pipe.expire(f"{self.prefix}:partitions:{topic}", self.ttl_s)
+        await pipe.execute()
+
+    async def delete(self, topic: str, partition: int) -> int:
+        """Forget a partition's state, its applied offset and its wallboard snapshot (a rebuild);
+        returns how many keys were deleted."""
+        base = self._base(topic, partition)
+        stale = await self._container_keys(base)
+        pipe = self.redis.pipeline(transaction=True)
+        pipe.delete(f"{base}:meta", f"{self.prefix}:snapshot:{topic}:{partition}", *stale)
+        pipe.srem(f"{self.prefix}:partitions:{topic}", partition)
+        deleted, _ = await pipe.execute()
+        return int(deleted)
+
+    async def inspect(self, topic: str, partition: int) -> dict[str, Any]:
+        """What is stored for a partition, read as it is (no upgrade): for ``callwatch state info``.
+
+        ``format`` is the stored field as text (None: absent, i.e. format 1), ``max_ts`` the engine's
+        newest event time when its meta names it, ``entries`` the fields of each container hash.
+        """
+        base = self._base(topic, partition)
+        keys = await self._container_keys(base)
+        pipe = self.redis.pipeline(transaction=True)
+        pipe.hgetall(f"{base}:meta")
+        for key in keys:
+            pipe.hlen(key)
+        meta_raw, *sizes = await pipe.execute()
+        engine: Any = None
+        if b"engine" in meta_raw:
+            try:
+                engine = orjson.loads(meta_raw[b"engine"])
+            except orjson.JSONDecodeError:
+                engine = None
+        max_ts = engine.get("max_ts") if isinstance(engine, dict) else None
+        return {
+            "partition": partition,
+            "format": meta_raw[b"format"].decode(errors="replace") if b"format" in meta_raw else None,
+            "offset": int(meta_raw[b"offset"]) if b"offset" in meta_raw else None,
+            "max_ts": max_ts if isinstance(max_ts, int | float) else None,
+            "updated_at": float(meta_raw[b"updated_at"]) if b"updated_at" in meta_raw else None,
+            "entries": {key.rsplit(":", 1)[1]: n for key, n in zip(keys, sizes, strict=True) if n},
+        }
 
     async def write_snapshot(self, topic: str, partition: int, snapshot: bytes) -> None:
         await self.redis.set(f"{self.prefix}:snapshot:{topic}:{partition}", snapshot, ex=86400)
@@ -182,3 +281,8 @@ class RedisStateStore:
 
     async def close(self) -> None:
         await self.redis.aclose()
+
+
+def _glob_escape(text: str) -> str:
+    """``text`` matched literally in a Redis ``SCAN MATCH`` pattern."""
+    return "".join(f"\\{c}" if c in "*?[]\\" else c for c in text)
