@@ -66,6 +66,8 @@ class ThresholdAlarms:
         self._lengths: dict[str, tuple[float, ...]] = {}
         #: sources with a silence deadline booked
         self._silence_booked: set[str] = set()
+        #: the last instant the current advance reaches (a repeat that fell behind jumps to the latest due)
+        self._limit = NEG_INF
         #: subjects visited so far (what the work costs: follows the changes, never the calendar)
         self.visits = 0
 
@@ -120,6 +122,7 @@ class ThresholdAlarms:
         if clock == NEG_INF or clock < self.evaluated_to + EVAL_S:
             return out
         limit = int(clock // EVAL_S) * EVAL_S
+        self._limit = limit
         if self.evaluated_to == NEG_INF:
             # the first instant looks at everything; what was booked for it or before is covered
             while self._agenda and self._agenda[0][0] <= limit:
@@ -245,7 +248,7 @@ class ThresholdAlarms:
                 state.status, state.last_sent = "active", at
                 out.append(self._alarm(alarm, "started", subject, at, state.since, severity, value, threshold,
                                        unit, metric, floor))
-                self._book(at + repeat_s, kind, subject)
+                self._book(self._next_repeat(at, repeat_s), kind, subject)
             else:
                 self._book(state.since + for_s, kind, subject)
             self.dirty.add(key)
@@ -260,9 +263,17 @@ class ThresholdAlarms:
             self.dirty.add(key)
             out.append(self._alarm(alarm, "repeated", subject, at, state.since, severity, value, threshold, unit,
                                    metric, floor))
-            self._book(at + repeat_s, kind, subject)
+            self._book(self._next_repeat(at, repeat_s), kind, subject)
         else:  # still on: its next repeat is due then (booked again after a restore, too)
-            self._book(state.last_sent + repeat_s, kind, subject)
+            self._book(self._next_repeat(state.last_sent, repeat_s), kind, subject)
+
+    def _next_repeat(self, last: float, repeat_s: float) -> float:
+        """The next repeat after ``last``; when the clock jumped past several, only the latest due is sent
+        (a replay over an idle month, a worker back after an outage: one repeat, not a burst)."""
+        due = last + repeat_s
+        if due + repeat_s <= self._limit:
+            due += ((self._limit - due) // repeat_s) * repeat_s
+        return due
 
     def _alarm(self, alarm: str, status: str, subject: str, at: float, started: float, severity: str,
                value: float, threshold: float, unit: str, metric: str, floor: FloorAsOf | None) -> Alarm:

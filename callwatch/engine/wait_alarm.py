@@ -112,8 +112,8 @@ class WaitAlarm:
                 repeat_s = self._rule(queue).repeat_s
                 if active is None or at < active.last_sent + repeat_s:
                     continue  # resolved since, or a later incident with its own schedule
-                while at + repeat_s <= now:
-                    at += repeat_s  # a timer that fell behind sends the latest repeat due, not a burst
+                if at + repeat_s <= now:  # a timer that fell behind sends the latest repeat due, not a burst
+                    at += ((now - at) // repeat_s) * repeat_s
                 active.last_sent = at
                 self.dirty.add(queue)
                 out.append(self._alarm("repeated", queue, at, active.call_id, calls, floor))
