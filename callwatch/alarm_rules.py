@@ -81,8 +81,8 @@ class IntegrityRule(_Rule):
     source) is told of one signal at most once every ``repeat_s`` (a day): the floor's day-end
     evaluation. For the whole floor (no per-queue override).
 
-    The engine still sends them ``info`` once a floor day; it reads ``enabled``, ``severity`` and
-    ``repeat_s`` from here once the engine side is wired (issue 11)."""
+    The engine looks once a floor day, at its end; ``enabled``, ``severity`` and ``repeat_s`` (at most
+    once per repeat interval per signal and subject; less than a day means every day) are read here."""
 
     severity: Severity = "info"
     repeat_s: Annotated[float, Field(gt=0)] = 86400.0

@@ -114,6 +114,8 @@ class Engine:
         self._integrity_day = ""
         self._integrity_quarter = -1
         self._integrity_cache: tuple[str, list[Signal]] = ("", [])
+        #: when each signal was last told of each subject (the integrity rule's repeat interval)
+        self._integrity_sent: dict[str, float] = {}
         self._expiring = False
         self._qc: dict[str, QueueConfig] = {}
         self._handlers: dict[str, Callable[[Any, float], None]] = {
@@ -799,10 +801,18 @@ class Engine:
         self._integrity_day = today
         if first_time:
             return
+        rule = self.config.alarms.integrity
+        if not rule.enabled:
+            return
+        self._integrity_sent = {k: t for k, t in self._integrity_sent.items() if wm - t < rule.repeat_s}
         for signal in self.integrity_signals():
+            key = f"{signal.signal}:{signal.subject}"
+            if wm - self._integrity_sent.get(key, NEG_INF) < rule.repeat_s - 3600:
+                continue  # told within its repeat interval (an hour of slack: a floor day can be 23 h long)
+            self._integrity_sent[key] = wm
             self.outbox.append(Alarm(
                 alarm=f"integrity_{signal.signal}", status="started", queue=signal.subject, at=wm, started_at=wm,
-                severity="info", value=round(signal.value, 6), threshold=round(signal.baseline, 6),
+                severity=rule.severity, value=round(signal.value, 6), threshold=round(signal.baseline, 6),
                 unit="ratio" if signal.signal != "clock_anomalies" else "events", metric=signal.signal,
                 waiting=0, agents_available=0, service_level=None, detail=signal.reason,
                 evidence=signal.evidence))
@@ -852,6 +862,7 @@ class Engine:
             "last_purge": _finite(self._last_purge),
             "evaluated_to": _finite(self.threshold_alarms.evaluated_to),
             "integrity_day": self._integrity_day,
+            "integrity_sent": self._integrity_sent,
             "counters": dict(self.counters),
             "event_clock": self.clock.to_state(),
         }
@@ -869,6 +880,7 @@ class Engine:
             eng.threshold_alarms.evaluated_to = _or(meta.get("evaluated_to"), NEG_INF)
             eng.calls.seq = meta.get("seq", 0)
             eng._integrity_day = meta.get("integrity_day", "")
+            eng._integrity_sent = dict(meta.get("integrity_sent", {}))
             eng.seen.batch = meta.get("seen_batch", 0)
             eng.counters.update(meta.get("counters", {}))
         for name, (target, _) in eng._containers().items():
