@@ -7,7 +7,7 @@ BIN     = $(VENV)/bin
 SUDO    = $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 PYTEST_ARGS ?=
 
-.PHONY: all deps venv test test-unit demo bench bench-alerts bench-integrity bench-agents dashboards lint clean example-log
+.PHONY: all deps venv test test-unit demo bench bench-bank bench-pipeline bench-alerts bench-integrity bench-agents dashboards lint clean example-log
 
 all: test
 
@@ -43,7 +43,14 @@ test-unit: venv
 demo: deps venv
 	$(BIN)/callwatch demo
 
-bench: deps venv
+# the engine and the offline replay on the bank's three real months (needs ../shared/reference-data or
+# CALLWATCH_BANK_DIR), then the live pipeline (Kafka → Faust → Redis) on this machine
+bench: bench-bank bench-pipeline
+
+bench-bank: venv
+	$(BIN)/python bench/bank_bench.py
+
+bench-pipeline: deps venv
 	$(BIN)/python bench/pipeline_bench.py
 
 # how long after a caller crosses the wait window the page reaches a receiver (100 alarms)
