@@ -34,7 +34,7 @@ from callwatch.config import MonitorConfig, QueueConfig
 from callwatch.engine import codec
 from callwatch.engine.agent_days import AgentDays, FloorCalendar
 from callwatch.engine.agents import Agents
-from callwatch.engine.aggregates import MINUTE_S, REPEAT_LONG_S, AgentDay, Agg, wait_bucket
+from callwatch.engine.aggregates import INTERVAL_S, MINUTE_S, REPEAT_LONG_S, AgentDay, Agg, wait_bucket
 from callwatch.engine.buckets import MINUTE_RETENTION_S, Buckets
 from callwatch.engine.customers import Customers, Repeat
 from callwatch.engine.eventclock import ClockLimits, EventClock, Refusal
@@ -52,7 +52,7 @@ from callwatch.engine.records import (
 )
 from callwatch.engine.rolling import ABANDONED, ABANDONED_AFTER_T, ANSWERED, DEQUEUED, WITHIN, RollingCounts
 from callwatch.engine.seen import SeenIds
-from callwatch.engine.thresholds import ThresholdAlarms
+from callwatch.engine.thresholds import EVAL_S, ThresholdAlarms
 from callwatch.engine.wait_alarm import WAIT_ALARM, WaitAlarm
 from callwatch.events import (
     AgentState,
@@ -118,6 +118,7 @@ class Engine:
         self._integrity_sent: dict[str, float] = {}
         self._expiring = False
         self._qc: dict[str, QueueConfig] = {}
+        self._lateness = config.allowed_lateness_s
         self._handlers: dict[str, Callable[[Any, float], None]] = {
             "call.queued": self._queued, "call.answered": self._answered, "call.ended": self._ended,
             "agent.state": self._agent_state, "call.wrapped": self._wrapped,
@@ -231,14 +232,13 @@ class Engine:
         and the events released after it are still applied; without, it propagates. ``wall``: the wall
         clock of a live driver whose ``now`` is None for this event (a backlog), against future times.
         """
-        released, refused = self.clock.offer(event, event.ts.timestamp(), now, wall)
-        if refused or len(released) != 1:
+        ts = event.ts.timestamp()
+        released, refused = self.clock.offer(event, ts, now, wall)
+        if refused or len(released) != 1 or on_error is not None:
             return self._admit(released, refused, now, on_error)
         # the common case, one event released as it came: no list of alarms to build
-        if on_error is None:
-            self.apply(event)
-            return self.advance(now)
-        return self._admit(released, refused, now, on_error)
+        self.apply(event, ts)
+        return self.advance(now)
 
     def finish(self) -> list[Alarm]:
         """The end of a replay: candidates the event clock still holds were never confirmed (refused)."""
@@ -270,15 +270,16 @@ class Engine:
                 on_error(ev, exc)
         return alarms
 
-    def apply(self, event: Event) -> bool:
-        """Apply one validated event. False when it was a duplicate and changed nothing."""
-        ts = event.ts.timestamp()
+    def apply(self, event: Event, ts: float | None = None) -> bool:
+        """Apply one validated event (``ts``: its time, if known). False when it was a duplicate."""
+        if ts is None:
+            ts = event.ts.timestamp()
         if event.id in self.seen:
             self.counters["duplicate"] += 1
             return False
         self.seen.add(event.id, ts)
         self.counters["events"] += 1
-        if ts < self.max_ts - self.config.allowed_lateness_s:
+        if ts < self.max_ts - self._lateness:
             self.counters["late"] += 1
         if ts > self.max_ts:
             self.max_ts = ts
@@ -715,32 +716,34 @@ class Engine:
         ``now`` is the wall clock in live mode; in a replay leave it None, and the watermark is used.
         Returns the alarm events this produced (also appended to ``outbox``).
         """
-        wm = self.watermark
+        wm = self.max_ts - self._lateness
         if self.holding.any_due(wm):
             self._release_expired(wm)
-        start = len(self.outbox)
+        outbox = self.outbox
+        start = len(outbox)
         # the timer before the agents: an alarm's context reads agent states as of its moment, which
         # lies after every change already final
         clock = wm if now is None else now
-        decided = self.wait_alarm.sweep(clock, self.calls, self)
-        decided += self.threshold_alarms.advance(clock, self.known_queues, self.agents_room.staffed, self.sources,
-                                                 self)
-        if decided:
-            self.outbox.extend(decided)
+        outbox += self.wait_alarm.sweep(clock, self.calls, self)
+        thresholds = self.threshold_alarms
+        if clock >= thresholds.evaluated_to + EVAL_S:  # otherwise no instant is due
+            outbox += thresholds.advance(clock, self.known_queues, self.agents_room.staffed, self.sources, self)
         if self.agents_room.any_due(wm):
             account = self.agent_days_room.account
             for spell in self.agents_room.finalise(wm):
                 account(spell)
-        if wm > NEG_INF:
+        if wm > NEG_INF and int(wm // INTERVAL_S) != self._integrity_quarter:
             self._daily_integrity(wm)
         if wm - self._last_purge >= PURGE_EVERY_S:
             self._purge(wm)
             self._last_purge = wm
-        if len(self.outbox) - start > 1:
+        if len(outbox) == start:
+            return []
+        if len(outbox) - start > 1:
             # the timer and the threshold evaluations each handle every instant up to the clock, so
             # ordering what one call decided by time orders the whole sequence, whatever the batching
-            self.outbox[start:] = sorted(self.outbox[start:], key=lambda a: (a.at, a.alarm, a.queue, a.status))
-        return self.outbox[start:]
+            outbox[start:] = sorted(outbox[start:], key=lambda a: (a.at, a.alarm, a.queue, a.status))
+        return outbox[start:]
 
     def next_deadline(self) -> float | None:
         """When the alarm timer next has something to decide (for a driver's sleep)."""

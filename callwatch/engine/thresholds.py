@@ -95,6 +95,8 @@ class ThresholdAlarms:
 
     def source_seen(self, source: str, last: float) -> None:
         """A source's newest event time moved to ``last``."""
+        if source in self._silence_booked:
+            return  # its silence is booked; when that falls due it moves to this newer time
         fs = self.rules.feed_silent
         if not fs.enabled:
             return
@@ -178,7 +180,8 @@ class ThresholdAlarms:
                 self._step("feed_silent", _SOURCE, source, moment, breached=silence > fs.after_s,
                            clear=silence <= fs.after_s, value=silence, threshold=fs.after_s, unit="seconds",
                            metric="silence", severity=fs.severity, repeat_s=fs.repeat_s, floor=None, out=out)
-                self.source_seen(source, last)  # not silent (any more): when it would be next
+                if f"feed_silent:{source}" not in self.active:
+                    self.source_seen(source, last)  # not silent (any more): when it would be next
 
     def _rules_of(self, queue: str) -> tuple[QueueRules, QueueConfig]:
         qr = self._queue_rules.get(queue)

@@ -78,6 +78,11 @@ class WaitAlarm:
         out: list[Alarm] = []
         crossings, departures, repeats = self._crossings, self._departures, self._repeats
         inf = float("inf")
+        if (not crossings or crossings[0][0] > now) and (not departures or departures[0][0] > now) and (
+                not repeats or repeats[0][0] > now):
+            if now > self.swept_to:  # nothing due: the common case, one look at three heaps
+                self.swept_to = now
+            return out
         while True:
             c = crossings[0][0] if crossings else inf
             d = departures[0][0] if departures else inf

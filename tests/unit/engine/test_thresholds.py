@@ -52,8 +52,11 @@ def _engine(reference: bool) -> Engine:
 
 
 def _with_gaps(events: list[Event], rng: random.Random) -> list[Event]:
-    """The story with a source that falls silent now and then (feed_silent), in time order."""
-    out = list(events)
+    """The story with a source that falls silent now and then (feed_silent), in time order; a steady
+    ticking source keeps the clock moving in small steps (a jump would collapse overdue repeats, by
+    design, where visiting every instant would send each of them)."""
+    end = int(max(e.ts for e in events).timestamp() - T0.timestamp()) + 60
+    out = list(events) + [ev("source.heartbeat", t, source="tick") for t in range(0, end, 10)]
     t = 0.0
     while t < 3600:
         out.append(ev("source.heartbeat", t, source="pbx-b"))
@@ -96,3 +99,16 @@ def test_windows_are_running_sums_of_whole_minutes() -> None:
         rolling.add("q", m * 60, 0, 1)  # answered
     assert rolling.window("q", 1800.0, 600.0).abandoned == 10
     assert alarms.evaluated_to == NEG_INF
+
+
+def test_a_source_silent_for_months_is_not_visited_every_instant() -> None:
+    """One source stops for good; another goes on for an hour, pauses seven months, goes on for an hour:
+    the silent one is told at its start and its repeats while the clock moves, not once per 120 s of the
+    idle months (a jump sends the first overdue repeat and the latest one due, no burst)."""
+    hour = [ev("source.heartbeat", t, source="alive") for t in range(0, 3600, 30)]
+    later = [ev("source.heartbeat", 210 * 86400 + t, source="alive") for t in range(0, 3600, 30)]
+    eng = replay_events(Engine(CFG), [ev("source.heartbeat", 0, source="gone"), *hour, *later])
+    silent = [a for a in eng.outbox if a.alarm == "feed_silent" and a.queue == "gone"]
+    assert silent[0].status == "started"
+    assert len(silent) <= 2 * (3600 // 120) + 3  # 210 days of repeats every 120 s would be 151,200
+    assert eng.threshold_alarms.visits < 3 * (len(hour) + len(later))
