@@ -37,3 +37,17 @@ def call(call_id: str, queue: str, queued: float, answered: float | None = None,
     if wrapped is not None:
         out.append(ev("call.wrapped", wrapped, call_id=call_id, queue=queue, agent=agent, channel=channel))
     return out
+
+
+def metric_samples(service: Any) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    """Every sample a worker's /metrics shows, by name and labels (the real collector, a fresh registry)."""
+    from prometheus_client import CollectorRegistry, generate_latest
+    from prometheus_client.parser import text_string_to_metric_families
+
+    from streams.metrics import MonitorCollector
+
+    registry = CollectorRegistry()
+    registry.register(MonitorCollector(service, lambda p, o: None))
+    text = generate_latest(registry).decode()
+    return {(s.name, tuple(sorted(s.labels.items()))): s.value
+            for fam in text_string_to_metric_families(text) for s in fam.samples}

@@ -8,21 +8,17 @@ from collections import Counter
 from collections.abc import Callable
 from typing import Any
 
-from prometheus_client import CollectorRegistry, generate_latest
-from prometheus_client.parser import text_string_to_metric_families
-
 from callwatch.alarm import Alarm
 from callwatch.config import MonitorConfig
 from callwatch.engine import Engine
 from callwatch.engine.figures import report
 from callwatch.events import CallAnswered, Event, build, encode
 from callwatch.settings import Settings
-from streams.metrics import MonitorCollector
 from streams.monitor import MonitorService, RecordingPublisher
 from streams.partition import DeadLetter, PartitionRunner
 from streams.state_store import MemoryStateStore
 from tests.replay.poisoned import demo_day, poison
-from tests.unit.helpers import BASE_TS, ev
+from tests.unit.helpers import BASE_TS, ev, metric_samples
 
 CFG = MonitorConfig()
 BATCH = 97
@@ -142,11 +138,7 @@ def test_an_engine_failure_on_one_event_loses_none_after_it() -> None:
 
 
 def _samples(service: MonitorService) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
-    registry = CollectorRegistry()
-    registry.register(MonitorCollector(service, lambda p, o: None))
-    text = generate_latest(registry).decode()
-    return {(s.name, tuple(sorted(s.labels.items()))): s.value
-            for fam in text_string_to_metric_families(text) for s in fam.samples}
+    return metric_samples(service)
 
 
 def test_catching_up_goes_by_event_time_record_by_record() -> None:

@@ -7,15 +7,12 @@ import asyncio
 from collections import defaultdict
 from datetime import datetime, timezone
 
-from prometheus_client import CollectorRegistry, generate_latest
-from prometheus_client.parser import text_string_to_metric_families
-
 from callwatch.events import encode
 from callwatch.settings import Settings
 from producers.simulator import demo_events
-from streams.metrics import MonitorCollector
 from streams.monitor import MonitorService, RecordingPublisher
 from streams.state_store import MemoryStateStore
+from tests.unit.helpers import metric_samples
 
 START = datetime(2026, 11, 23, 8, 0, tzinfo=timezone.utc)
 
@@ -34,11 +31,7 @@ def _records(source: str, seed: int) -> list[tuple[int, bytes]]:
 
 
 def _samples(service: MonitorService) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
-    registry = CollectorRegistry()
-    registry.register(MonitorCollector(service, lambda p, o: None))
-    text = generate_latest(registry).decode()
-    return {(s.name, tuple(sorted(s.labels.items()))): s.value
-            for fam in text_string_to_metric_families(text) for s in fam.samples}
+    return metric_samples(service)
 
 
 def test_workers_split_partitions_without_double_counting() -> None:
