@@ -102,14 +102,16 @@ def test_live_poisoned_times_become_dead_letters_and_raise_no_alarm() -> None:
 
 
 class FailingEngine(Engine):
-    """A real engine whose answer handler fails on one event id (an engine bug, injected)."""
+    """A real engine that fails on one event id (an engine bug, injected), after the event is counted."""
 
     failing_id = ""
 
-    def _answered(self, ev: CallAnswered, ts: float) -> None:
-        if ev.id == self.failing_id:
-            raise RuntimeError(f"injected failure on {ev.id}\nsecond line")
-        super()._answered(ev, ts)
+    def apply(self, event: Event, ts: float | None = None) -> bool:
+        applied = super().apply(event, ts) if event.id != self.failing_id else False
+        if event.id == self.failing_id:
+            self.counters["events"] += 1  # half-way through, as a bug would leave it
+            raise RuntimeError(f"injected failure on {event.id}\nsecond line")
+        return applied
 
 
 def test_an_engine_failure_on_one_event_loses_none_after_it() -> None:
