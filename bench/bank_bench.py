@@ -100,41 +100,47 @@ def _timed(cmd: list[str]) -> tuple[float, int]:
     return seconds, usage.ru_maxrss
 
 
-def engine_alone(log: Path) -> dict[str, float]:
-    rates, rss = [], []
+def _engine_run(log: Path) -> tuple[int, float, int]:
+    out = subprocess.run([sys.executable, "-c", ENGINE_RUN, str(log)], check=True, capture_output=True,
+                         text=True, cwd=ROOT).stdout.split()
+    return int(out[0]), float(out[1]), int(out[2])
+
+
+def measure(logs: dict[str, Path]) -> dict[str, dict[str, dict[str, float]]]:
+    """Each log's runs interleaved (A B A B …), so that a drift of the machine falls on both alike."""
+    engine: dict[str, list[tuple[int, float, int]]] = {name: [] for name in logs}
+    replay: dict[str, list[tuple[float, int]]] = {name: [] for name in logs}
     for _ in range(RUNS):
-        out = subprocess.run([sys.executable, "-c", ENGINE_RUN, str(log)], check=True, capture_output=True,
-                             text=True, cwd=ROOT).stdout.split()
-        events, seconds, peak = int(out[0]), float(out[1]), int(out[2])
-        rates.append(events / seconds)
-        rss.append(peak)
-    return {"events": events, "events_per_s": round(statistics.median(rates)),
-            "peak_rss_mb": round(max(rss) / 1024, 1)}
-
-
-def replay_command(log: Path, events: int) -> dict[str, float]:
-    runs = [_timed([str(CALLWATCH), "replay", str(log), "--offline", "--json"]) for _ in range(RUNS)]
-    seconds = statistics.median(s for s, _ in runs)
-    return {"seconds": round(seconds, 2), "events_per_s": round(events / seconds),
-            "peak_rss_mb": round(max(r for _, r in runs) / 1024, 1)}
+        for name, log in logs.items():
+            engine[name].append(_engine_run(log))
+            replay[name].append(_timed([str(CALLWATCH), "replay", str(log), "--offline", "--json"]))
+    results: dict[str, dict[str, dict[str, float]]] = {}
+    for name in logs:
+        events = engine[name][0][0]
+        seconds = statistics.median(s for s, _ in replay[name])
+        results[name] = {
+            "engine": {"events": events, "events_per_s": round(statistics.median(n / t for n, t, _ in engine[name])),
+                       "peak_rss_mb": round(max(r for _, _, r in engine[name]) / 1024, 1)},
+            "replay --offline --json": {"seconds": round(seconds, 2), "events_per_s": round(events / seconds),
+                                        "peak_rss_mb": round(max(r for _, r in replay[name]) / 1024, 1)},
+        }
+    return results
 
 
 def main() -> None:
     if not BANK.is_dir():
         raise SystemExit(f"the bank's records are not at {BANK} (set CALLWATCH_BANK_DIR)")
-    results: dict[str, dict[str, dict[str, float]]] = {}
-    for name, log in logs(convert()).items():
-        engine = engine_alone(log)
-        results[name] = {"engine": engine, "replay --offline --json": replay_command(log, int(engine["events"]))}
+    results = measure(logs(convert()))
+    for name, parts in results.items():
+        engine, rep = parts["engine"], parts["replay --offline --json"]
         print(f"{name}: {engine['events']:,} events")
         print(f"  engine alone:              {engine['events_per_s']:>9,} events/s  peak {engine['peak_rss_mb']} MB")
-        rep = results[name]["replay --offline --json"]
         print(f"  replay --offline --json:   {rep['events_per_s']:>9,} events/s  ({rep['seconds']} s)"
               f"  peak {rep['peak_rss_mb']} MB")
     whole, packed = results["three months"], results["three months, no idle months"]
-    for part in ("engine", "replay --offline --json"):
-        ratio = whole[part]["events_per_s"] / packed[part]["events_per_s"]
-        print(f"idle months cost ({part}): {ratio:.2f}× the rate without them")
+    for kind in ("engine", "replay --offline --json"):
+        ratio = packed[kind]["events_per_s"] / whole[kind]["events_per_s"]
+        print(f"with the idle months ({kind}): {ratio:.2f}× the time without them")
     out = ROOT / "bench" / "results"
     out.mkdir(parents=True, exist_ok=True)
     (out / "bank.json").write_text(json.dumps({"measured_at": datetime.now().astimezone().isoformat(),
