@@ -9,8 +9,10 @@ Each kind of state has one owner, a room with a narrow interface: the contacts i
 (:mod:`buckets`) and the alarms' running windows (:mod:`rolling`), the threshold alarms
 (:mod:`thresholds`), agents (:mod:`agents`) and their days (:mod:`agent_days`), customers' recent
 contacts (:mod:`customers`), events held for their prerequisite (:mod:`holding`) and the ids already
-applied (:mod:`seen`). This class routes each event to the rooms it concerns and moves their clocks;
-:mod:`codec` writes and reads their containers.
+applied (:mod:`seen`). The event clock (:mod:`eventclock`) refuses times that cannot be believed
+before they reach any of them; :mod:`contacts` routes a contact's events to the rooms; this class routes
+agent events, moves the rooms' clocks and keeps the pipeline counters; :mod:`codec` writes and reads
+their containers.
 
 Out of order. An event whose prerequisite has not been seen yet (an answer before its ``call.queued``,
 an end before its answer) is held, and applied the moment the prerequisite arrives; if the watermark
