@@ -55,7 +55,7 @@ def _summarise(file: Path, converted: str, incomplete: Sequence[Incomplete], ref
     # every text here may hold a line's own values: printed as Text, never read as markup
     err.print(Text(f"{file.name}: {converted}"), soft_wrap=True)
     if incomplete:
-        warn(f"{len(incomplete):,} rows kept with what they lack marked:")
+        warn(f"{len({i.line_no for i in incomplete}):,} rows kept with what they lack marked:")
         for r in by_reason(incomplete):
             err.print(Text(f"  {r.count:,} × {r.kind} — line{'s' if r.count > 1 else ''} "
                            f"{', '.join(str(n) for n in r.lines)}"), soft_wrap=True)

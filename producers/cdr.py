@@ -226,10 +226,10 @@ class CdrConverter:
         self._count("answered")
         if entry is None:
             self._count("served_without_queue")
-        for gap in gaps:
-            self._count("incomplete")
-            if incomplete is not None:
-                incomplete.append(Incomplete(line_no, gap))
+        if gaps:
+            self._count("incomplete")  # rows; a row can lack more than one thing
+        if incomplete is not None:
+            incomplete.extend(Incomplete(line_no, gap) for gap in gaps)
         return events
 
     def rows(self, path: str | Path) -> Iterator[tuple[int, dict[str, str]] | ConversionError]:
