@@ -45,3 +45,9 @@ def redact_url(url: str) -> str:
         return url  # nothing to hide: exactly as typed
     return (f"{scheme}{sep}{netloc}{parts.path}{'?' + query if query else ''}"
             f"{'#' + parts.fragment if parts.fragment else ''}")
+
+
+def redact_text(text: str) -> str:
+    """A message with every URL in it redacted (a word holding ``://`` or ``@``): for the text of an
+    exception, which may quote a URL it was given."""
+    return " ".join(redact_url(word) if "://" in word or "@" in word else word for word in text.split(" "))

@@ -30,7 +30,7 @@ def agent_report(
     from callwatch.scorecard import fmt, render_html, scorecard
     from console.goals import agent_goals
 
-    month = None if month is None else parsed(parse_month, month)
+    month = None if month is None else parsed(parse_month, month, "--month")
     check_writable(html_out, "--html")  # before the replay, not after it
     settings = load_settings()
     engine = floor_engine(log, settings)

@@ -99,8 +99,8 @@ def alerts_silence(
     from alerts.silences import new_silence
 
     try:
-        silence = new_silence(queue=queue, alarm=alarm, duration_s=parsed(parse_duration, duration), reason=reason,
-                              created_by=by, now=time.time())
+        silence = new_silence(queue=queue, alarm=alarm, duration_s=parsed(parse_duration, duration, "--for"),
+                              reason=reason, created_by=by, now=time.time())
     except ValueError as exc:
         raise CommandError(str(exc), UNUSABLE) from None
     settings = load_settings()

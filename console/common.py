@@ -31,7 +31,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.text import Text
 
 from callwatch.settings import Settings
-from callwatch.urls import redact_url
+from callwatch.urls import redact_text, redact_url
 
 if TYPE_CHECKING:
     from callwatch.engine import Engine
@@ -75,7 +75,8 @@ def brief(exc: Exception) -> str:
     from pydantic import ValidationError
 
     if not isinstance(exc, ValidationError):
-        return _first_line(str(exc))
+        # a YAML error says what, then where, on lines of their own
+        return "; ".join(line.strip() for line in str(exc).strip().splitlines()[:3] if line.strip())
     parts = []
     for e in exc.errors(include_url=False, include_input=False):
         where = ".".join(str(p) for p in e["loc"])
@@ -85,7 +86,13 @@ def brief(exc: Exception) -> str:
 
 
 def describe(exc: BaseException) -> tuple[str, int]:
-    """The one line a user reads of an exception a command let through, and the exit status."""
+    """The one line a user reads of an exception a command let through, and the exit status; a URL
+    quoted in it is shown without its credentials."""
+    message, status = _describe(exc)
+    return redact_text(message), status
+
+
+def _describe(exc: BaseException) -> tuple[str, int]:
     from pydantic import ValidationError
 
     if isinstance(exc, CommandError):
@@ -124,12 +131,13 @@ def setup_logging(level: str) -> None:
                         handlers=[RichHandler(console=err, show_path=False)])
 
 
-def parsed(parse: Callable[[str], T], text: str) -> T:
-    """An option's text through the parser that owns its format; what it refuses is a usage error."""
+def parsed(parse: Callable[[str], T], text: str, option: str) -> T:
+    """An option's text through the parser that owns its format; what it refuses is a usage error that
+    names the option."""
     try:
         return parse(text)
     except ValueError as exc:
-        raise typer.BadParameter(str(exc)) from None
+        raise typer.BadParameter(str(exc), param_hint=f"'{option}'") from None
 
 
 @contextlib.contextmanager
@@ -149,11 +157,11 @@ def check_writable(path: Path | None, option: str) -> None:
         return
     parent = path.parent if str(path.parent) else Path(".")
     if path.is_dir():
-        raise typer.BadParameter(f"{path} is a directory", param_hint=option)
+        raise typer.BadParameter(f"{path} is a directory", param_hint=f"'{option}'")
     if not parent.is_dir():
-        raise typer.BadParameter(f"{parent} is not a directory", param_hint=option)
+        raise typer.BadParameter(f"{parent} is not a directory", param_hint=f"'{option}'")
     if not os.access(path if path.exists() else parent, os.W_OK):
-        raise typer.BadParameter(f"{path} cannot be written (permission denied)", param_hint=option)
+        raise typer.BadParameter(f"{path} cannot be written (permission denied)", param_hint=f"'{option}'")
 
 
 def read_redis(fn: Callable[[Settings], T], settings: Settings) -> T:

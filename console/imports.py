@@ -38,6 +38,10 @@ app = typer.Typer(help="Convert what a PBX writes into events: write a log or pu
 EXAMPLES = 3
 
 
+def _count(n: int, what: str) -> str:
+    return f"{n:,} {what}{'' if n == 1 else 's'}"
+
+
 def _pseudonymizer() -> Pseudonymizer:
     from producers.privacy import MissingKey, Pseudonymizer
 
@@ -78,7 +82,7 @@ def _deliver(events: list[Event], out: Path | None, bootstrap: str | None, topic
 
     if out is not None:
         n = write_events(out, events)
-        err.print(Text(f"wrote {n:,} events to {out}"))
+        err.print(Text(f"wrote {_count(n, 'event')} to {out}"))
         return
     settings = load_settings(kafka_bootstrap=bootstrap, events_topic=topic)
     kafka = producer(settings, len(events))
@@ -109,7 +113,7 @@ def import_asterisk(
         check_writable(out, "--out")
         with reading(file):
             result = convert_file(file, converter)
-        _summarise(file, f"{len(result.events):,} events", [], result.errors, len(result.events))
+        _summarise(file, _count(len(result.events), "event"), [], result.errors, len(result.events))
         _deliver(result.events, out, bootstrap, topic)
         return
     if out is not None:
@@ -161,7 +165,9 @@ def import_cdr(
                  if what.startswith("ignored:")]
     if c.get("hung_up_before_queue"):
         not_calls.append(f"{c['hung_up_before_queue']:,} hung up before a queue")
-    _summarise(file, f"{answered + abandoned:,} calls offered ({answered:,} answered, {abandoned:,} abandoned), "
-                     f"{len(result.events):,} events" + (f"; not offered: {', '.join(not_calls)}" if not_calls else ""),
-               result.incomplete, result.errors, len(result.events))
+    converted = (f"{_count(answered + abandoned, 'call')} offered ({answered:,} answered, {abandoned:,} abandoned), "
+                 f"{_count(len(result.events), 'event')}")
+    if not_calls:
+        converted += f"; not offered: {', '.join(not_calls)}"
+    _summarise(file, converted, result.incomplete, result.errors, len(result.events))
     _deliver(result.events, out, bootstrap, topic)

@@ -43,9 +43,9 @@ def replay(
     from producers.replay import parse_speed, prepare, shift_to, within
     from producers.replay import replay as publish
 
-    pace = parsed(parse_speed, speed)
-    lo = None if start is None else parsed(parse_instant, start)
-    hi = None if end is None else parsed(parse_instant, end)
+    pace = parsed(parse_speed, speed, "--speed")
+    lo = None if start is None else parsed(parse_instant, start, "--from")
+    hi = None if end is None else parsed(parse_instant, end, "--to")
     with reading(log):
         _check_events(log, _invalid_lines(log))
         selected = list(within(prepare(read_raw(log)), lo, hi))

@@ -39,7 +39,7 @@ def simulate(
         sc = Scenario.load(scenario)
     except (OSError, ValueError) as exc:
         raise CommandError(f"invalid scenario {scenario}: {brief(exc)}", UNUSABLE) from exc
-    hours = None if duration is None else parsed(parse_duration, duration) / 3600
+    hours = None if duration is None else parsed(parse_duration, duration, "--duration") / 3600
     sc = sc.adjusted(hours=hours, scale=scale, customers=customers)
     started = time.perf_counter()
     with Progress(TextColumn("simulating"), BarColumn(), TextColumn("{task.fields[clock]}"), TimeElapsedColumn(),
@@ -66,7 +66,7 @@ def simulate(
     from producers.replay import replay as publish
 
     settings = load_settings(kafka_bootstrap=bootstrap, events_topic=topic)
-    pace = parsed(parse_speed, speed)
+    pace = parsed(parse_speed, speed, "--speed")
     shift = time.time() - events[0].ts.timestamp() if events else 0.0
     kafka = producer(settings, len(events))
     with Progress(TextColumn("publishing"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),

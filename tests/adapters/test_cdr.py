@@ -120,7 +120,8 @@ def test_bank_january_through_the_command_line_keeps_every_offered_call(tmp_path
     records is offered (30,161), answered (27,060) or abandoned (2,953 beside 148 short) for the month
     and on each day of each queue; the 509 rows that contradict themselves are listed by reason."""
     env = {**os.environ, "COLUMNS": "200", "CALLWATCH_PSEUDONYM_KEY": "a-test-key-of-enough-length",
-           "CALLWATCH_MONITOR__FLOOR_TIMEZONE": "Asia/Jerusalem", "CALLWATCH_MONITOR__DEFAULTS__TIMEZONE": "Asia/Jerusalem"}
+           "CALLWATCH_MONITOR__FLOOR_TIMEZONE": "Asia/Jerusalem",
+           "CALLWATCH_MONITOR__DEFAULTS__TIMEZONE": "Asia/Jerusalem"}
     log = tmp_path / "1999-01.jsonl.gz"
     imported = subprocess.run([sys.executable, "-m", "console", "import", "cdr-csv", str(BANK / "1999-01.txt"),
                                "--mapping", str(MAPPING), "--out", str(log)], cwd=ROOT, env=env, capture_output=True,
