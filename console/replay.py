@@ -59,10 +59,9 @@ def replay(
     kafka.close()
     rate = result.sent / result.seconds if result.seconds else float("inf")
     err.print(f"sent {result.sent}, acknowledged {result.acknowledged}, failed {result.failed} "
-              f"in {result.seconds:.1f}s ({rate:,.0f} events/s) to {settings.events_topic}")
+              f"in {result.seconds:.1f}s ({rate:,.0f} events/s) to {safe(settings.events_topic)}")
     if not result.ok:
-        err.print(f"[red]{result.sent - result.acknowledged} events were not acknowledged by the broker[/red]")
-        raise typer.Exit(1)
+        raise CommandError(f"{result.sent - result.acknowledged} events were not acknowledged by the broker")
 
 
 def _invalid_lines(log: Path) -> tuple[int, dict[str, int]]:

@@ -77,4 +77,4 @@ def simulate(
     kafka.close()
     err.print(f"sent {result.sent}, acknowledged {result.acknowledged}, failed {result.failed}")
     if not result.ok:
-        raise typer.Exit(1)
+        raise CommandError(f"{result.sent - result.acknowledged} events were not acknowledged by the broker")

@@ -185,8 +185,9 @@ def convert_lines(lines: Iterable[str], converter: QueueLogConverter) -> Iterato
 def convert_file(path: str | Path, converter: QueueLogConverter) -> ConversionResult:
     events: list[Event] = []
     errors: list[ConversionError] = []
-    with open(path, encoding="utf-8", errors="replace") as fh:
-        for item in convert_lines(fh, converter):
+    # split on "\n" only (a stray "\r" inside a line must not shift the line numbers the errors name)
+    with open(path, "rb") as fh:
+        for item in convert_lines((raw.decode("utf-8", errors="replace") for raw in fh), converter):
             (errors if isinstance(item, ConversionError) else events).append(item)  # type: ignore[arg-type]
     events.sort(key=lambda e: e.ts)  # a queue_log is written in order, but ties of one second are common
     return ConversionResult(events, errors, dict(converter.counts))
