@@ -124,8 +124,10 @@ class CdrConverter:
         if text is None or text == self.m.missing_time:
             return None
         if self.m.time_format == "%H:%M:%S":  # the common case, without strptime's cost
-            h, mi, s = text.split(":")
-            hours, minutes, seconds = int(h), int(mi), float(s)
+            parts = text.split(":")
+            if len(parts) != 3:
+                raise ValueError(f"{text!r} is not H:MM:SS")
+            hours, minutes, seconds = int(parts[0]), int(parts[1]), float(parts[2])
             if not (0 <= hours < 48 and 0 <= minutes < 60 and 0 <= seconds < 61):
                 raise ValueError(f"{text!r} is not a time of day")
             return hours * 3600 + minutes * 60 + seconds
