@@ -70,7 +70,9 @@ class CallQueued(_ContactEvent):
 
 class CallAnswered(_ContactEvent):
     type: Literal["call.answered"]
-    agent: Annotated[str, Field(min_length=1)]
+    #: required, but null where the source's own record names nobody (some CDR exports): the contact
+    #: counts in every queue figure and in no agent's
+    agent: Annotated[str, Field(min_length=1)] | None
 
 
 class CallAbandoned(_ContactEvent):
@@ -92,7 +94,8 @@ class CallTransferred(_ContactEvent):
 
 class CallEnded(_ContactEvent):
     type: Literal["call.ended"]
-    agent: Annotated[str, Field(min_length=1)]
+    #: null only after a ``call.answered`` whose agent is null
+    agent: Annotated[str, Field(min_length=1)] | None
     ended_by: Literal["customer", "agent", "system"]
     hold_s: Annotated[float, Field(ge=0)] | None = None
 
@@ -208,9 +211,17 @@ def decode(raw: bytes | str) -> Event:
         raise InvalidEvent(data, reason, code) from None
 
 
+#: fields written even when null: required, but nullable (the contract's ``agent: null``), so that
+#: leaving them out would make the event invalid when it is read back
+_KEEP_NULL: dict[type[_Event], tuple[str, ...]] = {CallAnswered: ("agent",), CallEnded: ("agent",)}
+
+
 def encode(event: _Event) -> bytes:
     """Serialise an event to its contract JSON (no nulls for unset optional fields)."""
-    return orjson.dumps(event.model_dump(mode="json", exclude_none=True))
+    data = event.model_dump(mode="json", exclude_none=True)
+    for name in _KEEP_NULL.get(type(event), ()):
+        data.setdefault(name, None)
+    return orjson.dumps(data)
 
 
 def build(**fields: Any) -> Event:

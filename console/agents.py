@@ -10,8 +10,10 @@ from typing import Annotated, Any
 import typer
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
-from console.common import err, floor_engine, load_settings
+from callwatch.timetext import parse_month
+from console.common import CommandError, check_writable, err, floor_engine, load_settings, parsed, safe
 
 app = typer.Typer(help="Per-agent scorecards.", no_args_is_help=True)
 
@@ -28,31 +30,33 @@ def agent_report(
     from callwatch.scorecard import fmt, render_html, scorecard
     from console.goals import agent_goals
 
+    month = None if month is None else parsed(parse_month, month, "--month")
+    check_writable(html_out, "--html")  # before the replay, not after it
     settings = load_settings()
     engine = floor_engine(log, settings)
     try:
         card = scorecard(engine, agent, month)
     except KeyError as exc:
-        err.print(f"[red]{exc.args[0]}[/red]")
-        raise typer.Exit(1) from None
+        raise CommandError(str(exc.args[0])) from None
     # goals live in Redis: a scorecard read from a log has none
     goals: list[dict[str, Any]] = agent_goals(settings, agent, engine) if log is None else []
     if html_out is not None:
         html_out.write_text(render_html(card, goals))
-        err.print(f"scorecard written to {html_out}")
+        err.print(Text(f"scorecard written to {html_out}"))
     if as_json:
         typer.echo(json.dumps({**card, "goals": goals}, indent=2, default=str))
         return
-    table = Table(title=f"{agent} — {card['month']}", title_justify="left")
+    # the agent's name, the labels and every evidence id came from the events: never read as markup
+    table = Table(title=Text(f"{agent} — {card['month']}"), title_justify="left")
     for col in ("figure", *reversed(card["months"][1:]), card["month"], "floor"):
         table.add_column(col, justify="right" if col != "figure" else "left")
     for r in card["figures"]:
-        table.add_row(r["label"], *(fmt(r["months_before"][m], r["kind"]) for m in reversed(card["months"][1:])),
+        table.add_row(Text(r["label"]), *(fmt(r["months_before"][m], r["kind"]) for m in reversed(card["months"][1:])),
                       fmt(r["this_month"], r["kind"]), fmt(r["floor"], r["kind"]))
     Console().print(table)
     for sig in card["signals"]:
-        Console().print(f"[yellow]signal {sig['signal']}[/yellow]: {sig['reason']}\n"
-                        f"  contacts: {', '.join(sig['evidence'][:10])}")
+        Console().print(f"[yellow]signal {safe(sig['signal'])}[/yellow]: {safe(sig['reason'])}\n"
+                        f"  contacts: {safe(', '.join(sig['evidence'][:10]))}")
 
 
 def integrity(
@@ -76,5 +80,5 @@ def integrity(
     if not signals:
         err.print(f"no integrity signal from {first} to {last}")
     for s in signals:
-        Console().print(f"[yellow]{s.signal}[/yellow] {s.subject}: {s.reason}\n  contacts: "
-                        f"{', '.join(s.evidence[:10]) or '–'}")
+        Console().print(f"[yellow]{safe(s.signal)}[/yellow] {safe(s.subject)}: {safe(s.reason)}\n  contacts: "
+                        f"{safe(', '.join(s.evidence[:10]) or '–')}")

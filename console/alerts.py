@@ -16,7 +16,7 @@ from rich.console import Console
 
 from callwatch.settings import Settings
 from callwatch.timetext import parse_duration
-from console.common import err, load_settings, parsed, read_redis, setup_logging
+from console.common import UNUSABLE, CommandError, brief, err, load_settings, parsed, read_redis, safe, setup_logging
 
 if TYPE_CHECKING:
     from alerts.delivery import DeliveryConfig
@@ -33,8 +33,7 @@ def _delivery_config(config: Path) -> DeliveryConfig:
     try:
         return load_delivery_config(config)
     except (OSError, ValueError, ValidationError) as exc:
-        err.print(f"[red]invalid delivery config {config}:[/red] {exc}")
-        raise typer.Exit(2) from None
+        raise CommandError(f"invalid delivery config {config}: {brief(exc)}", UNUSABLE) from exc
 
 
 @app.command("run")
@@ -55,8 +54,7 @@ def alerts_run(
         with contextlib.suppress(KeyboardInterrupt):
             asyncio.run(run(settings, delivery, metrics_port=metrics_port or None))
     except ValueError as exc:  # a receiver whose secret is missing from the environment
-        err.print(f"[red]{exc}[/red]")
-        raise typer.Exit(2) from None
+        raise CommandError(brief(exc), UNUSABLE) from exc
 
 
 @app.command("test")
@@ -75,12 +73,10 @@ def alerts_test(
     try:
         result = asyncio.run(send_test(delivery, receiver, queue, settings.wallboard_url))
     except ValueError as exc:
-        err.print(f"[red]{exc}[/red]")
-        raise typer.Exit(2) from None
+        raise CommandError(brief(exc), UNUSABLE) from exc
     if result is not None:
-        err.print(f"[red]test message not delivered to {receiver}:[/red] {result}")
-        raise typer.Exit(1)
-    err.print(f"[green]test message delivered to {receiver}[/green]")
+        raise CommandError(f"test message not delivered to {receiver}: {result}")
+    err.print(f"[green]test message delivered to {safe(receiver)}[/green]")
 
 
 def _silences(settings: Settings) -> RedisSilences:
@@ -103,15 +99,14 @@ def alerts_silence(
     from alerts.silences import new_silence
 
     try:
-        silence = new_silence(queue=queue, alarm=alarm, duration_s=parsed(parse_duration, duration), reason=reason,
-                              created_by=by, now=time.time())
+        silence = new_silence(queue=queue, alarm=alarm, duration_s=parsed(parse_duration, duration, "--for"),
+                              reason=reason, created_by=by, now=time.time())
     except ValueError as exc:
-        err.print(f"[red]{exc}[/red]")
-        raise typer.Exit(2) from None
+        raise CommandError(str(exc), UNUSABLE) from None
     settings = load_settings()
     read_redis(lambda s: _silences(s).add(silence), settings)
     until = datetime.fromtimestamp(silence.ends_at).astimezone().strftime("%Y-%m-%d %H:%M:%S %Z")
-    err.print(f"silence [bold]{silence.id}[/bold]: {_silence_scope(silence)} until {until}")
+    err.print(f"silence [bold]{safe(silence.id)}[/bold]: {safe(_silence_scope(silence))} until {until}")
     typer.echo(silence.id)
 
 
@@ -129,6 +124,7 @@ def alerts_silences(
     from dataclasses import asdict
 
     from rich.table import Table
+    from rich.text import Text
 
     settings = load_settings()
     now = time.time()
@@ -146,7 +142,8 @@ def alerts_silences(
 
     for s in silences:
         left = f"{(s.ends_at - now) / 60:.0f} min" if s.active(now) else "ended"
-        table.add_row(s.id, _silence_scope(s), local(s.ends_at), left, s.created_by, s.reason)
+        # scopes, names and reasons were typed by people: never read as markup
+        table.add_row(Text(s.id), Text(_silence_scope(s)), local(s.ends_at), left, Text(s.created_by), Text(s.reason))
     Console().print(table)
 
 
@@ -158,6 +155,5 @@ def alerts_unsilence(
     settings = load_settings()
     ended = read_redis(lambda s: _silences(s).expire(silence_id, time.time()), settings)
     if ended is None:
-        err.print(f"[red]no silence {silence_id}[/red]")
-        raise typer.Exit(1)
-    err.print(f"silence {silence_id} ended")
+        raise CommandError(f"no silence {silence_id}")
+    err.print(f"silence {safe(silence_id)} ended")

@@ -12,7 +12,8 @@ from typing import Annotated
 
 import typer
 
-from console.common import err
+from callwatch.urls import redact_url
+from console.common import CommandError, err, safe
 
 
 def _callwatch(*args: str) -> list[str]:
@@ -39,8 +40,7 @@ def demo(
         broker = start_tansu(port_or_free(kafka_port), workdir)
         redis = start_redis(port_or_free(redis_port), workdir)
     except ServiceError as exc:
-        err.print(f"[red]could not start the embedded services:[/red] {exc}")
-        raise typer.Exit(1) from None
+        raise CommandError(f"could not start the embedded services: {exc}") from exc
     env = {**os.environ, "CALLWATCH_KAFKA_BOOTSTRAP": broker.url, "CALLWATCH_REDIS_URL": redis.url,
            "CALLWATCH_CLOCK": "event", "CALLWATCH_WEB_PORT": str(web_port),
            "CALLWATCH_TOPIC_PARTITIONS": "1"}
@@ -54,12 +54,13 @@ def demo(
     try:
         wait_for_port(web_port, timeout=60, proc=worker_proc)
         wait_for_port(board_port, timeout=30, proc=board_proc)
-        err.print(f"""[bold]callwatch demo[/bold] — embedded broker {broker.url}, Redis {redis.url}
+        broker_url, redis_url = safe(redact_url(broker.url)), safe(redact_url(redis.url))
+        err.print(f"""[bold]callwatch demo[/bold] — embedded broker {broker_url}, Redis {redis_url}
   wallboard page (for a TV):   http://127.0.0.1:{board_port}/
-  wallboard in this terminal:  CALLWATCH_REDIS_URL={redis.url} callwatch stats --watch
-  figures as JSON:             CALLWATCH_REDIS_URL={redis.url} callwatch stats --json
+  wallboard in this terminal:  CALLWATCH_REDIS_URL={redis_url} callwatch stats --watch
+  figures as JSON:             CALLWATCH_REDIS_URL={redis_url} callwatch stats --json
   Prometheus metrics:          http://127.0.0.1:{web_port}/metrics
-  alarms topic:                callwatch-alerts (also logged in {workdir / 'worker.log'})
+  alarms topic:                callwatch-alerts (also logged in {safe(workdir / 'worker.log')})
 The story: billing falls behind mid-morning (a burst while agents are on break); callers abandon,
 one waits past three minutes and the wait alarm fires; support stays healthy. At {speed:g}x.
 """)

@@ -13,9 +13,10 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 from callwatch.settings import Settings
-from console.common import err, floor_engine, load_settings, producer, read_redis
+from console.common import UNUSABLE, CommandError, err, floor_engine, load_settings, producer, read_redis, safe
 
 if TYPE_CHECKING:
     from callwatch.engine import Engine
@@ -65,10 +66,9 @@ def goals_set(
     try:
         goal = new_goal(agent, metric, target, by, note, set_by, today or _today())
     except ValueError as exc:
-        err.print(f"[red]{exc}[/red]")
-        raise typer.Exit(2) from None
+        raise CommandError(str(exc), UNUSABLE) from None
     read_redis(lambda st: _goal_store(st).put(goal), settings)
-    err.print(f"goal [bold]{goal.id}[/bold]: {agent} {metric} → {target:g} by {goal.by}")
+    err.print(f"goal [bold]{safe(goal.id)}[/bold]: {safe(agent)} {safe(metric)} → {target:g} by {safe(goal.by)}")
     typer.echo(goal.id)
 
 
@@ -91,9 +91,10 @@ def goals_list(
     table = Table("id", "agent", "metric", "target", "by", "baseline", "now", "status", "note")
     for st in states:
         base = next((v for v in st["baseline"].values() if v is not None), None)
-        table.add_row(st["id"], st["agent"], st["metric"], f"{st['target']:g}", st["by"],
+        # names and notes were typed by people or came from the events: never read as markup
+        table.add_row(Text(st["id"]), Text(st["agent"]), Text(st["metric"]), f"{st['target']:g}", Text(st["by"]),
                       "–" if base is None else f"{base:.3g}",
-                      "–" if st["current"] is None else f"{st['current']:.3g}", st["status"], st["note"])
+                      "–" if st["current"] is None else f"{st['current']:.3g}", Text(st["status"]), Text(st["note"]))
     Console().print(table)
 
 
@@ -104,10 +105,9 @@ def goals_close(goal_id: Annotated[str, typer.Argument(help="the id `callwatch g
     store = _goal_store(settings)
     goal = read_redis(lambda st: store.get(goal_id), settings)
     if goal is None:
-        err.print(f"[red]no goal {goal_id}[/red]")
-        raise typer.Exit(1)
+        raise CommandError(f"no goal {goal_id}")
     store.put(replace(goal, closed=True))
-    err.print(f"goal {goal_id} closed")
+    err.print(Text(f"goal {goal_id} closed"))
 
 
 @app.command("check")
@@ -136,4 +136,4 @@ def goals_check(
             told.append(f"{goal.id} {goal.agent} {state['status']}")
         kafka.flush()
         kafka.close()
-    err.print("\n".join(told) if told else "no goal achieved or missed since the last check")
+    err.print(Text("\n".join(told) if told else "no goal achieved or missed since the last check"))

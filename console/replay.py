@@ -14,10 +14,11 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
+from rich.text import Text
 
 from callwatch.settings import Settings
 from callwatch.timetext import parse_instant
-from console.common import err, load_settings, parsed, producer
+from console.common import CommandError, err, load_settings, parsed, producer, reading, safe, warn
 
 
 def replay(
@@ -42,10 +43,12 @@ def replay(
     from producers.replay import parse_speed, prepare, shift_to, within
     from producers.replay import replay as publish
 
-    pace = parsed(parse_speed, speed)
-    lo = None if start is None else parsed(parse_instant, start)
-    hi = None if end is None else parsed(parse_instant, end)
-    selected = list(within(prepare(read_raw(log)), lo, hi))
+    pace = parsed(parse_speed, speed, "--speed")
+    lo = None if start is None else parsed(parse_instant, start, "--from")
+    hi = None if end is None else parsed(parse_instant, end, "--to")
+    with reading(log):
+        _check_events(log, _invalid_lines(log))
+        selected = list(within(prepare(read_raw(log)), lo, hi))
     shift = shift_to(selected, time.time()) if rebase_now else 0.0
     kafka = producer(settings, len(selected), wait_for_broker)
     with Progress(TextColumn("publishing"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
@@ -56,10 +59,36 @@ def replay(
     kafka.close()
     rate = result.sent / result.seconds if result.seconds else float("inf")
     err.print(f"sent {result.sent}, acknowledged {result.acknowledged}, failed {result.failed} "
-              f"in {result.seconds:.1f}s ({rate:,.0f} events/s) to {settings.events_topic}")
+              f"in {result.seconds:.1f}s ({rate:,.0f} events/s) to {safe(settings.events_topic)}")
     if not result.ok:
-        err.print(f"[red]{result.sent - result.acknowledged} events were not acknowledged by the broker[/red]")
-        raise typer.Exit(1)
+        raise CommandError(f"{result.sent - result.acknowledged} events were not acknowledged by the broker")
+
+
+def _invalid_lines(log: Path) -> tuple[int, dict[str, int]]:
+    """How many lines of a log are events, and the others by reason (what a worker would dead-letter)."""
+    from callwatch.eventlog import read_lines
+
+    events = 0
+    invalid: dict[str, int] = {}
+    for line in read_lines(log):
+        if line.error is None:
+            events += 1
+        else:
+            invalid[line.error.code] = invalid.get(line.error.code, 0) + 1
+    return events, invalid
+
+
+def _check_events(log: Path, counts: tuple[int, dict[str, int]], refused_by: str = "the event contract") -> None:
+    """No event in the log: a one-line error (its figures would be zeros, not an answer). Some lines
+    that are not events: a warning with their count by reason."""
+    events, invalid = counts
+    bad = sum(invalid.values())
+    reasons = ", ".join(f"{code} {n}" for code, n in sorted(invalid.items(), key=lambda kv: -kv[1]))
+    if events == 0:
+        raise CommandError(f"{log}: no line is an event" + (f" ({bad} lines refused by {refused_by}: {reasons})"
+                                                              if bad else " (the log is empty)"))
+    if bad:
+        warn(f"{log}: {bad} of {events + bad} lines are not events and count in no figure ({reasons})")
 
 
 def offline_report(log: Path, settings: Settings,
@@ -77,16 +106,19 @@ def offline_report(log: Path, settings: Settings,
 def _replay_offline(log: Path, settings: Settings, as_json: bool) -> None:
     from callwatch.eventlog import read_raw
 
-    total = sum(1 for _ in read_raw(log))
-    with Progress(TextColumn("replaying"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                  console=err, transient=True, disable=as_json or not err.is_terminal) as progress:
-        task = progress.add_task("offline", total=total)
-        rep = offline_report(log, settings, progress=lambda n: progress.advance(task, n))
+    with reading(log):
+        total = sum(1 for _ in read_raw(log))
+        with Progress(TextColumn("replaying"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                      console=err, transient=True, disable=as_json or not err.is_terminal) as progress:
+            task = progress.add_task("offline", total=total)
+            rep = offline_report(log, settings, progress=lambda n: progress.advance(task, n))
+    # the engine also refuses events (a time outside the accepted range): counted with the lines
+    _check_events(log, (rep["log"]["events"], rep["pipeline"]["invalid"]), "the contract or the engine")
     if as_json:
         sys.stdout.write(json.dumps(rep, indent=1, sort_keys=True) + "\n")
         return
     out = Console()
-    table = Table(title=f"{log.name}: figures per queue and day", title_justify="left")
+    table = Table(title=f"{safe(log.name)}: figures per queue and day", title_justify="left")
     for col in ("queue", "day", "offered", "answered", "abandoned", "short ab.", "SL", "aband. rate",
                 "ASA s", "AHT s", "max wait s"):
         table.add_column(col, justify="left" if col in ("queue", "day") else "right")
@@ -98,7 +130,8 @@ def _replay_offline(log: Path, settings: Settings, as_json: bool) -> None:
         def num(x: float | None) -> str:
             return "–" if x is None else f"{x:.1f}"
 
-        table.add_row(name, day, str(f["offered"]), str(f["answered"]), str(f["abandoned"]),
+        # a queue's name came from the events: a Text, never read as markup
+        table.add_row(Text(name), day, str(f["offered"]), str(f["answered"]), str(f["abandoned"]),
                       str(f["short_abandoned"]), pct(f["service_level"]), pct(f["abandonment_rate"]),
                       num(f["asa"]), num(f["aht"]), num(f["wait_answered_max"]))
 
@@ -113,5 +146,5 @@ def _replay_offline(log: Path, settings: Settings, as_json: bool) -> None:
     out.print(f"events {rep['log']['events']}, duplicates {pipe['duplicates']}, late {pipe['late']}, "
               f"inconsistent {sum(pipe['inconsistent'].values())}, invalid {sum(pipe['invalid'].values())}")
     for a in rep["alarms"]:
-        out.print(f"[{'red' if a['status'] == 'started' else 'green'}]{a['at']} {a['alarm']} {a['status']} "
-                  f"{a['queue']}: {a['summary']}[/]")
+        out.print(Text(f"{a['at']} {a['alarm']} {a['status']} {a['queue']}: {a['summary']}",
+                       style="red" if a["status"] == "started" else "green"))

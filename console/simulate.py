@@ -13,7 +13,7 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from callwatch.timetext import parse_duration
-from console.common import err, load_settings, parsed, producer
+from console.common import UNUSABLE, CommandError, brief, check_writable, err, load_settings, parsed, producer, safe
 
 
 def simulate(
@@ -34,12 +34,12 @@ def simulate(
     from producers.scenario import Scenario
     from producers.simulator import simulate_floor
 
+    check_writable(out, "--out")
     try:
         sc = Scenario.load(scenario)
     except (OSError, ValueError) as exc:
-        err.print(f"[red]invalid scenario:[/red] {exc}")
-        raise typer.Exit(2) from None
-    hours = None if duration is None else parsed(parse_duration, duration) / 3600
+        raise CommandError(f"invalid scenario {scenario}: {brief(exc)}", UNUSABLE) from exc
+    hours = None if duration is None else parsed(parse_duration, duration, "--duration") / 3600
     sc = sc.adjusted(hours=hours, scale=scale, customers=customers)
     started = time.perf_counter()
     with Progress(TextColumn("simulating"), BarColumn(), TextColumn("{task.fields[clock]}"), TimeElapsedColumn(),
@@ -51,7 +51,7 @@ def simulate(
 
         events, truth = simulate_floor(sc, seed, days, progress=advance)
     elapsed = time.perf_counter() - started
-    err.print(f"simulated {sc.name}: {truth.contacts:,} contacts ({truth.callbacks:,} callbacks), "
+    err.print(f"simulated {safe(sc.name)}: {truth.contacts:,} contacts ({truth.callbacks:,} callbacks), "
               f"{len(events):,} events in {elapsed:.1f}s ({truth.contacts / elapsed:,.0f} contacts/s)")
     if out is not None:
         write_events(out, events)
@@ -60,13 +60,13 @@ def simulate(
         truth_path.write_text(json.dumps({"scenario": sc.name, "seed": seed, "planted": truth.planted,
                                           "days": days, "contacts": truth.contacts, "callbacks": truth.callbacks},
                                          indent=1))
-        err.print(f"wrote {out} and {truth_path}")
+        err.print(f"wrote {safe(out)} and {safe(truth_path)}")
         return
     from producers.replay import parse_speed, prepare
     from producers.replay import replay as publish
 
     settings = load_settings(kafka_bootstrap=bootstrap, events_topic=topic)
-    pace = parsed(parse_speed, speed)
+    pace = parsed(parse_speed, speed, "--speed")
     shift = time.time() - events[0].ts.timestamp() if events else 0.0
     kafka = producer(settings, len(events))
     with Progress(TextColumn("publishing"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
@@ -77,4 +77,4 @@ def simulate(
     kafka.close()
     err.print(f"sent {result.sent}, acknowledged {result.acknowledged}, failed {result.failed}")
     if not result.ok:
-        raise typer.Exit(1)
+        raise CommandError(f"{result.sent - result.acknowledged} events were not acknowledged by the broker")

@@ -15,7 +15,7 @@ from rich.live import Live
 from rich.table import Table
 from rich.text import Text
 
-from console.common import err, load_settings, read_redis, setup_logging
+from console.common import err, load_settings, read_redis, safe, setup_logging
 from console.levels import level_oldest
 
 
@@ -66,7 +66,7 @@ def wallboard(
 
     setup_logging(loglevel)
     settings = load_settings()
-    err.print(f"wallboard on http://{host}:{port}/ (JSON: /api/figures, server push: /api/stream)")
+    err.print(f"wallboard on http://{safe(host)}:{port}/ (JSON: /api/figures, server push: /api/stream)")
     run(settings, host, port)
 
 
@@ -97,7 +97,7 @@ def render(figures: dict[str, Any]) -> Table:
         today = f["windows"]["today"]
         agents = f["agents"]
         table.add_row(
-            q, str(f["waiting"]), Text(_secs(oldest), style=f"bold {colour}"),
+            Text(q), str(f["waiting"]), Text(_secs(oldest), style=f"bold {colour}"),
             str(agents["available"]), str(agents["busy"]), str(agents["wrap_up"]), str(agents["away"]),
             _pct(last15["service_level"]), _pct(last15["abandonment_rate"]), _secs(last15["asa"]),
             str(today["offered"]), _pct(today["service_level"]),

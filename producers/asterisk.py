@@ -40,6 +40,10 @@ from pathlib import Path
 from typing import Any
 
 from callwatch.events import Event, build
+from producers.conversion import ConversionError, contract_refusal
+
+__all__ = ["ConversionError", "ConversionResult", "QueueLogConverter", "agent_id", "convert_file", "convert_lines",
+           "follow"]
 
 AGENT_EVENTS = {
     "CONNECT", "COMPLETECALLER", "COMPLETEAGENT", "BLINDTRANSFER", "ATTENDEDTRANSFER", "TRANSFER", "AGENTLOGIN",
@@ -49,13 +53,6 @@ AGENT_EVENTS = {
 IGNORED = {"DID", "INFO", "SYSCOMPAT", "ENTERQUEUEFROMEXTERNAL"}
 #: lines that only say the PBX is alive
 ALIVE = {"QUEUESTART", "CONFIGRELOAD"}
-
-
-class ConversionError(ValueError):
-    def __init__(self, line_no: int, reason: str) -> None:
-        super().__init__(f"line {line_no}: {reason}")
-        self.line_no = line_no
-        self.reason = reason
 
 
 def agent_id(interface: str) -> str:
@@ -83,14 +80,15 @@ class QueueLogConverter:
             return []
         parts = text.split("|")
         if len(parts) < 5:
-            raise ConversionError(line_no, f"expected epoch|callid|queue|agent|event, got {len(parts)} fields")
+            raise ConversionError(line_no, f"expected epoch|callid|queue|agent|event, got {len(parts)} fields",
+                                  "fewer than five fields")
         raw_ts, callid, queue, agent_if, event, *data = parts
         while data and data[-1] == "":
             data.pop()  # the padded format's empty data fields
         try:
             ts = datetime.fromtimestamp(float(raw_ts), timezone.utc)
-        except (ValueError, OverflowError):
-            raise ConversionError(line_no, f"epoch {raw_ts!r} is not a number") from None
+        except (ValueError, OverflowError, OSError):  # OSError: beyond what the platform's time can hold
+            raise ConversionError(line_no, f"epoch {raw_ts!r} is not a time", "epoch is not a time") from None
         event = event.upper()
         self._count(event)
         # the id depends on the line's content without padding: native and padded logs agree
@@ -102,7 +100,8 @@ class QueueLogConverter:
             try:
                 return build(id=f"ast-{digest}-{next(counter)}", ts=ts, source=self.source, **fields)
             except ValueError as exc:
-                raise ConversionError(line_no, f"{event}: {exc}") from None
+                raise ConversionError(line_no, f"{event}: {contract_refusal(exc)}",
+                                      f"{event}: the event contract refuses it") from None
 
         def d(i: int) -> str:
             return data[i] if i < len(data) else ""
@@ -116,7 +115,7 @@ class QueueLogConverter:
         if event in {"ENTERQUEUE", "CONNECT", "COMPLETECALLER", "COMPLETEAGENT", "ABANDON", "EXITWITHTIMEOUT",
                      "EXITWITHKEY", "EXITEMPTY", "BLINDTRANSFER", "ATTENDEDTRANSFER", "TRANSFER",
                      "RINGNOANSWER"} and (not queue or queue.upper() == "NONE" or not callid or callid == "NONE"):
-            raise ConversionError(line_no, f"{event} without a queue or call id")
+            raise ConversionError(line_no, f"{event} without a queue or call id", "no queue or call id")
         if event == "ENTERQUEUE":
             customer = self.pseudonymize(d(1)) if self.pseudonymize and d(1) else None
             return [make(type="call.queued", customer=customer, **contact)]
@@ -128,9 +127,9 @@ class QueueLogConverter:
             reason = "timeout" if event == "EXITWITHTIMEOUT" else "other"
             return [make(type="call.dequeued", reason=reason, **contact)]
         if event not in AGENT_EVENTS:
-            raise ConversionError(line_no, f"unknown event {event!r}")
+            raise ConversionError(line_no, f"unknown event {event!r}", "unknown event")
         if agent is None:
-            raise ConversionError(line_no, f"{event} without an agent")
+            raise ConversionError(line_no, f"{event} without an agent", "no agent")
         if event == "CONNECT":
             out = [make(type="call.answered", agent=agent, **contact)]
             queues = self.members.setdefault(agent, set())
@@ -165,7 +164,7 @@ class QueueLogConverter:
             return [make(type="agent.state", agent=agent, state="away", reason=d(0) or "paused")]
         if event in {"UNPAUSE", "UNPAUSEALL"}:
             return [make(type="agent.state", agent=agent, state="available")]
-        raise ConversionError(line_no, f"unknown event {event!r}")
+        raise ConversionError(line_no, f"unknown event {event!r}", "unknown event")
 
 
 @dataclass
@@ -186,8 +185,9 @@ def convert_lines(lines: Iterable[str], converter: QueueLogConverter) -> Iterato
 def convert_file(path: str | Path, converter: QueueLogConverter) -> ConversionResult:
     events: list[Event] = []
     errors: list[ConversionError] = []
-    with open(path, encoding="utf-8", errors="replace") as fh:
-        for item in convert_lines(fh, converter):
+    # split on "\n" only (a stray "\r" inside a line must not shift the line numbers the errors name)
+    with open(path, "rb") as fh:
+        for item in convert_lines((raw.decode("utf-8", errors="replace") for raw in fh), converter):
             (errors if isinstance(item, ConversionError) else events).append(item)  # type: ignore[arg-type]
     events.sort(key=lambda e: e.ts)  # a queue_log is written in order, but ties of one second are common
     return ConversionResult(events, errors, dict(converter.counts))

@@ -4,13 +4,27 @@ agent, queue, customer) → the event contract, driven by a column mapping (YAML
 Each row becomes ``call.queued`` then ``call.answered`` + ``call.ended`` (answered) or
 ``call.abandoned`` (abandoned in the queue). A call served without queueing (straight from the IVR to
 an agent) is queued and answered at the same moment: offered, answered, with a wait of 0. A caller who
-hung up before reaching a queue produces no contact event. Every row that cannot be converted is
-reported with its line number and the reason; none is skipped silently.
+hung up before reaching a queue produces no contact event.
+
+A real export contradicts itself. A row keeps what it proves and is marked (:class:`Incomplete`, with
+its line and reason) for what it lacks:
+
+- answered, but no agent is named (the bank's ``AGENT`` rows with ``NO_SERVER``): offered, answered,
+  its wait and its talk, with ``agent: null`` — the queue's figures count it, no agent's do;
+- answered, but neither queue entry nor service start is known: offered and answered at its arrival,
+  without a wait;
+- answered, but the end of service is unknown: offered and answered, without a ``call.ended`` (its
+  talk is unknown, not 0).
+
+A row that proves nothing readable (an unknown outcome, an unreadable date, time or number, no queue,
+the wrong number of fields) is refused with its line and reason (:class:`ConversionError`). None is
+skipped silently.
 """
 
 from __future__ import annotations
 
 import hashlib
+import math
 import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -23,7 +37,10 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field
 
 from callwatch.events import Event, build
-from producers.asterisk import ConversionError
+from producers.conversion import ConversionError, Incomplete, contract_refusal
+
+#: a wait or a service longer than this is not a reading of a clock but a broken field
+LONGEST_S = 7 * 86400.0
 
 
 class Columns(BaseModel):
@@ -78,7 +95,10 @@ _SPLIT_WS = re.compile(r"\s+")
 @dataclass
 class CdrResult:
     events: list[Event] = field(default_factory=list)
+    #: rows refused: nothing of them is in ``events``
     errors: list[ConversionError] = field(default_factory=list)
+    #: rows converted with what they lack marked
+    incomplete: list[Incomplete] = field(default_factory=list)
     counts: dict[str, int] = field(default_factory=dict)
 
 
@@ -104,12 +124,31 @@ class CdrConverter:
         if text is None or text == self.m.missing_time:
             return None
         if self.m.time_format == "%H:%M:%S":  # the common case, without strptime's cost
-            h, mi, s = text.split(":")
-            return int(h) * 3600 + int(mi) * 60 + float(s)
+            parts = text.split(":")
+            if len(parts) != 3:
+                raise ValueError(f"{text!r} is not H:MM:SS")
+            hours, minutes, seconds = int(parts[0]), int(parts[1]), float(parts[2])
+            if not (0 <= hours < 48 and 0 <= minutes < 60 and 0 <= seconds < 61):
+                raise ValueError(f"{text!r} is not a time of day")
+            return hours * 3600 + minutes * 60 + seconds
         t = datetime.strptime(text, self.m.time_format)
         return t.hour * 3600 + t.minute * 60 + t.second
 
-    def convert_row(self, row: dict[str, str], line_no: int) -> list[Event]:
+    @staticmethod
+    def _seconds(text: str | None) -> float | None:
+        if text is None:
+            return None
+        value = float(text)
+        if not math.isfinite(value) or abs(value) > LONGEST_S:
+            raise ValueError(f"{text!r} is not a number of seconds")
+        return value
+
+    def convert_row(self, row: dict[str, str], line_no: int,
+                    incomplete: list[Incomplete] | None = None) -> list[Event]:
+        """The events of one row; a row kept although it lacks something is added to ``incomplete``.
+
+        Counted (``counts``) and marked only once all its events are built: a row refused halfway
+        leaves no trace but its error."""
         c = self.m.columns
         outcome = (self._value(row, c.outcome) or "").upper()
         if outcome in (o.upper() for o in self.m.ignore):
@@ -118,19 +157,18 @@ class CdrConverter:
         answered = outcome in (o.upper() for o in self.m.answered)
         abandoned = outcome in (o.upper() for o in self.m.abandoned)
         if not answered and not abandoned:
-            raise ConversionError(line_no, f"unknown outcome {outcome!r}")
+            raise ConversionError(line_no, f"unknown outcome {outcome!r}", "unknown outcome")
         try:
             day = datetime.strptime(row[c.date].strip(), self.m.date_format).replace(tzinfo=self.zone)
             arrival = self._seconds_of_day(self._value(row, c.arrival))
             entry = self._seconds_of_day(self._value(row, c.queue_entry))
             start = self._seconds_of_day(self._value(row, c.service_start))
             end = self._seconds_of_day(self._value(row, c.service_end))
-            wait_col = self._value(row, c.queue_wait_s)
-            service_col = self._value(row, c.service_s)
-            wait = float(wait_col) if wait_col is not None else None
-            service = float(service_col) if service_col is not None else None
+            wait = self._seconds(self._value(row, c.queue_wait_s))
+            service = self._seconds(self._value(row, c.service_s))
         except (KeyError, ValueError) as exc:
-            raise ConversionError(line_no, f"unreadable date or time ({exc})") from None
+            raise ConversionError(line_no, f"unreadable date, time or number ({exc})",
+                                  "unreadable date, time or number") from None
         if arrival is None:
             raise ConversionError(line_no, "no arrival time")
 
@@ -159,41 +197,68 @@ class CdrConverter:
                 self._count("hung_up_before_queue")
                 return []
             left = at(entry) + timedelta(seconds=max(wait if wait is not None else 0.0, 0.0))
-            return [make("call.queued", at(entry), customer=customer), make("call.abandoned", left)]
+            events = [make("call.queued", at(entry), customer=customer), make("call.abandoned", left)]
+            self._count("abandoned")
+            return events
+        # answered: offered and answered whatever else the row lacks; its gaps are marked, not invented
+        gaps: list[str] = []
         agent = self._value(row, c.agent)
         if agent is None:
-            raise ConversionError(line_no, "answered, but no agent is named")
+            gaps.append("answered, but no agent is named: kept with agent null (counts for the queue, no agent)")
         if entry is None:
             if start is None:
-                raise ConversionError(line_no, "answered, but neither queue entry nor service start is known")
-            self._count("served_without_queue")
-            queued = answered_at = at(start)
+                gaps.append("answered, but neither queue entry nor service start is known: kept as answered at "
+                            "its arrival, without a wait")
+            queued = answered_at = at(start if start is not None else arrival)
         else:
             queued = at(entry)
             # the wait column is trusted over the two clocks of queue exit and service start
             seconds = wait if wait is not None else ((start - entry) if start is not None else 0.0)
             answered_at = queued + timedelta(seconds=max(seconds, 0.0))
+        events = [make("call.queued", queued, customer=customer), make("call.answered", answered_at, agent=agent)]
         if service is not None:
-            ended = answered_at + timedelta(seconds=max(service, 0.0))
+            ended: datetime | None = answered_at + timedelta(seconds=max(service, 0.0))
         elif end is not None:
             ended = max(at(end), answered_at)
         else:
-            raise ConversionError(line_no, "answered, but the end of service is unknown")
-        return [make("call.queued", queued, customer=customer), make("call.answered", answered_at, agent=agent),
-                make("call.ended", ended, agent=agent, ended_by=self.m.ended_by)]
+            gaps.append("answered, but the end of service is unknown: kept without call.ended (talk unknown)")
+            ended = None
+        if ended is not None:
+            events.append(make("call.ended", ended, agent=agent, ended_by=self.m.ended_by))
+        self._count("answered")
+        if entry is None:
+            self._count("served_without_queue")
+        if gaps:
+            self._count("incomplete")  # rows; a row can lack more than one thing
+        if incomplete is not None:
+            incomplete.extend(Incomplete(line_no, gap) for gap in gaps)
+        return events
 
     def rows(self, path: str | Path) -> Iterator[tuple[int, dict[str, str]] | ConversionError]:
-        with open(path, encoding=self.m.encoding, newline="") as fh:
-            header = fh.readline().rstrip("\r\n").split(self.m.delimiter)
-            for n, line in enumerate(fh, 2):
-                text = line.rstrip("\r\n")
+        """Each row with its line number, or why its line cannot be a row."""
+        # read as bytes and decode line by line: one undecodable row is refused, not the whole file
+        with open(path, "rb") as fh:
+            first = fh.readline()
+            try:
+                header = first.decode(self.m.encoding).rstrip("\r\n").split(self.m.delimiter)
+            except UnicodeDecodeError as exc:
+                yield ConversionError(1, f"the header is not {self.m.encoding} ({exc.reason})", "unreadable header")
+                return
+            for n, raw in enumerate(fh, 2):
+                try:
+                    text = raw.decode(self.m.encoding).rstrip("\r\n")
+                except UnicodeDecodeError as exc:
+                    yield ConversionError(n, f"not {self.m.encoding} ({exc.reason} at byte {exc.start})",
+                                          f"not {self.m.encoding}")
+                    continue
                 if not text.strip():
                     continue
                 fields = text.split(self.m.delimiter)
                 if len(fields) != len(header) and self.m.whitespace_fallback:
                     fields = _SPLIT_WS.split(text.strip())
                 if len(fields) != len(header):
-                    yield ConversionError(n, f"{len(fields)} fields, the header has {len(header)}")
+                    yield ConversionError(n, f"{len(fields)} fields, the header has {len(header)}",
+                                          "wrong number of fields")
                     continue
                 yield n, dict(zip(header, fields, strict=True))
 
@@ -204,12 +269,17 @@ class CdrConverter:
                 result.errors.append(item)
                 continue
             n, row = item
+            gaps: list[Incomplete] = []
             try:
-                result.events.extend(self.convert_row(row, n))
+                result.events.extend(self.convert_row(row, n, gaps))
             except ConversionError as exc:
                 result.errors.append(exc)
-            except ValueError as exc:  # an event the contract refuses
-                result.errors.append(ConversionError(n, str(exc).splitlines()[0]))
+                continue
+            except (ValueError, OverflowError) as exc:  # an event the contract refuses, a time out of range
+                result.errors.append(ConversionError(n, contract_refusal(exc) if isinstance(exc, ValueError)
+                                                     else f"a time out of range ({exc})", "not a valid event"))
+                continue
+            result.incomplete.extend(gaps)
         result.events.sort(key=lambda e: e.ts)
         result.counts = dict(self.counts)
         return result

@@ -16,6 +16,7 @@ from datetime import datetime
 import orjson
 
 from alerts.messages import iso
+from callwatch.urls import redact_url
 
 log = logging.getLogger("callwatch.replay")
 
@@ -87,11 +88,12 @@ def make_producer(bootstrap: str, wait_s: float = 60.0) -> object:
     from tenacity import Retrying, retry_if_exception_type, stop_after_delay, wait_exponential
 
     UNREACHABLE = (KafkaTimeoutError, KafkaConnectionError)  # kafka-python 3 says "Unable to bootstrap"
+    shown = redact_url(bootstrap)
 
     try:
         for attempt in Retrying(stop=stop_after_delay(wait_s), wait=wait_exponential(multiplier=0.5, max=5),
                                 retry=retry_if_exception_type(UNREACHABLE), reraise=True,
-                                before_sleep=lambda s: log.warning("broker %s unreachable; retrying", bootstrap)):
+                                before_sleep=lambda s: log.warning("broker %s unreachable; retrying", shown)):
             with attempt:
                 # a retried send is not written twice (idempotence), and nothing is acknowledged before
                 # every in-sync replica has it; sends are retried until delivery_timeout_ms
@@ -102,7 +104,7 @@ def make_producer(bootstrap: str, wait_s: float = 60.0) -> object:
                     bootstrap_timeout_ms=int(min(max(wait_s, 1.0), 30.0) * 1000),
                 )
     except UNREACHABLE:
-        raise BrokerUnavailable(f"no Kafka broker answered at {bootstrap} within {wait_s:.0f}s") from None
+        raise BrokerUnavailable(f"no Kafka broker answered at {shown} within {wait_s:.0f}s") from None
     raise AssertionError("unreachable")
 
 

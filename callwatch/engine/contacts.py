@@ -235,7 +235,8 @@ class ContactEvents:
         leg.agent = ev.agent
         leg.answered_at = ts
         ref = self.customers.ref(ev.call_id)
-        if ref is not None and ref.agent is None:
+        # an answer the source credits to nobody (agent null) counts in the queue's figures only
+        if ev.agent is not None and ref is not None and ref.agent is None:
             ref.agent, ref.agent_day = ev.agent, self.calendar.day_of(ts)
             day = self.agent_days.day(ev.agent, ts)
             day.customer_contacts += 1
@@ -321,25 +322,29 @@ class ContactEvents:
             agg.agent_ended += by_agent
             agg.short_calls += short
             agg.transfers += transfer
-        day = self.agent_days.day(ev.agent, ts)
-        if by_agent:
-            integrity = self.config.integrity
-            cap = integrity.handle_cap_s
-            if talk < qc.short_call_s:
-                day.short_agent_ended += 1
-                day.add_evidence("short_hangups", leg.call_id, integrity.evidence_per_day)
-            if cap is not None and cap - integrity.near_cap_s <= talk < cap:
-                day.near_cap_agent_ended += 1
-                day.add_evidence("cap_clustering", leg.call_id, integrity.evidence_per_day)
-        day.handled += 1
-        day.talk_s += talk
-        day.hold_s += hold
-        day.agent_ended += by_agent
-        day.short_calls += short
-        day.transfers += transfer
+        # an end that names nobody is the answering agent's (if the answer named one); a contact the
+        # source credits to nobody at all counts in the queue's figures only
+        agent = ev.agent if ev.agent is not None else leg.agent
+        if agent is not None:
+            day = self.agent_days.day(agent, ts)
+            if by_agent:
+                integrity = self.config.integrity
+                cap = integrity.handle_cap_s
+                if talk < qc.short_call_s:
+                    day.short_agent_ended += 1
+                    day.add_evidence("short_hangups", leg.call_id, integrity.evidence_per_day)
+                if cap is not None and cap - integrity.near_cap_s <= talk < cap:
+                    day.near_cap_agent_ended += 1
+                    day.add_evidence("cap_clustering", leg.call_id, integrity.evidence_per_day)
+            day.handled += 1
+            day.talk_s += talk
+            day.hold_s += hold
+            day.agent_ended += by_agent
+            day.short_calls += short
+            day.transfers += transfer
         leg.status = "ended" if ended else "transferred"
         leg.ended_at = ts
-        leg.agent = ev.agent
+        leg.agent = agent
         self.calls.touch(leg, ts)
         self._release((leg.queue, leg.call_id))
 

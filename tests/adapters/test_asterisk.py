@@ -16,10 +16,11 @@ from callwatch.engine.figures import report
 from callwatch.events import encode
 from producers.asterisk import QueueLogConverter, agent_id, convert_file, follow
 from producers.privacy import Pseudonymizer
+from tests.adapters.reference import reference_dir
 
 ROOT = Path(__file__).resolve().parents[2]
 GOLDEN = ROOT / "tests" / "golden"
-REFERENCE = ROOT.parent / "shared" / "reference-data" / "asterisk-queue-log"
+REFERENCE = reference_dir("asterisk-queue-log")
 KEY = b"test-key-of-sixteen-bytes-or-more"
 
 
@@ -110,7 +111,8 @@ def test_follow_survives_rotation(tmp_path: Path) -> None:
     assert seen == ["a", "b", "c"]
 
 
-@pytest.mark.skipif(not REFERENCE.is_dir(), reason="shared/reference-data/asterisk-queue-log is not beside the repo")
+@pytest.mark.skipif(not REFERENCE.is_dir(), reason=f"the Asterisk sample is not at {REFERENCE} "
+                                                    "(shared/reference-data beside the repository)")
 def test_real_queue_log_converts_cleanly() -> None:
     """The real excerpt (native and padded) converts without errors to the same events."""
     native = convert_file(REFERENCE / "sample_queue_log", converter())

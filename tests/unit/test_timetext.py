@@ -4,15 +4,30 @@ from __future__ import annotations
 
 import pytest
 
-from callwatch.timetext import parse_duration, parse_instant
+from callwatch.timetext import parse_duration, parse_instant, parse_month
 from producers.replay import Outgoing, parse_speed, shift_to
 
 
-@pytest.mark.parametrize(("text", "seconds"), [("90", 90.0), ("90s", 90.0), ("30m", 1800.0), ("1.5h", 5400.0),
+@pytest.mark.parametrize(("text", "seconds"), [("90s", 90.0), ("30m", 1800.0), ("1.5h", 5400.0),
                                                ("2h30m", 9000.0), ("1d", 86400.0), (" 45s ", 45.0)])
 def test_durations(text: str, seconds: float) -> None:
-    """A bare number is seconds; d, h, m and s add up in that order."""
+    """d, h, m and s add up in that order."""
     assert parse_duration(text) == seconds
+
+
+@pytest.mark.parametrize("text", ["8", "90", "1.5"])
+def test_a_bare_number_is_not_a_duration(text: str) -> None:
+    """A number without a unit is refused with the units it could have meant, not taken as seconds."""
+    with pytest.raises(ValueError, match=f"has no unit: give {text}s, {text}m, {text}h or {text}d"):
+        parse_duration(text)
+
+
+def test_months() -> None:
+    """YYYY-MM with a month from 01 to 12 is a month; anything else says what to give."""
+    assert parse_month("2026-11") == "2026-11"
+    for bad in ("2026-13", "2026-00", "2026-1", "11-2026", "november"):
+        with pytest.raises(ValueError, match="give YYYY-MM"):
+            parse_month(bad)
 
 
 @pytest.mark.parametrize("text", ["", "1x", "30m2h", "h"])
