@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import logging
 import signal
+import threading
 import time
 from collections import deque
 from pathlib import Path
@@ -22,7 +23,7 @@ import orjson
 import redis.asyncio as aioredis
 import yaml
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
-from prometheus_client import start_http_server
+from prometheus_client import CollectorRegistry, start_http_server
 
 from alerts.delivery import DeliveryConfig, Dispatcher, DispatcherMetrics
 from alerts.links import Links
@@ -52,6 +53,13 @@ class RedisDeliveredIds:
 
     async def mark(self, receiver: str, message_id: str) -> None:
         await self.redis.set(self._key(receiver, message_id), b"1", ex=DELIVERED_TTL_S)
+
+
+def serve_metrics(settings: Settings, port: int, registry: CollectorRegistry) -> tuple[Any, threading.Thread]:
+    """The dispatcher's ``/metrics`` on ``alerts_metrics_host``: loopback unless the deployment opts in
+    (the compose file sets 0.0.0.0 for Prometheus in its network), like every callwatch server.
+    Returns the server and its thread (``server.shutdown()`` stops it)."""
+    return start_http_server(port, addr=settings.alerts_metrics_host, registry=registry)
 
 
 def load_delivery_config(path: str | Path) -> DeliveryConfig:
@@ -100,7 +108,7 @@ async def run(settings: Settings, config: DeliveryConfig, group: str = "callwatc
             loop.add_signal_handler(sig, stop.set)
     metrics = DispatcherMetrics()
     if metrics_port:
-        start_http_server(metrics_port, registry=metrics.registry)
+        serve_metrics(settings, metrics_port, metrics.registry)
     consumer = AIOKafkaConsumer(settings.alerts_topic, bootstrap_servers=settings.kafka_bootstrap, group_id=group,
                                 enable_auto_commit=False, auto_offset_reset="earliest", fetch_max_wait_ms=50,
                                 session_timeout_ms=int(settings.session_timeout_s * 1000),

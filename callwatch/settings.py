@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import yaml
-from pydantic import Field, model_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from callwatch.alarm_rules import load_rules
@@ -99,3 +99,28 @@ class Settings(BaseSettings):
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
         return (init_settings, env_settings, _YamlSource(settings_cls))
+
+    # --- issue 12, exposure: the wallboard page server and the alert dispatcher ------------------------
+    # (console/web/server.py, alerts/dispatcher_app.py; README "The wallboard page: access and limits")
+    #: the wallboard page server listens here (``callwatch wallboard --host`` overrides it); loopback
+    #: unless a deployment opts in (the compose file: 0.0.0.0 inside its network)
+    wallboard_host: str = "127.0.0.1"
+    #: opens the per-agent pages and APIs (``/agents/…``, ``/api/agents/…``: scorecards) as a bearer token
+    #: or once as ``?token=`` (which sets a cookie); unset, they are closed. The floor view stays open.
+    #: The page server refuses one shorter than 16 characters (checked there, so no error shows it).
+    wallboard_token: SecretStr | None = None
+    #: push (server-sent events) clients connected at once; one more is answered 503
+    wallboard_max_streams: Annotated[int, Field(ge=1)] = 100
+    #: API requests being answered at once (``/api/figures``, per-agent); one more is answered 429
+    wallboard_max_requests: Annotated[int, Field(ge=1)] = 8
+    #: per-agent data is read from the workers' state at most once per this many seconds, shared by
+    #: every request (a scorecard is per day: a minute old is fresh)
+    wallboard_agents_refresh_s: Annotated[float, Field(gt=0)] = 60.0
+    #: the alert dispatcher's ``/metrics`` listens here (its port: ``callwatch alerts run --metrics-port``)
+    alerts_metrics_host: str = "127.0.0.1"
+
+    @field_validator("wallboard_token", mode="before")
+    @classmethod
+    def _no_token_when_empty(cls, value: Any) -> Any:
+        # an empty variable (compose's ${CALLWATCH_WALLBOARD_TOKEN:-}) means no token, not a short one
+        return None if value == "" else value

@@ -58,7 +58,8 @@ def report(
 
 def wallboard(
     port: Annotated[int, typer.Option(help="serve the page on this port")] = 6068,
-    host: Annotated[str, typer.Option(help="listen on this address")] = "0.0.0.0",
+    host: Annotated[str | None, typer.Option(
+        help="listen on this address [default: the wallboard_host setting, 127.0.0.1]")] = None,
     loglevel: str = "info",
 ) -> None:
     """Serve the floor wallboard page (live, colours from the queues' settings) and its JSON, from Redis."""
@@ -66,6 +67,7 @@ def wallboard(
 
     setup_logging(loglevel)
     settings = load_settings()
+    host = host or settings.wallboard_host
     err.print(f"wallboard on http://{safe(host)}:{port}/ (JSON: /api/figures, server push: /api/stream)")
     run(settings, host, port)
 

@@ -2,13 +2,18 @@
 
 The wallboard snapshots (``{prefix}:snapshot:…``, rewritten every second) give the live figures; the
 committed engine state of every partition, merged, gives the same report as an offline replay.
+
+A server answering many people (the wallboard page) reads through :class:`SharedRead`: one read at a
+time, its result kept for a while and shared by every request, so that a hundred screens or a burst of
+scorecard requests cost one read, not one each.
 """
 
 from __future__ import annotations
 
 import asyncio
 import time
-from typing import Any
+from collections.abc import Awaitable, Callable
+from typing import Any, Generic, TypeVar
 
 import orjson
 
@@ -58,6 +63,77 @@ async def stored_engine(settings: Settings) -> Engine:
     for part in parts:
         merged.absorb(Engine.restore(settings.monitor, part.meta, part.containers))
     return merged
+
+
+def read_stored_engine(settings: Settings) -> Engine:
+    """:func:`stored_engine` for a thread of its own: the Redis reads, their decoding and the restore of
+    every partition are CPU work of seconds on a large floor, which must not hold up an event loop that
+    serves other people (the wallboard's push stream)."""
+    return asyncio.run(stored_engine(settings))
+
+
+T = TypeVar("T")
+
+
+def _retrieved(future: asyncio.Future[Any]) -> None:
+    # whoever waited, the outcome is looked at: no "exception was never retrieved" when all gave up
+    if not future.cancelled():
+        future.exception()
+
+
+class SharedRead(Generic[T]):
+    """``read()``'s result, read at most once per ``max_age_s`` and shared by every caller.
+
+    Callers that arrive while a read is under way wait for that read instead of starting their own; a
+    caller that gives up (a browser that closed) does not cancel it for the others. A failed read is not
+    kept: every caller waiting for it gets the error, and the next caller reads again. The value is
+    forgotten ``keep_s`` after it was read (default: ``max_age_s``), so that a large one (a floor's engine)
+    does not stay in memory after the last request for it.
+    """
+
+    def __init__(self, read: Callable[[], Awaitable[T]], max_age_s: float, keep_s: float | None = None,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self._read = read
+        self.max_age_s = max_age_s
+        self.keep_s = max_age_s if keep_s is None else keep_s
+        self._clock = clock
+        self._value: T | None = None
+        #: when the value was read: monotonic (for its age) and wall-clock (for people)
+        self._at = float("-inf")
+        self.read_at = 0.0
+        self._pending: asyncio.Future[T] | None = None
+        self._forget: asyncio.TimerHandle | None = None
+        #: reads made so far (the tests count them)
+        self.reads = 0
+
+    async def get(self) -> tuple[T, float]:
+        """The value and the wall-clock time it was read."""
+        if self._value is not None and self._clock() - self._at < self.max_age_s:
+            return self._value, self.read_at
+        if self._pending is None:
+            self._pending = asyncio.ensure_future(self._refresh())
+            self._pending.add_done_callback(_retrieved)
+        value = await asyncio.shield(self._pending)
+        return value, self.read_at
+
+    async def _refresh(self) -> T:
+        try:
+            self.reads += 1
+            value = await self._read()
+            self._value, self._at, self.read_at = value, self._clock(), time.time()
+            if self._forget is not None:
+                self._forget.cancel()
+            self._forget = asyncio.get_running_loop().call_later(self.keep_s, self.forget)
+            return value
+        finally:
+            self._pending = None
+
+    def forget(self) -> None:
+        """Drop the value (the next caller reads again)."""
+        self._value, self._at = None, float("-inf")
+        if self._forget is not None:
+            self._forget.cancel()
+            self._forget = None
 
 
 def stored_report(settings: Settings) -> dict[str, Any]:

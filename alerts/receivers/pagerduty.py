@@ -2,11 +2,17 @@
 
 The dedup key is the alarm's key (alarm and queue), stable for the incident's life: PagerDuty folds a
 repeat into the open incident and the resolve closes it. A later incident of the same alarm and queue
-opens a new PagerDuty incident, since the old one is resolved by then.
+opens a new PagerDuty incident, since the old one is resolved by then. PagerDuty refuses a dedup key over
+255 characters; a key that long (a queue named at length) keeps its first part and ends in a digest of
+the whole key, so that it still names one incident and is accepted.
+
+Everything else goes as JSON values (the queue in ``component`` and ``source``, the summary cut to
+PagerDuty's 1,024 characters): PagerDuty shows them as text.
 """
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Sequence
 from typing import Any, Literal
 
@@ -19,6 +25,8 @@ from alerts.receivers.base import Redactor, post_json, secret_from_env
 from callwatch.alarm import Alarm, iso_ms
 
 EVENTS_URL = "https://events.pagerduty.com/v2/enqueue"
+#: PagerDuty's limit on a dedup key
+DEDUP_KEY_MAX = 255
 #: the severities PagerDuty accepts are critical, error, warning and info
 SEVERITIES = {"critical": "critical", "warning": "warning", "info": "info"}
 
@@ -34,10 +42,20 @@ class PagerDutySpec(BaseModel):
     timeout_s: float = Field(default=10.0, gt=0)
 
 
+def dedup_key(alarm: Alarm) -> str:
+    """The alarm's key, or for one over PagerDuty's 255 characters its beginning and a SHA-256 digest of
+    the whole (the same for the incident's start, repeats and resolve; different for another key)."""
+    key = alarm.key
+    if len(key) <= DEDUP_KEY_MAX:
+        return key
+    digest = hashlib.sha256(key.encode()).hexdigest()
+    return f"{key[:DEDUP_KEY_MAX - len(digest) - 1]}~{digest}"
+
+
 def pagerduty_event(alarm: Alarm, routing_key: str, links: Sequence[Link] = ()) -> dict[str, Any]:
-    dedup_key = alarm.key
+    dedup = dedup_key(alarm)
     if alarm.status == "resolved":
-        return {"routing_key": routing_key, "event_action": "resolve", "dedup_key": dedup_key}
+        return {"routing_key": routing_key, "event_action": "resolve", "dedup_key": dedup}
     # the figures as people read them ("Oldest wait": "180 s"), and the alarm's own names
     details: dict[str, Any] = dict(facts(alarm))
     details.update({"alarm": alarm.alarm, "status": alarm.status, "id": alarm.id})
@@ -48,7 +66,7 @@ def pagerduty_event(alarm: Alarm, routing_key: str, links: Sequence[Link] = ()) 
     event: dict[str, Any] = {
         "routing_key": routing_key,
         "event_action": "trigger",
-        "dedup_key": dedup_key,
+        "dedup_key": dedup,
         "payload": {
             "summary": alarm.summary[:1024] or alarm.title,
             "source": f"callwatch/{alarm.queue}",

@@ -3,10 +3,19 @@
 Each message carries a ``Message-ID`` built from the alarm id, and repeats and the resolve refer to the
 start's (``In-Reply-To``), so a mail client shows one incident as one thread. SMTP replies in 4xx are
 temporary (retried), 5xx permanent (dead-lettered at once).
+
+Names in a mail come from events (queues, sources, agents, contact ids), so none may shape it: the
+headers are set through :class:`email.message.EmailMessage` with the default policy, which encodes and
+folds them (RFC 5322's line limits, RFC 2047 for what is not ASCII) and refuses a value holding CR or
+LF — so every line break a name holds is turned into a space first (:func:`one_line`): a queue named
+``billing<CR><LF>Bcc: someone`` is a subject, not a second header, and its alarm is still delivered. Each
+line of the body is flattened the same way, so that a name cannot forge a line of its own (a fake
+"Wallboard:" link). The body is plain text: there is no HTML part to escape.
 """
 
 from __future__ import annotations
 
+import hashlib
 import re
 import ssl
 from collections.abc import Sequence
@@ -41,14 +50,28 @@ class EmailSpec(BaseModel):
     timeout_s: float = Field(default=15.0, gt=0)
 
 
+def one_line(text: str) -> str:
+    """``text`` on one line: every line boundary Python knows (CR, LF, VT, FF, the file, group and
+    record separators, NEL, U+2028, U+2029) becomes a space."""
+    return " ".join(text.splitlines()) if text else text
+
+
+#: the longest left part of a Message-ID kept as it is; SMTP refuses a line over 998 characters and a
+#: msg-id cannot be folded, so a longer one (a queue named at length) is shortened with a digest
+MSGID_LEFT_MAX = 100
+
+
 def _msgid(alarm_id: str) -> str:
     # a msg-id's left part is a dot-atom (RFC 5322): no colons, so the id's separators become dots
-    return f"<{re.sub(r'[^A-Za-z0-9_-]+', '.', alarm_id).strip('.')}@callwatch>"
+    left = re.sub(r"[^A-Za-z0-9_-]+", ".", alarm_id).strip(".")
+    if len(left) > MSGID_LEFT_MAX:
+        left = f"{left[:MSGID_LEFT_MAX - 65].rstrip('.')}.{hashlib.sha256(alarm_id.encode()).hexdigest()}"
+    return f"<{left}@callwatch>"
 
 
 def email_message(alarm: Alarm, spec: EmailSpec, links: Sequence[Link] = ()) -> EmailMessage:
     mail = EmailMessage()
-    mail["Subject"] = f"[callwatch] {headline(alarm)}"
+    mail["Subject"] = one_line(f"[callwatch] {headline(alarm)}")
     mail["From"] = spec.from_addr
     mail["To"] = ", ".join(spec.to)
     mail["Date"] = formatdate(localtime=False)
@@ -67,7 +90,7 @@ def email_message(alarm: Alarm, spec: EmailSpec, links: Sequence[Link] = ()) -> 
         lines += [*(f"{link.text}: {link.url}" for link in links), ""]
     lines += [f"Alarm: {alarm.alarm} ({alarm.status}, severity {alarm.severity})",
               f"Key: {alarm.key}", f"At: {iso_ms(alarm.at)}"]
-    mail.set_content("\n".join(lines) + "\n")
+    mail.set_content("\n".join(one_line(line) for line in lines) + "\n")
     return mail
 
 

@@ -1,15 +1,21 @@
 """The generic webhook: the alarm as JSON (v2) plus ``links``, signed with HMAC-SHA256 over the exact body.
 
 The body is :class:`callwatch.alarm.LinkedAlarm`: every field of the alerts topic's message and
-``links`` (name → URL) — see the README's "For webhook consumers".
+``links`` (name → URL) — see the README's "For webhook consumers". Names from events are JSON string
+values there, exactly as they came. The ``X-Callwatch-Id`` header repeats the id; since an id holds the
+queue's name and a header can hold neither a line break nor, portably, anything but visible ASCII, the
+header carries the id percent-encoded (``urllib.parse.quote``) wherever it holds anything else (and ``%``
+itself): an id of plain ASCII is sent as it is.
 """
 
 from __future__ import annotations
 
 import hashlib
 import hmac
+import string
 from collections.abc import Sequence
 from typing import Literal
+from urllib.parse import quote
 
 import aiohttp
 from pydantic import BaseModel, ConfigDict, Field
@@ -34,6 +40,15 @@ def sign(secret: bytes, body: bytes) -> str:
     return "sha256=" + hmac.new(secret, body, hashlib.sha256).hexdigest()
 
 
+#: what a header value carries as it is: visible ASCII and the space, except ``%`` (the escape)
+_HEADER_SAFE = "".join(c for c in string.printable if c.isprintable() and c not in "%")
+
+
+def header_id(alarm_id: str) -> str:
+    """``alarm_id`` as an ``X-Callwatch-Id`` header value: percent-encoded where it is not visible ASCII."""
+    return quote(alarm_id, safe=_HEADER_SAFE)
+
+
 def webhook_body(alarm: Alarm, links: Sequence[Link]) -> bytes:
     """The alarm's JSON with ``links`` added (parse it back with ``LinkedAlarm.model_validate_json``)."""
     linked = LinkedAlarm.model_validate({**dict(alarm), "links": as_mapping(links)})
@@ -54,7 +69,7 @@ class WebhookReceiver:
 
     async def send(self, alarm: Alarm, links: Sequence[Link] = ()) -> None:
         body = webhook_body(alarm, links)
-        headers = {"X-Callwatch-Id": alarm.id}
+        headers = {"X-Callwatch-Id": header_id(alarm.id)}
         if self._secret is not None:
             headers["X-Callwatch-Signature"] = sign(self._secret, body)
         await post_json(self.session, self.name, self.spec.url, None, data=body, headers=headers,

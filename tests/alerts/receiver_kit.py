@@ -1,13 +1,17 @@
-"""A real HTTP server that records what it is sent, answers as told, a sample alarm lifecycle and links."""
+"""A real HTTP server that records what it is sent, answers as told, a real SMTP server's inbox, a sample
+alarm lifecycle and links."""
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from email import message_from_bytes, policy
+from email.message import EmailMessage
 from typing import Any
 
 from aiohttp import web
+from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session
 
 from alerts.links import Link, Links
 from callwatch.alarm import Alarm
@@ -59,6 +63,34 @@ class HttpReceiver:
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
+
+
+class Inbox:
+    """aiosmtpd's handler: every mail received, parsed, with its envelope and whether it came over TLS."""
+
+    def __init__(self) -> None:
+        self.mails: list[tuple[Envelope, EmailMessage, bool]] = []
+        #: the bytes as they arrived (headers unparsed: what an injected header would be seen in)
+        self.raw: list[bytes] = []
+
+    async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
+        assert isinstance(envelope.content, bytes)
+        self.raw.append(envelope.content)
+        mail = message_from_bytes(envelope.content, policy=policy.default)
+        assert isinstance(mail, EmailMessage)
+        self.mails.append((envelope, mail, session.ssl is not None))
+        return "250 OK"
+
+
+#: the credentials the test SMTP server accepts
+SMTP_USER, SMTP_PASSWORD = "callwatch", "s3cret-pw"
+
+
+def smtp_authenticator(server: SMTP, session: Session, envelope: Envelope, mechanism: str,
+                       data: Any) -> AuthResult:
+    ok = isinstance(data, LoginPassword) and (data.login, data.password) == (SMTP_USER.encode(),
+                                                                             SMTP_PASSWORD.encode())
+    return AuthResult(success=ok, handled=False)  # handled=False: aiosmtpd answers 535 itself
 
 
 def lifecycle(queue: str = "billing", started_at: float = 1_790_000_000.0) -> list[Alarm]:

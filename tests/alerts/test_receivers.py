@@ -6,22 +6,14 @@ from __future__ import annotations
 import asyncio
 import itertools
 import logging
-import ssl
-import subprocess
 import time
-from collections.abc import Iterator
 from datetime import datetime
-from email import message_from_bytes, policy
-from email.message import EmailMessage
 from pathlib import Path
 from typing import Any
 
 import aiohttp
 import orjson
 import pytest
-import trustme
-from aiosmtpd.controller import Controller
-from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session
 
 from alerts.delivery import DeliveryConfig, Dispatcher, MemoryDeliveredIds
 from alerts.receivers import DeliveryError, PermanentDeliveryError, build_receiver
@@ -30,8 +22,8 @@ from alerts.receivers.pagerduty import PagerDutyReceiver, PagerDutySpec
 from alerts.receivers.slack import SlackReceiver, SlackSpec
 from alerts.receivers.smtp import EmailReceiver, EmailSpec
 from callwatch.alarm import Alarm
-from console.embedded import free_port, stop_process, wait_for_port
-from tests.alerts.receiver_kit import HttpReceiver, changed, lifecycle, links
+from console.embedded import free_port
+from tests.alerts.receiver_kit import HttpReceiver, Inbox, changed, lifecycle, links
 
 pytestmark = pytest.mark.integration
 ROUTING_KEY = "R0UT1NGK3Y0123456789abcdefABCDEF"  # PagerDuty integration keys are 32 characters
@@ -199,44 +191,7 @@ def test_pagerduty_triggers_and_resolves_one_incident(monkeypatch: pytest.Monkey
 
 # --- e-mail ------------------------------------------------------------------------------------------
 
-class _Inbox:
-    def __init__(self) -> None:
-        self.mails: list[tuple[Envelope, EmailMessage, bool]] = []
-
-    async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
-        assert isinstance(envelope.content, bytes)
-        mail = message_from_bytes(envelope.content, policy=policy.default)
-        assert isinstance(mail, EmailMessage)
-        self.mails.append((envelope, mail, session.ssl is not None))
-        return "250 OK"
-
-
-def _authenticator(server: SMTP, session: Session, envelope: Envelope, mechanism: str, data: Any) -> AuthResult:
-    ok = isinstance(data, LoginPassword) and (data.login, data.password) == (b"callwatch", b"s3cret-pw")
-    return AuthResult(success=ok, handled=False)  # handled=False: aiosmtpd answers 535 itself
-
-
-@pytest.fixture
-def smtp_server(tmp_path: Path) -> Iterator[tuple[_Inbox, int, Path]]:
-    """aiosmtpd on a free port that requires STARTTLS before anything, and AUTH over TLS."""
-    ca = trustme.CA()
-    cert = ca.issue_cert("127.0.0.1", "localhost")
-    server_tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    cert.configure_cert(server_tls)
-    ca_file = tmp_path / "ca.pem"
-    ca.cert_pem.write_to_path(str(ca_file))
-    inbox = _Inbox()
-    port = free_port()
-    controller = Controller(inbox, hostname="127.0.0.1", port=port, tls_context=server_tls,
-                            require_starttls=True, auth_required=True, authenticator=_authenticator)
-    controller.start()
-    try:
-        yield inbox, port, ca_file
-    finally:
-        controller.stop()
-
-
-def test_email_over_starttls_with_auth_threads_the_incident(smtp_server: tuple[_Inbox, int, Path],
+def test_email_over_starttls_with_auth_threads_the_incident(smtp_server: tuple[Inbox, int, Path],
                                                             monkeypatch: pytest.MonkeyPatch) -> None:
     """Three mails over STARTTLS with credentials from the environment; the repeat and the resolve
     reply to the start; a wrong password is a permanent failure whose text holds no password."""
@@ -277,23 +232,6 @@ def test_email_over_starttls_with_auth_threads_the_incident(smtp_server: tuple[_
 
 
 # --- Alertmanager ------------------------------------------------------------------------------------
-
-@pytest.fixture(scope="module")
-def alertmanager(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """Debian's prometheus-alertmanager, started here."""
-    work = tmp_path_factory.mktemp("alertmanager")
-    (work / "am.yml").write_text("route: {receiver: none}\nreceivers: [{name: none}]\n")
-    port = free_port()
-    with open(work / "log", "wb") as log:
-        proc = subprocess.Popen(["prometheus-alertmanager", f"--config.file={work / 'am.yml'}",
-                                 f"--storage.path={work / 'data'}", f"--web.listen-address=127.0.0.1:{port}",
-                                 "--cluster.listen-address="], stdout=log, stderr=subprocess.STDOUT)
-    try:
-        wait_for_port(port, proc=proc)
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        stop_process(proc)
-
 
 def test_alertmanager_receives_and_resolves(alertmanager: str) -> None:
     """The start shows in a real Alertmanager as an active alert with callwatch's labels; after the

@@ -19,6 +19,15 @@ COMPOSE = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
 SERVICES: dict[str, Any] = COMPOSE["services"]
 #: long-running services (the simulator and the replay run and finish)
 LONG_RUNNING = {"kafka", "redis", "worker", "dispatcher", "wallboard", "prometheus", "alertmanager", "grafana"}
+#: the callwatch services that others reach across the compose network, and the setting that binds each
+#: (every one defaults to 127.0.0.1, which nothing outside the container reaches)
+BINDS = {"worker": "CALLWATCH_METRICS_HOST", "dispatcher": "CALLWATCH_ALERTS_METRICS_HOST",
+         "wallboard": "CALLWATCH_WALLBOARD_HOST"}
+#: a setting that the streams branch of issue 12 adds (the worker's metrics bind); see
+#: test_the_worker_metrics_bind_is_a_setting
+PENDING_SETTINGS = {"CALLWATCH_METRICS_HOST"}
+#: where a port may be published on the host: this machine only, or where PUBLISH_ADDRESS says (.env)
+PUBLISH_DEFAULT = "${PUBLISH_ADDRESS:-127.0.0.1}"
 
 
 def test_the_whole_stack_is_there() -> None:
@@ -65,6 +74,9 @@ def test_every_setting_it_names_exists() -> None:
     known = _settings_env()
     env = COMPOSE["x-callwatch-env"]
     assert set(env) <= known, set(env) - known
+    for name, service in SERVICES.items():
+        named = {k for k in service.get("environment", {}) if k.startswith("CALLWATCH_")} - PENDING_SETTINGS
+        assert named <= known, (name, named - known)
     example = yaml.safe_load((ROOT / "alerts" / "delivery.example.yaml").read_text())
     secret_vars = {v for r in example["receivers"] for k, v in r.items() if k.endswith("_env")}
     substituted = set(re.findall(r"\$\{(\w+)", (ROOT / "docker-compose.yml").read_text()))
@@ -72,6 +84,52 @@ def test_every_setting_it_names_exists() -> None:
         if line and not line.startswith("#"):
             name = line.split("=", 1)[0]
             assert name in known | secret_vars | substituted, f".env.example: {name} is used nowhere"
+
+
+def test_every_reachable_service_opts_into_its_bind() -> None:
+    """Every callwatch service that exposes or publishes a port sets its bind setting to 0.0.0.0: the
+    default, loopback, would leave Prometheus (or the published port) talking to nothing."""
+    reachable = {name for name, s in SERVICES.items() if s.get("build") and (s.get("expose") or s.get("ports"))}
+    assert reachable == set(BINDS), reachable ^ set(BINDS)
+    for name, variable in BINDS.items():
+        assert SERVICES[name]["environment"].get(variable) == "0.0.0.0", (name, variable)
+    for name, service in SERVICES.items():  # and no other service opens a bind it does not need
+        opened = {k for k, v in service.get("environment", {}).items() if v == "0.0.0.0"}
+        assert opened <= {BINDS.get(name)}, (name, opened)
+
+
+def test_the_bind_settings_default_to_loopback() -> None:
+    """Outside the compose file (a `callwatch` started by hand) every bind is 127.0.0.1."""
+    from callwatch.settings import Settings
+
+    defaults = Settings()
+    for variable in set(BINDS.values()) - PENDING_SETTINGS:
+        assert getattr(defaults, variable.removeprefix("CALLWATCH_").lower()) == "127.0.0.1", variable
+
+
+@pytest.mark.xfail(strict=True, reason="CALLWATCH_METRICS_HOST comes with the streams branch of issue 12: when "
+                   "merging it, delete this mark and PENDING_SETTINGS")
+def test_the_worker_metrics_bind_is_a_setting() -> None:
+    """The worker's metrics bind, which the compose file opts into, is a setting and defaults to loopback."""
+    from callwatch.settings import Settings
+
+    assert "CALLWATCH_METRICS_HOST" in _settings_env()
+    assert Settings().metrics_host == "127.0.0.1"  # type: ignore[attr-defined]
+
+
+def test_ports_are_published_on_this_machine_unless_opted_in() -> None:
+    """No port is published on every interface by default: the wallboard and Grafana on PUBLISH_ADDRESS
+    (127.0.0.1 unless .env says otherwise), Prometheus and Alertmanager, which have no login, on 127.0.0.1."""
+    for name, service in SERVICES.items():
+        for published in service.get("ports", []):
+            host = published.rsplit(":", 2)[0]
+            allowed = {"127.0.0.1"} if name in {"prometheus", "alertmanager"} else {"127.0.0.1", PUBLISH_DEFAULT}
+            assert published.count(":") >= 2 and host in allowed, (name, published)
+
+
+def test_the_wallboard_token_comes_from_env_only() -> None:
+    """The wallboard gets its token from .env (empty: per-agent pages closed), never a literal."""
+    assert SERVICES["wallboard"]["environment"]["CALLWATCH_WALLBOARD_TOKEN"] == "${CALLWATCH_WALLBOARD_TOKEN:-}"
 
 
 def _help(*command: str) -> str:
@@ -98,13 +156,13 @@ def test_ports_match_the_code() -> None:
     assert "6066" in SERVICES["worker"]["expose"] and Settings().web_port == 6066
     assert "--metrics-port" in SERVICES["dispatcher"]["command"]
     assert "6067" in SERVICES["dispatcher"]["expose"] and "default: 6067" in _help("alerts", "run")
-    assert "6068:6068" in SERVICES["wallboard"]["ports"] and "default: 6068" in _help("wallboard")
+    assert f"{PUBLISH_DEFAULT}:6068:6068" in SERVICES["wallboard"]["ports"] and "default: 6068" in _help("wallboard")
     prometheus = yaml.safe_load((ROOT / "deploy" / "prometheus" / "prometheus.yml").read_text())
     targets = {job["job_name"]: job for job in prometheus["scrape_configs"]}
     assert targets["callwatch"]["dns_sd_configs"][0] == {"names": ["worker"], "type": "A", "port": 6066}
     assert targets["callwatch-alerts"]["static_configs"][0]["targets"] == ["dispatcher:6067"]
     alerting = prometheus["alerting"]["alertmanagers"][0]["static_configs"][0]["targets"]
-    assert alerting == ["alertmanager:9093"] and "9093:9093" in SERVICES["alertmanager"]["ports"]
+    assert alerting == ["alertmanager:9093"] and "127.0.0.1:9093:9093" in SERVICES["alertmanager"]["ports"]
     # the rules' job names are the scrape jobs'
     rules = (ROOT / "alerts" / "prometheus" / "callwatch-rules.yml").read_text()
     assert set(re.findall(r'job="([\w-]+)"', rules)) == set(targets)
