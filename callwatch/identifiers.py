@@ -104,6 +104,6 @@ def screen(event: Event, key: bytes | None, policy: Policy = "refuse", raw: byte
         if policy == "pass":
             return event
         what = ", ".join(f"{field} looks like a {kind}" for field, kind in found.items())
-        raise InvalidEvent(raw if raw is not None else encode(event), f"{what}: set CALLWATCH_PSEUDONYM_KEY to pseudonymise it",
-                           PERSONAL_IDENTIFIER)
+        raise InvalidEvent(raw if raw is not None else encode(event),
+                           f"{what}: set CALLWATCH_PSEUDONYM_KEY to pseudonymise it", PERSONAL_IDENTIFIER)
     return event.model_copy(update={field: pseudonym(key, getattr(event, field)) for field in found})

@@ -19,8 +19,9 @@ def replay_log(path: str | Path, config: MonitorConfig,
 
     Lines are admitted as the live worker admits its messages (:func:`callwatch.intake.admit`: limits,
     personal identifiers pseudonymised or refused); invalid lines are counted by reason in
-    ``pipeline.invalid``, as the live worker counts the dead letters it publishes for them. The report's ``alarms`` are the engine's alarm events, in the order
-    raised: what a message on the alerts topic says of them is the alerts' business, not the core's.
+    ``pipeline.invalid``, as the live worker counts the dead letters it publishes for them. The report's
+    ``alarms`` are the engine's alarm events, in the order raised: what a message on the alerts topic says
+    of them is the alerts' business, not the core's.
     """
     # a report covers the whole log: keep every interval (a live worker keeps history_days of them)
     engine = Engine(config.model_copy(update={"history_days": 400}))
