@@ -41,7 +41,7 @@ MIN_KEY_BYTES = 16
 
 _PSEUDONYM = re.compile(r"c-[0-9a-f]{20}")
 _EMAIL = re.compile(r"(?:mailto:|sips?:)?[^@\s]+@[^@\s]+\.[^@\s.]{2,}", re.IGNORECASE)
-_PHONE = re.compile(r"(?:tel:)?\+?[0-9][0-9 ./()\-]*", re.IGNORECASE)
+_PHONE = re.compile(r"(?:tel:)?\+?[0-9 ./()\-]+", re.IGNORECASE)
 _ASTERISK_ID = re.compile(r"[0-9]+\.[0-9]+")
 _NOT_DIALLED = re.compile(r"[^0-9+]")
 #: caller ids that name nobody (the importers give no pseudonym for them)
