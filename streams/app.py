@@ -120,9 +120,21 @@ def create_app(settings: Settings, store: StateStore | None = None,
             return None
         return high if isinstance(high, int) and high >= 0 else None
 
+    async def restart_consumer(partition: int, seek_to: int | None) -> None:
+        tp = TP(settings.events_topic, partition)
+        consumer = app.consumer
+        # what Faust does for a partition revoked: forget the offsets read, acknowledged and committed in the
+        # old log. Remembered, they make Faust drop the new log's records below the last one read, and never
+        # commit an offset below its last commit (a restart would then skip the new log's first records)
+        for memory in ("_gap", "_acked", "_acked_index", "_read_offset", "_committed_offset"):
+            getattr(consumer, memory).pop(tp, None)
+        if seek_to is not None:
+            await consumer.seek_wait({tp: seek_to})
+
     registry.register(MonitorCollector(service, lag))
     service.behind = lag
     service.log_end = log_end
+    service.restart_consumer = restart_consumer
 
     @app.agent(events_topic, name="callwatch.monitor")
     async def monitor(stream: faust.StreamT[Any]) -> None:

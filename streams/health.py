@@ -206,9 +206,11 @@ class Probe:
         return present, stored
 
     def _state_lost(self, present: bool, lost: list[int], runners: dict[int, PartitionRunner]) -> None:
-        why = ("the worker's marker key is gone" if not present else "") + \
-              (" and " if not present and lost else "") + \
-              (f"partitions {', '.join(map(str, lost))} hold less than the worker wrote" if lost else "")
+        reasons = ["the worker's marker key is gone"] if not present else []
+        if lost:
+            reasons.append(f"partition {lost[0]} holds less than the worker wrote" if len(lost) == 1 else
+                           f"partitions {', '.join(map(str, lost))} hold less than the worker wrote")
+        why = " and ".join(reasons)
         held = sorted(runners)
         self.health.on(REDIS_STATE_LOST, f"Redis lost the stored state ({why}): restarted without persistence, "
                        f"or flushed; writing the whole state of partitions {', '.join(map(str, held)) or '-'} "

@@ -75,6 +75,15 @@ class _NoObserver:
         return None
 
 
+async def _nothing_to_restart(partition: int, seek_to: int | None) -> None:
+    return None
+
+
+#: a log seen ending below the applied offset with no record coming is believed after this long: a new
+#: leader's high-water mark can lag for a moment after a failover, a recreated topic's does not recover
+SHORT_LOG_CONFIRM_S = 2.0
+
+
 class MonitorService:
     def __init__(self, settings: Settings, store: StateStore, publisher: Publisher,
                  observer: Observer | None = None, wall: Callable[[], float] = time.time,
@@ -96,6 +105,11 @@ class MonitorService:
         #: the offset the broker will give a partition's next message: its log's end (None: unknown); set by
         #: the app from what its consumer last fetched
         self.log_end: Callable[[int], int | None] = lambda partition: None
+        #: make the consumer forget what it read and committed of a partition's old log, and seek to an
+        #: offset if one is given; set by the app (nothing to do without a consumer)
+        self.restart_consumer: Callable[[int, int | None], Awaitable[None]] = _nothing_to_restart
+        #: partitions whose log was seen ending at or below the applied offset, and since when (monotonic)
+        self._short_logs: dict[int, float] = {}
         self.lock = asyncio.Lock()
         self._wake = asyncio.Event()
         self.health = Health(settings, wall)
@@ -225,20 +239,46 @@ class MonitorService:
         """A record at or below the applied offset is a redelivery (a restart, a rebalance) while the
         partition's log still holds the applied offset. When the log ends at or before it, the offsets went
         backwards — the topic was deleted and created again, or its log truncated: what it holds now is new,
-        and skipping it as applied would drop every event until the offsets pass the old ones. The
-        partition is started over (its figures kept), and on-call told."""
+        and skipping it as applied would drop every event until the offsets pass the old ones."""
         end = self.log_end(partition)
+        if end is not None and end <= runner.offset:
+            await self._start_over(partition, runner, end, first)
+
+    async def check_offsets(self) -> None:
+        """The same with no record coming: the consumer waits at its position in the old log, past the new
+        log's end (a broker that does not answer "out of range"), or drops the new log's records as read
+        before. Believed once seen for ``SHORT_LOG_CONFIRM_S``; the consumer is then sent to the new log's start."""
+        now = time.monotonic()
+        for partition, runner in list(self.runners.items()):
+            end = self.log_end(partition)
+            if end is None or end > runner.offset:
+                self._short_logs.pop(partition, None)
+                continue
+            first_seen = self._short_logs.setdefault(partition, now)
+            if now - first_seen < SHORT_LOG_CONFIRM_S:
+                continue
+            async with self.lock:
+                end = self.log_end(partition)
+                if self.runners.get(partition) is runner and end is not None and end <= runner.offset:
+                    await self._start_over(partition, runner, end, None)
+            self._short_logs.pop(partition, None)
+
+    async def _start_over(self, partition: int, runner: PartitionRunner, end: int, first: int | None) -> None:
+        """Start the partition over from its new log (its figures kept), tell on-call, and make the consumer
+        forget the old log (it would drop the new one's records below what it read, and never commit below
+        what it committed); with no record coming (``first`` None), send it to the new log's start."""
         applied = runner.offset
-        if end is None or end > applied:
-            return
         runner.start_over()
+        seen = f"offsets start again at {first}" if first is not None else "no record comes"
         self.health.on(
             OFFSET_REGRESSION,
-            f"partition {partition} of {self.topic}: offsets start again at {first}, its log ends at {end - 1}, "
-            f"below the {applied} applied (the topic was deleted and created again, or its log truncated); "
-            f"the partition was started over from there, its figures kept",
-            float(first), float(applied), unit="events", subject=f"{self.topic}:{partition}", metric="offset",
+            f"partition {partition} of {self.topic}: {seen}, its log ends at {end - 1}, below the {applied} "
+            f"applied (the topic was deleted and created again, or its log truncated); the partition was "
+            f"started over from its new log, its figures kept",
+            float(first if first is not None else end), float(applied), unit="events",
+            subject=f"{self.topic}:{partition}", metric="offset",
             until=self.wall() + self.settings.health.offset_regression_hold_s)
+        await self.restart_consumer(partition, None if first is not None else 0)
         await self.publish_health()
 
     async def publish_health(self) -> None:
@@ -254,7 +294,7 @@ class MonitorService:
         async with self.lock:
             for p in partitions:
                 runner = self.runners.get(p)
-                if runner is not None:
+                if runner is not None and runner.engine.max_ts > float("-inf"):  # else nothing was ever stored
                     runner.capture_whole()
                     runners.append(runner)
         for runner in runners:
@@ -353,6 +393,7 @@ class MonitorService:
             started = time.monotonic()
             try:
                 await self.probe.check()
+                await self.check_offsets()
                 await self.publish_health()
             except Exception:  # a probe that fails must not stop probing
                 log.exception("health check failed")
