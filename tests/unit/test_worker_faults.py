@@ -10,6 +10,7 @@ import time
 from typing import Any
 
 import orjson
+import pytest
 from redis.exceptions import ConnectionError as RedisConnectionError
 
 from callwatch.alarm import Alarm
@@ -304,3 +305,31 @@ def test_the_worker_serves_loopback_unless_told() -> None:
     """/metrics and /healthz listen on 127.0.0.1 by default; CALLWATCH_WEB_HOST opts into another address."""
     assert Settings().web_host == "127.0.0.1"
     assert Settings(web_host="0.0.0.0").web_host == "0.0.0.0"
+
+
+def test_a_log_that_ends_below_the_applied_offset_with_no_record_coming_is_started_over(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """When the consumer waits past a recreated log's end (no record comes, nothing to compare), the probe sees
+    the log ending below the applied offset, confirms it over time, starts the partition over and sends the
+    consumer to the new log's start; a log end seen once below it (a new leader's lag) is not enough."""
+    restarts: list[tuple[int, int | None]] = []
+
+    async def restart(partition: int, seek_to: int | None) -> None:
+        restarts.append((partition, seek_to))
+
+    async def go() -> tuple[MonitorService, list[list[str]]]:
+        svc = MonitorService(_settings(), MemoryStateStore(), RecordingPublisher(), wall=Wall(BASE_TS + 100))
+        svc.restart_consumer = restart
+        svc.log_end = lambda partition: 10
+        await svc.handle({0: [(i, _ev("source.heartbeat", i, f"h{i}")) for i in range(10)]})
+        svc.log_end = lambda partition: 4
+        await svc.check_offsets()
+        seen = [svc.health.report()["reasons"]]
+        monkeypatch.setattr("streams.monitor.SHORT_LOG_CONFIRM_S", 0.0)
+        await svc.check_offsets()
+        seen.append(svc.health.report()["reasons"])
+        return svc, seen
+
+    svc, seen = asyncio.run(go())
+    assert seen == [[], ["offset_regression"]]
+    assert restarts == [(0, 0)] and svc.runners[0].offset == -1
