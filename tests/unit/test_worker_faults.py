@@ -20,7 +20,7 @@ from callwatch.settings import Settings
 from streams.monitor import MonitorService, RecordingPublisher
 from streams.partition import DeadLetter
 from streams.state_store import Changes, MemoryStateStore, StoredPartition
-from tests.unit.helpers import BASE_TS, at
+from tests.unit.helpers import BASE_TS, at, metric_samples
 
 TOPIC = "callwatch-events"
 
@@ -170,13 +170,14 @@ def test_the_timer_pages_on_time_while_redis_hangs() -> None:
 
 def test_redis_hung_and_unreachable_are_reported_and_clear() -> None:
     """A probe write not answered within redis_hung_after_s makes /healthz say redis_hung; a refused connection
-    redis_unreachable; each with its alarm, resolved once Redis answers."""
+    redis_unreachable; each with its alarm, resolved once Redis answers, and its gauge on /metrics."""
     wall = Wall(BASE_TS)
 
-    async def go() -> tuple[list[dict[str, Any]], RecordingPublisher]:
+    async def go() -> tuple[list[dict[str, Any]], RecordingPublisher, list[float]]:
         store = GatedStore()
         svc = MonitorService(_settings(), store, publisher := RecordingPublisher(), wall=wall)
         reports = []
+        gauge = []
         for state in ("ok", "hung", "ok", "refused", "ok"):
             store.gate.clear() if state == "hung" else store.gate.set()
             store.refuse = state == "refused"
@@ -186,10 +187,12 @@ def test_redis_hung_and_unreachable_are_reported_and_clear() -> None:
             await svc.publish_health()
             assert time.monotonic() - started < 1.0  # bounded by the hung time, not by Redis
             reports.append(svc.health.report())
-        return reports, publisher
+            gauge.append(metric_samples(svc)[("callwatch_worker_condition", (("reason", "redis_hung"),))])
+        return reports, publisher, gauge
 
-    reports, publisher = asyncio.run(go())
+    reports, publisher, gauge = asyncio.run(go())
     assert [r["reasons"] for r in reports] == [[], ["redis_hung"], [], ["redis_unreachable"], []]
+    assert gauge == [0.0, 1.0, 0.0, 0.0, 0.0]
     assert "not been answered for 1.0 s" in reports[1]["conditions"][0]["detail"]
     assert _alarms(publisher) == [("redis_hung", "started", "w1"), ("redis_hung", "resolved", "w1"),
                                   ("redis_unreachable", "started", "w1"), ("redis_unreachable", "resolved", "w1")]
