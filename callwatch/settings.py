@@ -100,8 +100,9 @@ class Settings(BaseSettings):
     alarm_rules_file: Path | None = None
 
     # --- hardening (issue 12): faults, health, hostile input -------------------------------------------
-    #: the worker's name in its health alarms' subject (default: the host name, a container's id)
-    worker_name: Annotated[str, Field(min_length=1, max_length=200)] = Field(default_factory=socket.gethostname)
+    #: the worker's name in its health alarms' subject; default ``<host name>:<web_port>``, stable across
+    #: restarts and distinct for workers sharing a host (a container's host name is its id)
+    worker_name: Annotated[str, Field(min_length=1, max_length=200)] | None = None
     #: a Redis command not answered within this long fails and is retried: a hung Redis must not hang
     #: the worker (its alarms, its timer, its /healthz)
     redis_timeout_s: Annotated[float, Field(gt=0, le=600)] = 5.0
@@ -117,6 +118,12 @@ class Settings(BaseSettings):
         if self.alarm_rules_file is not None:
             rules = load_rules(self.alarm_rules_file)
             object.__setattr__(self, "monitor", self.monitor.model_copy(update={"alarms": rules}))
+        return self
+
+    @model_validator(mode="after")
+    def _default_worker_name(self) -> Settings:
+        if self.worker_name is None:
+            object.__setattr__(self, "worker_name", f"{socket.gethostname()}:{self.web_port}")
         return self
 
     @model_validator(mode="after")

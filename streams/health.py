@@ -75,7 +75,7 @@ class Health:
     """The conditions on now, and the alarms they owe on-call."""
 
     def __init__(self, settings: Settings, wall: Callable[[], float] = time.time) -> None:
-        self.worker = settings.worker_name
+        self.worker = settings.worker_name or "worker"  # always set by the settings' validator
         self.rule = settings.monitor.alarms.pipeline
         self.wall = wall
         self.conditions: dict[tuple[str, str], Condition] = {}
@@ -201,7 +201,7 @@ class Probe:
         self._marked = True
 
     async def _ask(self, expected: dict[int, int]) -> tuple[bool, dict[int, int]]:
-        present = await self.store.mark_alive(self.settings.worker_name, self.boot, create=not self._marked)
+        present = await self.store.mark_alive(self.health.worker, self.boot, create=not self._marked)
         stored = {p: await self.store.load_meta_offset(self.topic, p) for p in expected}
         return present, stored
 
@@ -224,7 +224,7 @@ class Probe:
     async def _rewrite_all(self, partitions: list[int]) -> None:
         try:
             await self.rewrite(partitions)
-            await self.store.mark_alive(self.settings.worker_name, self.boot, create=True)
+            await self.store.mark_alive(self.health.worker, self.boot, create=True)
         except Exception:  # the next check sees what is still missing and starts again
             log.exception("writing the state again failed")
 

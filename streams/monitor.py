@@ -189,6 +189,8 @@ class MonitorService:
         leave this worker's /metrics at once (no stale series)."""
         async with self.lock:
             for p in partitions:
+                self._lag_at_apply.pop(p, None)
+                self._short_logs.pop(p, None)
                 if self.runners.pop(p, None) is not None:
                     log.info("partition %d revoked", p)
 
