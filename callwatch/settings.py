@@ -35,8 +35,9 @@ class HealthSettings(BaseModel):
 
     #: how often the worker probes Redis (a write) and looks at its consumer
     interval_s: Annotated[float, Field(gt=0, le=60)] = 1.0
-    #: a write to Redis not answered within this long: ``redis_hung``
-    redis_hung_after_s: Annotated[float, Field(gt=0, le=600)] = 1.0
+    #: a write to Redis not answered within this long: ``redis_hung`` (a Redis busy with one big write for a
+    #: second is not worth a page; one that answers nothing for two is)
+    redis_hung_after_s: Annotated[float, Field(gt=0, le=600)] = 2.0
     #: messages waiting in a partition and none applied for this long: ``consumer_stuck``
     consumer_stuck_after_s: Annotated[float, Field(gt=0)] = 60.0
     #: how long ``offset_regression`` stays reported after the worker started the partition over
