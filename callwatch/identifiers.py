@@ -17,8 +17,9 @@ What "looks like" means (:func:`personal_kind`), for ``customer`` and ``call_id`
   spaces, dots, dashes, slashes and brackets between them. Digits with one dot and nothing else
   (``1795424410.1``) are not one: that is an Asterisk call id (epoch seconds and a sequence).
 
-A call id made only of 7 to 15 digits is taken for a number: a PBX whose call ids are such counters
-needs the key (the pseudonym then stands in for the id, consistently) or ``personal_identifiers: pass``.
+A call id made only of 7 to 15 digits is taken for a number, and a SIP Call-ID (``random@host``) for an
+address: a PBX whose call ids are such needs the key (the pseudonym then stands in for the id,
+consistently) or ``personal_identifiers: pass``.
 
 Pure: no environment, no I/O. The key comes in as bytes from the settings.
 """
