@@ -42,7 +42,12 @@ Severity = Literal["critical", "warning", "info"]
 #: seconds; ratio (0–1); contacts (a count of contacts); events (a count of events); score (a survey
 #: score, 1–5)
 Unit = Literal["seconds", "ratio", "contacts", "events", "score"]
-SubjectKind = Literal["queue", "source", "agent"]
+#: what an alarm's subject (its ``queue`` field) names; ``pipeline``: a worker (its health) or a topic
+#: partition (``<topic>:<partition>``, an offset regression)
+SubjectKind = Literal["queue", "source", "agent", "pipeline"]
+#: the pipeline's own alarms (``streams/health.py``): the worker's health conditions, each named by its
+#: reason in ``/healthz``, and a partition whose offsets went backwards
+PIPELINE_ALARMS = ("redis_unreachable", "redis_hung", "redis_state_lost", "consumer_stuck", "offset_regression")
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 _MS = timedelta(milliseconds=1)
@@ -87,9 +92,11 @@ Instant = Annotated[
 
 def subject_kind_of(alarm: str) -> SubjectKind:
     """What an alarm's subject (its ``queue`` field) names: a source for the feed's alarms, an agent for
-    integrity signals and goals, else a queue."""
+    integrity signals and goals, a worker or a topic partition for the pipeline's own, else a queue."""
     if alarm in ("feed_silent", "integrity_clock_anomalies"):
         return "source"
+    if alarm in PIPELINE_ALARMS:
+        return "pipeline"
     if alarm.startswith(("integrity_", "goal_")):
         return "agent"
     return "queue"
@@ -104,7 +111,8 @@ class Alarm(BaseModel):
     alarm: str = Field(min_length=1, description="the alarm's name: wait_window_exceeded, abandonment_high, "
                        "service_level_low, no_agents, feed_silent, integrity_<signal>, goal_<status>, test")
     status: Status = Field(description="started, repeated (sent again while it lasts) or resolved")
-    queue: str = Field(min_length=1, description="the subject: a queue, a source or an agent (see subject_kind)")
+    queue: str = Field(min_length=1, description="the subject: a queue, a source, an agent, a worker or a topic "
+                       "partition (see subject_kind)")
     at: Instant = Field(description="when this start, repeat or resolve happened (event time)")
     started_at: Instant = Field(description="when the incident started (equal to at for a start)")
     severity: Severity = Field(description="critical, warning or info (the alarm's rule)")
@@ -172,7 +180,7 @@ class Alarm(BaseModel):
         suffix = f":{round(self.at * 1000)}" if self.status == "repeated" else ""
         return f"{self.incident}:{self.status}{suffix}"
 
-    @computed_field(description="what the subject (the queue field) names: queue, source or agent")  # type: ignore[prop-decorator]
+    @computed_field(description="what the subject (the queue field) names: queue, source, agent or pipeline")  # type: ignore[prop-decorator]
     @property
     def subject_kind(self) -> SubjectKind:
         return subject_kind_of(self.alarm)
@@ -215,6 +223,11 @@ ALARM_TITLES = {
     "integrity_contradicted_satisfaction": "Integrity: top satisfaction, yet customers come back",
     "integrity_perfect_scores": "Integrity: perfect survey scores far more often than the floor",
     "integrity_clock_anomalies": "Integrity: a source's events arrive in an impossible order",
+    "redis_unreachable": "Worker: Redis unreachable",
+    "redis_hung": "Worker: Redis does not answer",
+    "redis_state_lost": "Worker: Redis lost the stored state",
+    "consumer_stuck": "Worker: events wait and none is applied",
+    "offset_regression": "Events topic: offsets went backwards",
     "goal_achieved": "Goal achieved",
     "goal_missed": "Goal missed",
     "test": "Test message from callwatch",
@@ -247,4 +260,6 @@ def summary(a: Alarm) -> str:
     if a.alarm == "feed_silent":
         return (f"source {q}: events flow again" if done else
                 f"source {q}: no event (heartbeat included) for {v:.0f} s")
+    if a.alarm in PIPELINE_ALARMS:  # the worker writes the sentence in detail; this is what is left without it
+        return f"{q}: {title(a).split(': ', 1)[-1].lower()}" + (" (over)" if done else "")
     return f"{a.alarm} {a.status} for {q}"

@@ -15,9 +15,10 @@ from typing import Annotated, Any
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError
 
-from callwatch.alarm import Severity
+from callwatch.alarm import PIPELINE_ALARMS, Severity
 
-__all__ = ["AlarmRules", "GoalRule", "IntegrityRule", "QueueRules", "RulesFileError", "Severity", "load_rules"]
+__all__ = ["AlarmRules", "GoalRule", "IntegrityRule", "PipelineRule", "QueueRules", "RulesFileError", "Severity",
+           "load_rules"]
 
 
 class _Rule(BaseModel):
@@ -88,6 +89,18 @@ class IntegrityRule(_Rule):
     repeat_s: Annotated[float, Field(gt=0)] = 86400.0
 
 
+class PipelineRule(_Rule):
+    """The pipeline's own alarms (``streams/health.py``), for whoever runs callwatch: ``redis_unreachable``,
+    ``redis_hung``, ``redis_state_lost``, ``consumer_stuck`` (subject: the worker) and
+    ``offset_regression`` (subject: ``<topic>:<partition>``). Each starts when the worker's ``/healthz``
+    reports the condition, repeats every ``repeat_s`` while it lasts, and resolves when it clears (an
+    offset regression after ``health.offset_regression_hold_s``). Raised by the worker that sees it, not
+    part of any partition's state: a worker killed while one is on leaves it open (Alertmanager ends it
+    after its ``firing_ttl_s`` without repeats). For the whole floor (no per-queue override)."""
+
+    severity: Severity = "critical"
+
+
 class GoalRule(BaseModel):
     """``goal_achieved`` / ``goal_missed``: sent by ``callwatch goals check``, once per goal and status;
     never repeated (``repeat_s`` is always none) and never resolved. Disabled: nobody is told, and a
@@ -113,6 +126,7 @@ class AlarmRules(QueueRules):
     feed_silent: FeedSilentRule = FeedSilentRule()
     integrity: IntegrityRule = IntegrityRule()
     goals: GoalRule = GoalRule()
+    pipeline: PipelineRule = PipelineRule()
     #: per queue: only the fields given override the defaults
     queues: dict[str, dict[str, dict[str, Any]]] = Field(default_factory=dict)
     _cache: dict[str, QueueRules] = PrivateAttr(default_factory=dict)
@@ -129,6 +143,8 @@ class AlarmRules(QueueRules):
             return getattr(rules, alarm)  # type: ignore[no-any-return]
         if alarm == "feed_silent":
             return self.feed_silent
+        if alarm in PIPELINE_ALARMS:
+            return self.pipeline
         raise KeyError(f"no rule for alarm {alarm!r}")
 
     def for_queue(self, queue: str) -> QueueRules:

@@ -12,10 +12,20 @@ from functools import cached_property
 from typing import Annotated
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, PrivateAttr, field_validator, model_validator
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    SecretStr,
+    field_validator,
+    model_validator,
+)
 
 from callwatch.alarm_rules import AlarmRules
-from callwatch.events import Channel
+from callwatch.events import Channel, InputLimits
+from callwatch.identifiers import MIN_KEY_BYTES, Policy
 
 
 class ServiceLevelFormula(str, Enum):
@@ -151,6 +161,16 @@ class MonitorConfig(BaseModel):
     #: until the source's next event confirms the jump (a night, an idle month) or shows it an outlier
     max_clock_step_s: Annotated[float, Field(gt=0, allow_inf_nan=False)] = 3600.0
 
+    # --- what an input must be to reach the engine (issue 12; callwatch/intake.py) ---------------------
+    #: event size (bytes, before parsing) and name length (characters): what is larger is dead-lettered
+    limits: InputLimits = Field(default_factory=InputLimits)
+    #: a phone number or e-mail address as ``customer`` or ``call_id`` when no pseudonym key is set:
+    #: ``refuse`` (dead-lettered, ``personal_identifier``) or ``pass`` (kept as it is)
+    personal_identifiers: Policy = "refuse"
+    #: the key of the callers' pseudonyms (``CALLWATCH_PSEUDONYM_KEY``, which the settings put here):
+    #: with it, such identifiers are pseudonymised as the importers do. Never serialised.
+    pseudonym_key: SecretStr | None = Field(default=None, exclude=True, repr=False)
+
     _queue_cache: dict[str, QueueConfig] = PrivateAttr(default_factory=dict)
 
     @field_validator("floor_timezone")
@@ -166,6 +186,13 @@ class MonitorConfig(BaseModel):
                 QueueConfig.model_validate(override)
             except Exception as exc:
                 raise ValueError(f"queue {name!r}: {exc}") from None
+        return value
+
+    @field_validator("pseudonym_key")
+    @classmethod
+    def _long_key(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and len(value.get_secret_value().encode()) < MIN_KEY_BYTES:
+            raise ValueError(f"the pseudonym key must be at least {MIN_KEY_BYTES} bytes")
         return value
 
     @model_validator(mode="after")

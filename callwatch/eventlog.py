@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import gzip
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
@@ -27,15 +27,17 @@ class LogLine:
     error: InvalidEvent | None
 
 
-def read_lines(path: str | Path) -> Iterator[LogLine]:
-    """Every non-blank line, validated; invalid lines come with their error instead of stopping."""
+def read_lines(path: str | Path, admit: Callable[[bytes], Event] = decode) -> Iterator[LogLine]:
+    """Every non-blank line, validated by ``admit`` (the contract alone by default; the offline replay
+    passes the worker's :func:`callwatch.intake.admit`); invalid lines come with their error instead of
+    stopping."""
     with _open(Path(path), "r") as fh:
         for number, line in enumerate(fh, 1):
             raw = line.rstrip(b"\r\n")
             if not raw.strip():
                 continue
             try:
-                yield LogLine(number, raw, decode(raw), None)
+                yield LogLine(number, raw, admit(raw), None)
             except InvalidEvent as exc:
                 yield LogLine(number, raw, None, exc)
 

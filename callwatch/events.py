@@ -2,25 +2,102 @@
 
 This is the only place that knows the wire format. Everything past :func:`decode` works on
 validated models; everything that fails validation becomes an :class:`InvalidEvent` carrying the
-original bytes and a reason, so that the stream can dead-letter it instead of stopping.
+original bytes, a code and a one-line reason, so that the stream can dead-letter it instead of stopping.
+
+Hostile input is bounded here, before it can cost anything downstream: an event larger than
+:attr:`InputLimits.max_event_bytes` is refused on its raw bytes, before parsing (``too_large``); a name
+(queue, agent, source, team, reason, call id, customer…) longer than :attr:`InputLimits.max_name_chars`
+(``name_too_long``) or holding a control character (``control_character``) is refused at validation —
+any other Unicode is a legitimate name. Times are RFC 3339 text only (a number is not a time), and
+numbers are finite.
+
+The limits reach validation as its *context* (``decode(raw, limits)``), not through a module-level
+setting: the worker and the offline replay each pass their own configured limits, two engines in one
+process (the tests, a read side beside a worker) cannot change each other's, and a caller that passes
+none gets :data:`DEFAULT_LIMITS`.
 """
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from enum import Enum
 from typing import Annotated, Any, Literal
 
 import orjson
 from pydantic import (
+    AfterValidator,
     AwareDatetime,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     TypeAdapter,
     ValidationError,
+    ValidationInfo,
     model_validator,
 )
+from pydantic_core import PydanticCustomError
+
+
+class InputLimits(BaseModel):
+    """How large an input may be (``monitor.limits`` in the settings)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    #: an event's JSON, in bytes, checked on the raw bytes before parsing (a Kafka message, a log line)
+    max_event_bytes: Annotated[int, Field(ge=1024, le=16 * 1024 * 1024)] = 64 * 1024
+    #: a name (queue, agent, source, team, reason, category, call id, customer…), in characters
+    max_name_chars: Annotated[int, Field(ge=16, le=65536)] = 200
+
+
+DEFAULT_LIMITS = InputLimits()
+
+#: control characters (C0, DEL, C1): they forge log lines and break terminals, and no PBX names a queue with one
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+#: what ``str.splitlines`` splits on beyond the control characters
+_LINE_BREAKS = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+#: the start of an RFC 3339 date-time; pydantic parses the rest (and says what is wrong with it)
+_DATE_TIME = re.compile(r"\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}")
+#: a reason longer than this is cut: it names what is wrong, it does not carry the input
+REASON_CHARS = 300
+
+
+def one_line(text: str, limit: int = REASON_CHARS) -> str:
+    """``text`` as one printable line of at most ``limit`` characters: line breaks and other control
+    characters escaped (a reason quotes input, and input must not forge a log line)."""
+    flat = _LINE_BREAKS.sub(lambda m: m.group().encode("unicode_escape").decode(), text)
+    return flat if len(flat) <= limit else flat[: limit - 1] + "…"
+
+
+def _name(value: str, info: ValidationInfo) -> str:
+    context = info.context
+    limits = context.get("limits", DEFAULT_LIMITS) if isinstance(context, dict) else DEFAULT_LIMITS
+    if limits is None:  # trusted: what this process validated and stored itself
+        return value
+    if len(value) > limits.max_name_chars:
+        raise PydanticCustomError("name_too_long", "{length} characters, over the limit of {limit}",
+                                  {"length": len(value), "limit": limits.max_name_chars})
+    found = _CONTROL.search(value)
+    if found is not None:
+        raise PydanticCustomError("control_character", "control character {char} at position {at}",
+                                  {"char": repr(found.group()), "at": found.start()})
+    return value
+
+
+def _time_text(value: Any) -> Any:
+    # a number (or digits as text) would be read as epoch seconds: 1e10 is the year 2286
+    if isinstance(value, datetime) or (isinstance(value, str) and _DATE_TIME.match(value)):
+        return value
+    raise PydanticCustomError("datetime_text", "a time is RFC 3339 text (2026-11-23T09:15:02.120Z), not {kind}",
+                              {"kind": type(value).__name__ if not isinstance(value, str) else "this text"})
+
+
+#: a name: bounded, no control characters, any other Unicode
+Name = Annotated[str, AfterValidator(_name)]
+RequiredName = Annotated[Name, Field(min_length=1)]
+#: an instant: RFC 3339 text with a zone
+Time = Annotated[AwareDatetime, BeforeValidator(_time_text)]
 
 
 class Channel(str, Enum):
@@ -42,12 +119,13 @@ class AgentStateName(str, Enum):
 class _Event(BaseModel):
     # Unknown extra fields are ignored (the contract is forward compatible); models are frozen
     # because the engine keeps some of them (held out-of-order events) and must not see them change.
-    model_config = ConfigDict(extra="ignore", frozen=True)
+    # Numbers are finite everywhere: "Infinity" would otherwise be read as a float.
+    model_config = ConfigDict(extra="ignore", frozen=True, allow_inf_nan=False)
 
     v: Literal[1]
-    id: Annotated[str, Field(min_length=1, max_length=128)]
-    ts: AwareDatetime
-    source: str | None = None
+    id: Annotated[Name, Field(min_length=1, max_length=128)]
+    ts: Time
+    source: Name | None = None
 
     @property
     def epoch(self) -> float:
@@ -56,23 +134,23 @@ class _Event(BaseModel):
 
 
 class _ContactEvent(_Event):
-    call_id: Annotated[str, Field(min_length=1)]
-    queue: Annotated[str, Field(min_length=1)]
+    call_id: RequiredName
+    queue: RequiredName
     channel: Channel = Channel.voice
     priority: Annotated[int, Field(ge=0, le=9)] = 0
 
 
 class CallQueued(_ContactEvent):
     type: Literal["call.queued"]
-    customer: str | None = None
-    waiting_since: AwareDatetime | None = None
+    customer: Name | None = None
+    waiting_since: Time | None = None
 
 
 class CallAnswered(_ContactEvent):
     type: Literal["call.answered"]
     #: required, but null where the source's own record names nobody (some CDR exports): the contact
     #: counts in every queue figure and in no agent's
-    agent: Annotated[str, Field(min_length=1)] | None
+    agent: RequiredName | None
 
 
 class CallAbandoned(_ContactEvent):
@@ -82,59 +160,59 @@ class CallAbandoned(_ContactEvent):
 class CallDequeued(_ContactEvent):
     type: Literal["call.dequeued"]
     reason: Literal["timeout", "overflow", "callback", "voicemail", "other"]
-    to_queue: str | None = None
+    to_queue: Name | None = None
 
 
 class CallTransferred(_ContactEvent):
     type: Literal["call.transferred"]
-    agent: Annotated[str, Field(min_length=1)]
-    to_queue: str | None = None
-    to_agent: str | None = None
+    agent: RequiredName
+    to_queue: Name | None = None
+    to_agent: Name | None = None
 
 
 class CallEnded(_ContactEvent):
     type: Literal["call.ended"]
     #: null only after a ``call.answered`` whose agent is null
-    agent: Annotated[str, Field(min_length=1)] | None
+    agent: RequiredName | None
     ended_by: Literal["customer", "agent", "system"]
-    hold_s: Annotated[float, Field(ge=0)] | None = None
+    hold_s: Annotated[float, Field(ge=0, allow_inf_nan=False)] | None = None
 
 
 class CallWrapped(_ContactEvent):
     type: Literal["call.wrapped"]
-    agent: Annotated[str, Field(min_length=1)]
+    agent: RequiredName
 
 
 class CallDisposition(_ContactEvent):
     type: Literal["call.disposition"]
-    agent: Annotated[str, Field(min_length=1)]
+    agent: RequiredName
     resolved: bool
     complaint: bool | None = None
-    category: str | None = None
+    category: Name | None = None
 
 
 class AgentState(_Event):
     type: Literal["agent.state"]
-    agent: Annotated[str, Field(min_length=1)]
+    agent: RequiredName
     state: AgentStateName
-    reason: str | None = None
-    queues: list[str] | None = None
-    team: str | None = None
+    reason: Name | None = None
+    queues: list[Name] | None = None
+    team: Name | None = None
 
 
 class SurveyOffered(_Event):
     type: Literal["survey.offered"]
-    call_id: Annotated[str, Field(min_length=1)]
-    agent: Annotated[str, Field(min_length=1)]
-    queue: Annotated[str, Field(min_length=1)]
+    call_id: RequiredName
+    agent: RequiredName
+    queue: RequiredName
     channel: Channel = Channel.voice
 
 
 class SurveyCompleted(_Event):
     type: Literal["survey.completed"]
-    call_id: Annotated[str, Field(min_length=1)]
-    agent: Annotated[str, Field(min_length=1)]
-    queue: Annotated[str, Field(min_length=1)]
+    call_id: RequiredName
+    agent: RequiredName
+    queue: RequiredName
     channel: Channel = Channel.voice
     satisfied: Annotated[int, Field(ge=1, le=5)] | None = None
     professional: Annotated[int, Field(ge=1, le=5)] | None = None
@@ -149,7 +227,7 @@ class SurveyCompleted(_Event):
 
 class SourceHeartbeat(_Event):
     type: Literal["source.heartbeat"]
-    source: Annotated[str, Field(min_length=1)]
+    source: RequiredName
 
 
 Event = Annotated[
@@ -167,14 +245,20 @@ _adapter: TypeAdapter[Event] = TypeAdapter(Event)
 
 
 class InvalidEvent(Exception):
-    """An input that is not a valid event: the original bytes and a one-line reason."""
+    """An input that is not a valid event: the original bytes, a code and a one-line reason."""
 
     def __init__(self, raw: bytes, reason: str, code: str) -> None:
+        reason = one_line(reason)
         super().__init__(reason)
         self.raw = raw
+        #: one printable line (escaped, at most REASON_CHARS): it goes to logs and dead letters as it is
         self.reason = reason
-        #: a short, low-cardinality label for metrics (``not_json``, ``bad_version``, ``invalid``, …)
+        #: a short, low-cardinality label for metrics (``not_json``, ``bad_version``, ``too_large``, …)
         self.code = code
+
+
+#: validation errors of our own (see :func:`_name`) whose type is their code
+_OWN_CODES = frozenset({"name_too_long", "control_character"})
 
 
 def _summarise(err: ValidationError) -> tuple[str, str]:
@@ -187,6 +271,8 @@ def _summarise(err: ValidationError) -> tuple[str, str]:
         code = "bad_version"
     elif kind == "missing":
         code = "missing_field"
+    elif kind in _OWN_CODES:
+        code = kind
     elif "datetime" in kind or "timezone" in kind:
         code = "bad_timestamp"
     else:
@@ -195,9 +281,18 @@ def _summarise(err: ValidationError) -> tuple[str, str]:
     return code, f"{loc or 'event'}: {first['msg']}{more}"
 
 
-def decode(raw: bytes | str) -> Event:
-    """Validate one JSON event. Raises :class:`InvalidEvent` with a reason instead of anything else."""
-    data = raw.encode() if isinstance(raw, str) else raw
+def decode(raw: bytes | str, limits: InputLimits | None = DEFAULT_LIMITS) -> Event:
+    """Validate one JSON event within ``limits``. Raises :class:`InvalidEvent` with a code and a one-line
+    reason instead of anything else.
+
+    ``limits=None`` is for what this process validated and stored itself (held events in a stored state):
+    the contract is checked, not the limits, which may have been lowered since it was written.
+    """
+    # surrogatepass: text that is not valid Unicode fails as JSON below, not as an encoding error here
+    data = raw.encode("utf-8", "surrogatepass") if isinstance(raw, str) else raw
+    if limits is not None and len(data) > limits.max_event_bytes:
+        # before parsing: a huge input costs no parse, and its dead letter carries an excerpt only
+        raise InvalidEvent(data, f"{len(data)} bytes, over the limit of {limits.max_event_bytes}", "too_large")
     try:
         obj = orjson.loads(data)
     except orjson.JSONDecodeError as exc:
@@ -205,7 +300,7 @@ def decode(raw: bytes | str) -> Event:
     if not isinstance(obj, dict):
         raise InvalidEvent(data, f"not a JSON object but {type(obj).__name__}", "not_object")
     try:
-        return _adapter.validate_python(obj)
+        return _adapter.validate_python(obj, context={"limits": limits})
     except ValidationError as exc:
         code, reason = _summarise(exc)
         raise InvalidEvent(data, reason, code) from None

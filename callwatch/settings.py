@@ -8,12 +8,13 @@ Precedence, highest first: constructor arguments, environment variables, the YAM
 from __future__ import annotations
 
 import os
+import socket
 from enum import Enum
 from pathlib import Path
 from typing import Annotated, Any
 
 import yaml
-from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from callwatch.alarm_rules import load_rules
@@ -25,6 +26,22 @@ class ClockMode(str, Enum):
     wall = "wall"
     #: "now" is the event-time watermark: a replay of a recorded log through the live pipeline
     event = "event"
+
+
+class HealthSettings(BaseModel):
+    """When the worker's ``/healthz`` says it is not well (``streams/health.py``), and raises the alarm."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    #: how often the worker probes Redis (a write) and looks at its consumer
+    interval_s: Annotated[float, Field(gt=0, le=60)] = 1.0
+    #: a write to Redis not answered within this long: ``redis_hung`` (a Redis busy with one big write for a
+    #: second is not worth a page; one that answers nothing for two is)
+    redis_hung_after_s: Annotated[float, Field(gt=0, le=600)] = 2.0
+    #: messages waiting in a partition and none applied for this long: ``consumer_stuck``
+    consumer_stuck_after_s: Annotated[float, Field(gt=0)] = 60.0
+    #: how long ``offset_regression`` stays reported after the worker started the partition over
+    offset_regression_hold_s: Annotated[float, Field(ge=0)] = 300.0
 
 
 class _YamlSource(PydanticBaseSettingsSource):
@@ -62,8 +79,9 @@ class Settings(BaseSettings):
     #: the Faust app id, which is also the consumer group
     app_id: str = "callwatch"
     clock: ClockMode = ClockMode.wall
-    #: the worker's web server: /metrics for Prometheus, /healthz
-    web_host: str = "0.0.0.0"
+    #: the worker's web server: /metrics for Prometheus, /healthz. Loopback unless asked otherwise: the
+    #: compose stack opts into 0.0.0.0 (CALLWATCH_WEB_HOST) for its Prometheus
+    web_host: str = "127.0.0.1"
     web_port: Annotated[int, Field(ge=1, le=65535)] = 6066
     #: events are applied and written to Redis in batches of at most this many…
     batch_max: Annotated[int, Field(ge=1)] = 2000
@@ -82,11 +100,40 @@ class Settings(BaseSettings):
     #: the alarm rules file (YAML, see callwatch/alarm_rules.py); replaces ``monitor.alarms``
     alarm_rules_file: Path | None = None
 
+    # --- hardening (issue 12): faults, health, hostile input -------------------------------------------
+    #: the worker's name in its health alarms' subject; default ``<host name>:<web_port>``, stable across
+    #: restarts and distinct for workers sharing a host (a container's host name is its id)
+    worker_name: Annotated[str, Field(min_length=1, max_length=200)] | None = None
+    #: a Redis command not answered within this long fails and is retried: a hung Redis must not hang
+    #: the worker (its alarms, its timer, its /healthz)
+    redis_timeout_s: Annotated[float, Field(gt=0, le=600)] = 5.0
+    health: HealthSettings = Field(default_factory=HealthSettings)
+    #: a dead letter carries this much of the original (and its length and SHA-256): it always fits
+    dead_letter_original_bytes: Annotated[int, Field(ge=0, le=256 * 1024)] = 4096
+    #: the key of the callers' pseudonyms, as the importers read it (CALLWATCH_PSEUDONYM_KEY); the worker
+    #: and the offline replay pseudonymise phone numbers and e-mail addresses with it (``monitor``)
+    pseudonym_key: SecretStr | None = None
+
     @model_validator(mode="after")
     def _load_rules(self) -> Settings:
         if self.alarm_rules_file is not None:
             rules = load_rules(self.alarm_rules_file)
             object.__setattr__(self, "monitor", self.monitor.model_copy(update={"alarms": rules}))
+        return self
+
+    @model_validator(mode="after")
+    def _default_worker_name(self) -> Settings:
+        if self.worker_name is None:
+            object.__setattr__(self, "worker_name", f"{socket.gethostname()}:{self.web_port}")
+        return self
+
+    @model_validator(mode="after")
+    def _pseudonym_key_to_monitor(self) -> Settings:
+        # the engine's configuration is what the worker and the offline replay both receive
+        if self.pseudonym_key is not None:
+            monitor = MonitorConfig.model_validate({**self.monitor.model_dump(), "alarms": self.monitor.alarms,
+                                                    "pseudonym_key": self.pseudonym_key})
+            object.__setattr__(self, "monitor", monitor)
         return self
 
     @classmethod

@@ -7,13 +7,11 @@ rather than fall back to something guessable. Raw numbers are never logged.
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import os
-import re
+
+from callwatch.identifiers import pseudonym
 
 ENV_KEY = "CALLWATCH_PSEUDONYM_KEY"
-_NOT_DIALLED = re.compile(r"[^0-9+]")
 
 
 class MissingKey(RuntimeError):
@@ -34,14 +32,9 @@ class Pseudonymizer:
         return cls(key.encode())
 
     def __call__(self, identity: str) -> str | None:
-        """``c-`` and 20 hex digits; None for an empty or anonymous caller id."""
-        text = identity.strip()
-        if not text or text.lower() in {"anonymous", "unknown", "0", "none"}:
-            return None
-        # a phone number is the same caller however it was punctuated
-        digits = _NOT_DIALLED.sub("", text)
-        normal = digits if len(digits) >= 3 else text.lower()
-        return "c-" + hmac.new(self._key, normal.encode(), hashlib.sha256).hexdigest()[:20]
+        """``c-`` and 20 hex digits; None for an empty or anonymous caller id (the worker's function: one
+        caller has one pseudonym whoever computed it)."""
+        return pseudonym(self._key, identity)
 
     def __repr__(self) -> str:
         return "Pseudonymizer(<key hidden>)"

@@ -42,8 +42,11 @@ class KafkaPublisher:
 
     async def dead_letters(self, items: list[DeadLetter]) -> None:
         for d in items:
-            log.info("dead letter partition=%d offset=%d: %s", d.partition, d.offset, d.reason)
-        await self._send_all(self.settings.dead_letter_topic, [(d.key, d.encode()) for d in items])
+            log.info("dead letter partition=%d offset=%d (%d bytes) %s: %s", d.partition, d.offset, len(d.raw),
+                     d.code, d.reason)
+        # bounded (an excerpt of the original): a dead letter always fits the broker's message size
+        size = self.settings.dead_letter_original_bytes
+        await self._send_all(self.settings.dead_letter_topic, [(d.key, d.encode(size)) for d in items])
 
     async def alarms(self, items: list[Alarm]) -> None:
         # the alarm's own JSON (v2); the dispatcher adds the links
@@ -74,9 +77,17 @@ def create_app(settings: Settings, store: StateStore | None = None,
         broker_heartbeat_interval=settings.session_timeout_s / 5,
         broker_rebalance_timeout=settings.session_timeout_s,
         loghandlers=[],
+        # the worker's web server serves /metrics and /healthz, nothing else: Faust's own pages would show
+        # its tables, the cluster's topology and its sensors to whoever reaches the port
+        web_router_enabled=False,
+        web_tables_enabled=False,
+        web_graph_enabled=False,
+        web_stats_enabled=False,
+        web_metrics_enabled=False,
     )
     store = store or RedisStateStore(settings.redis_url, settings.redis_prefix,
-                                     retention_days=settings.monitor.agent_history_days + 1)
+                                     retention_days=settings.monitor.agent_history_days + 1,
+                                     timeout_s=settings.redis_timeout_s)
     registry = registry or CollectorRegistry()
     metrics = WorkerMetrics(registry)
 
@@ -85,8 +96,11 @@ def create_app(settings: Settings, store: StateStore | None = None,
         os.kill(os.getpid(), signal.SIGTERM)
 
     service = MonitorService(settings, store, KafkaPublisher(app, settings), observer=metrics, stop=stop)
+    # internal: Faust declares it (with these partitions) before it subscribes. A topic only subscribed to
+    # is never declared, and the broker creates it on the first request with its own default count, which
+    # is how CALLWATCH_TOPIC_PARTITIONS came to be ignored. An existing topic is left as it is.
     events_topic = app.topic(settings.events_topic, value_serializer="raw", key_serializer="raw",
-                             partitions=settings.topic_partitions)
+                             partitions=settings.topic_partitions, internal=True)
     side_topics = [app.topic(settings.dead_letter_topic, value_serializer="raw", key_serializer="raw",
                              partitions=1),
                    app.topic(settings.alerts_topic, value_serializer="raw", key_serializer="raw",
@@ -99,8 +113,28 @@ def create_app(settings: Settings, store: StateStore | None = None,
             return None
         return None if high is None else max(0, high - applied - 1)
 
+    def log_end(partition: int) -> int | None:
+        try:
+            high = app.consumer.highwater(TP(settings.events_topic, partition))
+        except Exception:  # not assigned yet, or no fetch so far
+            return None
+        return high if isinstance(high, int) and high >= 0 else None
+
+    async def restart_consumer(partition: int, seek_to: int | None) -> None:
+        tp = TP(settings.events_topic, partition)
+        consumer = app.consumer
+        # what Faust does for a partition revoked: forget the offsets read, acknowledged and committed in the
+        # old log. Remembered, they make Faust drop the new log's records below the last one read, and never
+        # commit an offset below its last commit (a restart would then skip the new log's first records)
+        for memory in ("_gap", "_acked", "_acked_index", "_read_offset", "_committed_offset"):
+            getattr(consumer, memory).pop(tp, None)
+        if seek_to is not None:
+            await consumer.seek_wait({tp: seek_to})
+
     registry.register(MonitorCollector(service, lag))
     service.behind = lag
+    service.log_end = log_end
+    service.restart_consumer = restart_consumer
 
     @app.agent(events_topic, name="callwatch.monitor")
     async def monitor(stream: faust.StreamT[Any]) -> None:
@@ -128,6 +162,10 @@ def create_app(settings: Settings, store: StateStore | None = None,
     async def snapshots() -> None:
         await service.run_snapshots()
 
+    @app.task  # type: ignore[untyped-decorator]
+    async def health_probe() -> None:
+        await service.run_health()
+
     async def on_assigned(sender: Any, assigned: set[TP], **kwargs: Any) -> None:
         await service.assign(tp.partition for tp in assigned if tp.topic == settings.events_topic)
 
@@ -144,7 +182,9 @@ def create_app(settings: Settings, store: StateStore | None = None,
 
     @app.page("/healthz")
     async def health(web: Any, request: Any) -> Any:
-        return web.json({"ok": True, "partitions": sorted(service.runners)})
+        # 503 with the reasons while a condition is on (streams/health.py), 200 otherwise
+        body = {**service.health.report(), "partitions": sorted(service.runners)}
+        return web.json(body, status=200 if body["ok"] else 503)
 
     return app, service
 

@@ -15,7 +15,7 @@ from prometheus_client import CollectorRegistry, Counter, Histogram
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-from callwatch.alarm import Alarm
+from callwatch.alarm import PIPELINE_ALARMS, Alarm
 from callwatch.engine.aggregates import WAIT_BUCKETS_S, AgentDay
 from callwatch.engine.figures import live_queue, queue_windows, queues_of
 from callwatch.engine.integrity import SIGNALS
@@ -133,6 +133,11 @@ class MonitorCollector(Collector):
                 labels=["source"])
         assigned = g("callwatch_partitions_assigned", "Partitions of the events topic this worker owns")
         assigned.add_metric([], len(svc.runners))
+        conditions = g("callwatch_worker_condition", "1 while the worker's health condition is on (/healthz answers "
+                       "503 with its reason), else 0", labels=["reason"])
+        on = {c.reason for c in svc.health.conditions.values()}
+        for reason in PIPELINE_ALARMS:
+            conditions.add_metric([reason], 1.0 if reason in on else 0.0)
         for p, runner in sorted(svc.runners.items()):
             eng = runner.engine
             part = str(p)
@@ -205,7 +210,7 @@ class MonitorCollector(Collector):
                                 figures[suffix].add_metric([q, channel, wname], value)
         yield from (waiting, oldest, over, window_s, target, agents, alarm, sl, *figures.values(),
                     hist_answered, hist_abandoned, floor_agents, *floor_sums.values(), floor_state_s, signals,
-                    events, dup, late, incons, dead, lag, wm, src, assigned)
+                    events, dup, late, incons, dead, lag, wm, src, assigned, conditions)
         if per_agent:
             yield from (agent_state, *agent_sums.values(), agent_state_s)
 

@@ -20,6 +20,9 @@ Key schema (``P`` is the configured prefix, ``T`` the events topic, ``N`` a part
 ``P:p:T:N:c:customers`` (hash)         each customer's contacts of the last 72 h, field pseudonym
 ``P:partitions:T`` (set)               the partitions that have state
 ``P:snapshot:T:N`` (string)            the wallboard's figures (JSON), refreshed every second
+``P:workers:W`` (string)               worker ``W`` is alive and this Redis holds what it wrote: its
+                                       boot id, refreshed every second only if present (a Redis that
+                                       restarted empty has lost it: ``streams/health.py``)
 =====================================  ==========================================================
 
 Bounded memory: the engine deletes what has ended (contacts 24 h after their last event, intervals
@@ -72,6 +75,13 @@ class StateStore(Protocol):
 
     async def snapshots(self, topic: str) -> dict[int, bytes]: ...
 
+    async def load_meta_offset(self, topic: str, partition: int) -> int:
+        """The last applied offset alone (cheap); -1 when nothing is stored."""
+
+    async def mark_alive(self, worker: str, boot: str, create: bool) -> bool:
+        """Refresh the worker's marker (a write: the health probe); False when it was not there. With
+        ``create`` it is set whether it was there or not (the worker's first mark)."""
+
     async def close(self) -> None: ...
 
 
@@ -81,7 +91,14 @@ class MemoryStateStore:
     def __init__(self) -> None:
         self.parts: dict[tuple[str, int], StoredPartition] = {}
         self.snaps: dict[tuple[str, int], bytes] = {}
+        self.markers: dict[str, str] = {}
         self.commits = 0
+
+    def lose_everything(self) -> None:
+        """What a Redis restarted without persistence holds: nothing (for the tests of the health probe)."""
+        self.parts.clear()
+        self.snaps.clear()
+        self.markers.clear()
 
     async def load(self, topic: str, partition: int) -> StoredPartition:
         found = self.parts.get((topic, partition))
@@ -119,6 +136,16 @@ class MemoryStateStore:
     async def snapshots(self, topic: str) -> dict[int, bytes]:
         return {p: v for (t, p), v in self.snaps.items() if t == topic}
 
+    async def load_meta_offset(self, topic: str, partition: int) -> int:
+        found = self.parts.get((topic, partition))
+        return -1 if found is None else found.offset
+
+    async def mark_alive(self, worker: str, boot: str, create: bool) -> bool:
+        present = worker in self.markers
+        if present or create:
+            self.markers[worker] = boot
+        return present
+
     async def close(self) -> None:
         return None
 
@@ -126,8 +153,11 @@ class MemoryStateStore:
 class RedisStateStore:
     """The real store: one transaction per batch, the key schema in this module's docstring."""
 
-    def __init__(self, url: str, prefix: str = "callwatch", retention_days: int = 131) -> None:
-        self.redis = aioredis.Redis.from_url(url)
+    def __init__(self, url: str, prefix: str = "callwatch", retention_days: int = 131,
+                 timeout_s: float | None = None) -> None:
+        # with a timeout, a hung Redis (stopped, swapping, a network that drops packets) fails a command
+        # instead of holding it forever: the caller retries, and whatever does not need Redis goes on
+        self.redis = aioredis.Redis.from_url(url, socket_timeout=timeout_s, socket_connect_timeout=timeout_s)
         self.prefix = prefix
         self.ttl_s = retention_days * 86400
 
@@ -270,6 +300,13 @@ class RedisStateStore:
 
     async def write_snapshot(self, topic: str, partition: int, snapshot: bytes) -> None:
         await self.redis.set(f"{self.prefix}:snapshot:{topic}:{partition}", snapshot, ex=86400)
+
+    async def mark_alive(self, worker: str, boot: str, create: bool) -> bool:
+        key = f"{self.prefix}:workers:{worker}"
+        if create:
+            existed = await self.redis.set(key, boot, ex=86400, get=True)
+            return existed is not None
+        return bool(await self.redis.set(key, boot, ex=86400, xx=True))
 
     async def snapshots(self, topic: str) -> dict[int, bytes]:
         keys = [k async for k in self.redis.scan_iter(match=f"{self.prefix}:snapshot:{topic}:*")]

@@ -68,6 +68,6 @@ def load(name: str, stored: dict[Any, bytes], target: dict[Any, Any]) -> None:
         if kind is float:
             target[key] = value
         elif kind is list:
-            target[key] = [decode(orjson.dumps(e)) for e in value]
+            target[key] = [decode(orjson.dumps(e), limits=None) for e in value]  # validated when it came in
         else:
             target[key] = kind.from_dict(value)

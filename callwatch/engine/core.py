@@ -460,6 +460,17 @@ class Engine:
             out["seen"] = seen
         return out
 
+    def export(self) -> dict[str, dict[str, bytes]]:
+        """The whole state as a store holds it (every key of every container, all dedup ids), for a store
+        that lost what it had; what was changed since the last :meth:`take_dirty` is in it, and is no
+        longer pending."""
+        out: dict[str, dict[str, bytes]] = {}
+        for name, (container, keys) in self._containers().items():
+            out[name] = {k: v for k, v in codec.changes(container, container.keys()).items() if v is not None}
+            keys.clear()
+        out["seen"] = self.seen.export()
+        return out
+
     def clear_dirty(self) -> None:
         for _, keys in self._containers().values():
             keys.clear()

@@ -70,6 +70,22 @@ class SeenIds:
         self.clear_changes()
         return out
 
+    def export(self) -> dict[str, bytes]:
+        """Every id remembered, one field per hour (a store that lost its copy is written whole again);
+        the fields written before are forgotten, and what was pending is in the export."""
+        by_hour: dict[int, list[tuple[str, float]]] = {}
+        for event_id, ts in self.ids.items():
+            by_hour.setdefault(int(ts // 3600), []).append((event_id, ts))
+        self._fields.clear()
+        out: dict[str, bytes] = {}
+        for hour, items in sorted(by_hour.items()):
+            self.batch += 1
+            name = f"{hour}:{self.batch}"
+            self._fields[hour] = [name]
+            out[name] = orjson.dumps(items)
+        self.clear_changes()
+        return out
+
     def clear_changes(self) -> None:
         self._new.clear()
         self._gone.clear()

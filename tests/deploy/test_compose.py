@@ -21,11 +21,8 @@ SERVICES: dict[str, Any] = COMPOSE["services"]
 LONG_RUNNING = {"kafka", "redis", "worker", "dispatcher", "wallboard", "prometheus", "alertmanager", "grafana"}
 #: the callwatch services that others reach across the compose network, and the setting that binds each
 #: (every one defaults to 127.0.0.1, which nothing outside the container reaches)
-BINDS = {"worker": "CALLWATCH_METRICS_HOST", "dispatcher": "CALLWATCH_ALERTS_METRICS_HOST",
+BINDS = {"worker": "CALLWATCH_WEB_HOST", "dispatcher": "CALLWATCH_ALERTS_METRICS_HOST",
          "wallboard": "CALLWATCH_WALLBOARD_HOST"}
-#: a setting that the streams branch of issue 12 adds (the worker's metrics bind); see
-#: test_the_worker_metrics_bind_is_a_setting
-PENDING_SETTINGS = {"CALLWATCH_METRICS_HOST"}
 #: where a port may be published on the host: this machine only, or where PUBLISH_ADDRESS says (.env)
 PUBLISH_DEFAULT = "${PUBLISH_ADDRESS:-127.0.0.1}"
 
@@ -75,7 +72,7 @@ def test_every_setting_it_names_exists() -> None:
     env = COMPOSE["x-callwatch-env"]
     assert set(env) <= known, set(env) - known
     for name, service in SERVICES.items():
-        named = {k for k in service.get("environment", {}) if k.startswith("CALLWATCH_")} - PENDING_SETTINGS
+        named = {k for k in service.get("environment", {}) if k.startswith("CALLWATCH_")}
         assert named <= known, (name, named - known)
     example = yaml.safe_load((ROOT / "alerts" / "delivery.example.yaml").read_text())
     secret_vars = {v for r in example["receivers"] for k, v in r.items() if k.endswith("_env")}
@@ -103,18 +100,16 @@ def test_the_bind_settings_default_to_loopback() -> None:
     from callwatch.settings import Settings
 
     defaults = Settings()
-    for variable in set(BINDS.values()) - PENDING_SETTINGS:
+    for variable in set(BINDS.values()):
         assert getattr(defaults, variable.removeprefix("CALLWATCH_").lower()) == "127.0.0.1", variable
 
 
-@pytest.mark.xfail(strict=True, reason="CALLWATCH_METRICS_HOST comes with the streams branch of issue 12: when "
-                   "merging it, delete this mark and PENDING_SETTINGS")
 def test_the_worker_metrics_bind_is_a_setting() -> None:
     """The worker's metrics bind, which the compose file opts into, is a setting and defaults to loopback."""
     from callwatch.settings import Settings
 
-    assert "CALLWATCH_METRICS_HOST" in _settings_env()
-    assert Settings().metrics_host == "127.0.0.1"  # type: ignore[attr-defined]
+    assert "CALLWATCH_WEB_HOST" in _settings_env()
+    assert Settings().web_host == "127.0.0.1"
 
 
 def test_ports_are_published_on_this_machine_unless_opted_in() -> None:

@@ -51,12 +51,13 @@ def test_workers_split_partitions_without_double_counting() -> None:
 
     one, left, right = asyncio.run(run())
     combined: dict = defaultdict(float)
+    per_worker = ("callwatch_partitions_assigned", "callwatch_worker_condition")  # each worker's own, by instance
     for svc in (left, right):
         for key, value in _samples(svc).items():
-            if key[0] != "callwatch_partitions_assigned":
+            if key[0] not in per_worker:
                 assert key not in combined, f"{key} exported by both workers"
                 combined[key] = value
-    whole = {k: v for k, v in _samples(one).items() if k[0] != "callwatch_partitions_assigned"}
+    whole = {k: v for k, v in _samples(one).items() if k[0] not in per_worker}
     assert combined == whole
     assert any(k[0] == "callwatch_queue_waiting_contacts" for k in whole)
 

@@ -1,0 +1,21 @@
+"""What an input must be to reach the engine: the event contract within the configured limits, with
+no personal identifier in it (:mod:`callwatch.identifiers`).
+
+The live worker and the offline replay both take their events through :func:`admit`, with the same
+:class:`~callwatch.config.MonitorConfig`, so that they refuse and pseudonymise alike — and give equal
+figures.
+"""
+
+from __future__ import annotations
+
+from callwatch.config import MonitorConfig
+from callwatch.events import Event, decode
+from callwatch.identifiers import screen
+
+
+def admit(raw: bytes, config: MonitorConfig) -> Event:
+    """The event in ``raw`` as the engine may take it; :class:`~callwatch.events.InvalidEvent` (with a
+    code and a one-line reason) for anything else."""
+    key = config.pseudonym_key
+    return screen(decode(raw, config.limits), None if key is None else key.get_secret_value().encode(),
+                  config.personal_identifiers, raw)
