@@ -56,6 +56,7 @@ bench-pipeline: deps venv
 # how long after a caller crosses the wait window the page reaches a receiver (100 alarms)
 bench-alerts: deps venv
 	$(BIN)/python bench/alert_delay_bench.py
+	$(BIN)/python bench/alert_delay_bench.py --redis-hang 8
 
 lint: venv
 	$(BIN)/ruff check .

@@ -3,13 +3,18 @@
 The whole path on real parts: events → embedded broker → worker (wall clock, 2 s window) → alerts topic
 → ``callwatch alerts run`` → a real HTTP receiver. 100 callers in 100 queues cross one after another
 (10 a second); each start's delay is its arrival at the receiver minus the alarm's ``at`` (the exact
-crossing instant), each resolve's its arrival minus the answer's time. Results go to stdout and
-bench/results/alerts.json. A benchmark, not a test.
+crossing instant), each resolve's its arrival minus the answer's time. With ``--redis-hang S``, Redis is
+stopped (SIGSTOP) for S seconds while the callers cross (from the 20th on), then continued (SIGCONT):
+the alarm path must not wait for Redis. Results go to stdout and bench/results/alerts.json. A
+benchmark, not a test.
 """
 
 from __future__ import annotations
 
+import argparse
 import json
+import os
+import signal
 import statistics
 import subprocess
 import sys
@@ -68,6 +73,10 @@ def wait_for(count: int, status: str, timeout: float) -> None:
 
 
 def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--redis-hang", type=float, default=0.0, metavar="S",
+                        help="stop Redis with SIGSTOP for S seconds while the callers cross")
+    hang_s = parser.parse_args().redis_hang
     logs = Path(tempfile.mkdtemp(prefix="callwatch-alert-bench-"))
     broker = start_tansu(log_dir=logs)
     redis = start_redis(data_dir=logs)
@@ -94,7 +103,11 @@ def main() -> None:
     try:
         wait_for_port(web_port, timeout=90, proc=worker)
         time.sleep(8)  # both consumers joined (the embedded broker waits half a session per join)
-        print(f"{ALARMS} callers in {ALARMS} queues, {RATE:g}/s, window {WINDOW_S:g} s ...")
+        print(f"{ALARMS} callers in {ALARMS} queues, {RATE:g}/s, window {WINDOW_S:g} s"
+              + (f", Redis stopped for {hang_s:g} s from the 20th caller's crossing" if hang_s else "") + " ...")
+        hang = threading.Timer(20 / RATE + WINDOW_S, _hang_redis, (redis.proc.pid, hang_s)) if hang_s else None
+        if hang is not None:
+            hang.start()
         for i in range(ALARMS):
             producer.send(f"events-{name}", event("call.queued", time.time(), f"q{i}", call_id=f"c{i}",
                                                   queue=f"q{i:03d}"), key=b"pbx-bench")
@@ -108,6 +121,8 @@ def main() -> None:
             time.sleep(1 / RATE)
         wait_for(ALARMS, "resolved", 60)
         time.sleep(2)
+        if hang is not None:
+            hang.join()
     finally:
         producer.close()
         stop_process(dispatcher, timeout=20)
@@ -119,6 +134,7 @@ def main() -> None:
     resolves = [t - parse_iso(m["at"]) for t, m in Hook.got if m["status"] == "resolved"]
     ids = [m["id"] for _, m in Hook.got]
     results = {"when": datetime.now(timezone.utc).isoformat(timespec="seconds"), "alarms": ALARMS,
+               "redis_stopped_s": hang_s,
                "window_s": WINDOW_S, "start_after_crossing": percentiles(starts),
                "resolve_after_answer": percentiles(resolves), "duplicates": len(ids) - len(set(ids))}
     s, r = results["start_after_crossing"], results["resolve_after_answer"]
@@ -130,6 +146,15 @@ def main() -> None:
     out.mkdir(exist_ok=True)
     (out / "alerts.json").write_text(json.dumps(results, indent=1))
     print(f"results in {out / 'alerts.json'}; logs in {logs}")
+
+
+def _hang_redis(pid: int, seconds: float) -> None:
+    """Redis hung, not gone: its connections stay open and nothing answers (SIGSTOP), then it resumes."""
+    os.kill(pid, signal.SIGSTOP)
+    try:
+        time.sleep(seconds)
+    finally:
+        os.kill(pid, signal.SIGCONT)
 
 
 if __name__ == "__main__":
