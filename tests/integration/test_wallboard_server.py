@@ -210,6 +210,8 @@ def test_push_clients_beyond_the_cap_are_turned_away_with_a_reason(board: Board)
     let in."""
     async def go() -> tuple[int, dict[str, Any], str, int | None]:
         async with aiohttp.ClientSession() as session:
+            # the board is shared: an earlier test's screens leave at the server's next push to them
+            await _streams_down_to(session, board.url, 0)
             screens = [Ticks(session, board.url) for _ in range(MAX_STREAMS)]
             for screen in screens:
                 await screen.first()
