@@ -3,7 +3,7 @@
 Each partition's offset is committed only up to the last message that every receiver has finished
 (delivered, found delivered, or dead-lettered); delivered ids are kept in Redis for a week. A
 dispatcher restarted mid-incident, or one whose receiver was down for an hour, therefore neither pages
-again nor loses the resolve.
+again nor loses the resolve. No page waits for Redis (see :class:`RedisState`).
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ import redis.asyncio as aioredis
 import yaml
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from prometheus_client import CollectorRegistry, start_http_server
+from redis.exceptions import RedisError
 
 from alerts.delivery import DeliveryConfig, Dispatcher, DispatcherMetrics
 from alerts.links import Links
@@ -40,19 +41,96 @@ MAX_IN_FLIGHT = 10_000
 DRAIN_S = 10.0
 
 
+class RedisState:
+    """The dispatcher's reads and writes of Redis, none of which a page waits for.
+
+    Redis holds the delivered ids (so that a restart does not page twice) and the silences; neither is
+    worth holding an alarm for. A call not answered within ``answer_within_s`` counts as failed, and
+    after a failure Redis is left alone for ``rest_s`` (a hung Redis would otherwise cost every alarm
+    the wait): delivered ids are then remembered here and written when Redis answers again, and the
+    silences last read stay in force.
+    """
+
+    def __init__(self, client: aioredis.Redis, answer_within_s: float = 0.25, rest_s: float = 5.0) -> None:
+        self.redis = client
+        self.answer_within_s = answer_within_s
+        self.rest_s = rest_s
+        self._down_until = 0.0
+
+    async def call(self, what: str, command: Any) -> Any:
+        """``command()``'s answer, or None when Redis failed to answer in time (or is resting)."""
+        if time.monotonic() < self._down_until:
+            return None
+        task = asyncio.ensure_future(command())
+        # not wait_for: cancelling a command stuck on a hung server waits for the client's own clean-up,
+        # which is what must not be waited for; the command is left to finish or fail on its own
+        done, _ = await asyncio.wait({task}, timeout=self.answer_within_s)
+        if not done:
+            task.add_done_callback(_forget)
+            self._failed(what, "no answer")
+            return None
+        exc = task.exception()
+        if exc is not None:
+            if not isinstance(exc, RedisError | OSError):
+                raise exc
+            self._failed(what, type(exc).__name__)
+            return None
+        return task.result()
+
+    def _failed(self, what: str, why: str) -> None:
+        if self._down_until == 0.0 or time.monotonic() >= self._down_until + self.rest_s:
+            log.warning("Redis did not answer (%s: %s); delivering without it for %.0f s", what, why, self.rest_s)
+        self._down_until = time.monotonic() + self.rest_s
+
+
+def _forget(task: asyncio.Future[Any]) -> None:
+    if not task.cancelled():
+        task.exception()  # retrieved: a late failure of a command nobody waits for is not an error
+
+
 class RedisDeliveredIds:
-    def __init__(self, client: aioredis.Redis, prefix: str) -> None:
+    """Delivered ids in Redis for a week, and here for as long as this dispatcher runs (bounded)."""
+
+    #: ids remembered in memory; the oldest go first
+    LOCAL = 100_000
+
+    def __init__(self, client: aioredis.Redis, prefix: str, state: RedisState | None = None) -> None:
         self.redis = client
         self.prefix = prefix
+        self.state = state or RedisState(client)
+        self._local: dict[str, None] = {}
+        self._unwritten: list[str] = []
 
     def _key(self, receiver: str, message_id: str) -> str:
         return f"{self.prefix}:delivered:{receiver}:{message_id}"
 
     async def seen(self, receiver: str, message_id: str) -> bool:
-        return bool(await self.redis.exists(self._key(receiver, message_id)))
+        key = self._key(receiver, message_id)
+        if key in self._local:
+            return True
+        return bool(await self.state.call("delivered ids", lambda: self.redis.exists(key)))
 
     async def mark(self, receiver: str, message_id: str) -> None:
-        await self.redis.set(self._key(receiver, message_id), b"1", ex=DELIVERED_TTL_S)
+        key = self._key(receiver, message_id)
+        self._local[key] = None
+        if len(self._local) > self.LOCAL:
+            del self._local[next(iter(self._local))]
+        self._unwritten.append(key)
+        del self._unwritten[:-self.LOCAL]
+        await self._write()
+
+    async def _write(self) -> None:
+        """Write the ids not yet in Redis (all at once); kept for the next try when Redis does not answer."""
+        keys = list(self._unwritten)
+
+        async def write() -> Any:
+            pipe = self.redis.pipeline(transaction=False)
+            for k in keys:
+                pipe.set(k, b"1", ex=DELIVERED_TTL_S)
+            return await pipe.execute()
+
+        if keys and await self.state.call("delivered ids", write) is not None:
+            del self._unwritten[:len(keys)]
 
 
 def serve_metrics(settings: Settings, port: int, registry: CollectorRegistry) -> tuple[Any, threading.Thread]:
@@ -89,10 +167,17 @@ class CommitTracker:
         return offsets
 
 
-def silences_loader(client: aioredis.Redis, prefix: str) -> Any:
+def silences_loader(client: aioredis.Redis, prefix: str, state: RedisState | None = None) -> Any:
+    """The silences, read each second; while Redis does not answer, the last ones read stay in force."""
+    state = state or RedisState(client)
+    last: list[Silence] = []
+
     async def load() -> list[Silence]:
-        raw = await client.hgetall(f"{prefix}:silences")
-        return [Silence.from_json(v) for v in raw.values()]
+        nonlocal last
+        raw = await state.call("silences", lambda: client.hgetall(f"{prefix}:silences"))
+        if raw is not None:
+            last = [Silence.from_json(v) for v in raw.values()]
+        return last
     return load
 
 
@@ -114,8 +199,10 @@ async def run(settings: Settings, config: DeliveryConfig, group: str = "callwatc
                                 session_timeout_ms=int(settings.session_timeout_s * 1000),
                                 heartbeat_interval_ms=int(settings.session_timeout_s * 200))
     producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap, acks="all")
-    client = aioredis.Redis.from_url(settings.redis_url)
-    delivered = RedisDeliveredIds(client, settings.redis_prefix)
+    client = aioredis.Redis.from_url(settings.redis_url, socket_timeout=settings.redis_timeout_s,
+                                     socket_connect_timeout=settings.redis_timeout_s)
+    redis_state = RedisState(client)
+    delivered = RedisDeliveredIds(client, settings.redis_prefix, redis_state)
     await consumer.start()
     await producer.start()
     tracker = CommitTracker()
@@ -137,7 +224,8 @@ async def run(settings: Settings, config: DeliveryConfig, group: str = "callwatc
                 await producer.send_and_wait(f"{settings.alerts_topic}-dead-letters", body)
 
             dispatcher = Dispatcher(config, receivers, delivered, dead_letter,
-                                    silences=silences_loader(client, settings.redis_prefix), metrics=metrics,
+                                    silences=silences_loader(client, settings.redis_prefix, redis_state),
+                                    metrics=metrics,
                                     links=Links.configured(config.links, settings.wallboard_url), invalid=invalid)
             log.info("delivering %s to %s", settings.alerts_topic, ", ".join(receivers))
             while not stop.is_set():

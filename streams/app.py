@@ -147,7 +147,17 @@ def create_app(settings: Settings, store: StateStore | None = None,
                 batch.setdefault(msg.tp.partition, []).append((msg.offset, msg.value))
             for records in batch.values():
                 records.sort()
-            await service.handle(batch)
+            # held past take_events' own acknowledgement: Kafka commits the batch once Redis holds its
+            # state (see MonitorService.handle), while the next batches are read and applied meanwhile
+            held = list(events)
+            for ev in held:
+                ev.message.incref()
+
+            async def acknowledge(held: list[Any] = held) -> None:
+                for ev in held:
+                    await stream.ack(ev)
+
+            await service.handle(batch, acknowledge)
 
     @app.task  # type: ignore[untyped-decorator]
     async def declare_side_topics() -> None:

@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections import deque
 from collections.abc import Awaitable, Callable, Iterable
 from typing import Protocol, TypeVar
 
@@ -82,6 +83,9 @@ async def _nothing_to_restart(partition: int, seek_to: int | None) -> None:
 #: a log seen ending below the applied offset with no record coming is believed after this long: a new
 #: leader's high-water mark can lag for a moment after a failover, a recreated topic's does not recover
 SHORT_LOG_CONFIRM_S = 2.0
+#: batches applied and published while their write to Redis is under way (a hung Redis); beyond, the
+#: stream waits: what Kafka will redeliver after a crash stays bounded
+MAX_UNWRITTEN_BATCHES = 200
 
 
 class MonitorService:
@@ -112,6 +116,8 @@ class MonitorService:
         self._short_logs: dict[int, float] = {}
         self.lock = asyncio.Lock()
         self._wake = asyncio.Event()
+        #: batches applied whose write to Redis (and so their Kafka acknowledgement) is still under way
+        self._unwritten: deque[asyncio.Future[None]] = deque()
         self.health = Health(settings, wall)
         self.probe = Probe(settings, self.health, store, lambda: self.runners, self.lag, self.rewrite, wall)
         #: per partition: messages behind when its last batch was applied (see :meth:`lag`)
@@ -194,10 +200,15 @@ class MonitorService:
                 if self.runners.pop(p, None) is not None:
                     log.info("partition %d revoked", p)
 
-    async def handle(self, batch: dict[int, list[tuple[int, bytes]]]) -> None:
+    async def handle(self, batch: dict[int, list[tuple[int, bytes]]],
+                     acknowledge: Callable[[], Awaitable[None]] | None = None) -> None:
         """Apply one batch: per partition, in offset order; publish; write state and offset together.
 
-        Returns once Redis holds the batch (the stream waits for it); the lock is not held meanwhile.
+        Without ``acknowledge``, returns once Redis holds the batch. With it (the Faust agent), returns
+        once the batch is applied and its alarms published, and calls ``acknowledge`` (which lets Kafka
+        commit the batch's offsets) once Redis holds it: a Redis that hangs then holds back only the
+        commit, while the next events are read and applied and the timer knows their callers. At most
+        ``MAX_UNWRITTEN_BATCHES`` wait so; beyond, the stream waits for the oldest.
         """
         started = time.perf_counter()
         applied = 0
@@ -231,11 +242,26 @@ class MonitorService:
                 # in a replay, or a backlog not yet caught up, event times are history: no delay to speak of
                 if result.event_times and self.now_for(partition, records[-1][0]) is not None:
                     times.extend(result.event_times)
+        self._wake.set()  # new contacts may have an earlier deadline than the timer's sleep
+        if acknowledge is None:
+            await self._written(written, started, applied, times)
+            return
+        task = asyncio.ensure_future(self._written(written, started, applied, times, acknowledge))
+        self._unwritten.append(task)
+        while self._unwritten and self._unwritten[0].done():
+            self._unwritten.popleft().result()
+        while len(self._unwritten) > MAX_UNWRITTEN_BATCHES:
+            await self._unwritten.popleft()
+
+    async def _written(self, written: list[PartitionRunner], started: float, applied: int, times: list[float],
+                       acknowledge: Callable[[], Awaitable[None]] | None = None) -> None:
+        """Wait until Redis holds what the batch changed (retried until it answers), then acknowledge it."""
         for runner in written:
             await runner.flush(self.store)
+        if acknowledge is not None:
+            await acknowledge()
         done = self.wall()  # an event's effect counts once it is in Redis
         self.observer.batch(time.perf_counter() - started, applied, [done - t for t in times])
-        self._wake.set()  # new contacts may have an earlier deadline than the timer's sleep
 
     async def _check_regression(self, partition: int, runner: PartitionRunner, first: int) -> None:
         """A record at or below the applied offset is a redelivery (a restart, a rebalance) while the
