@@ -72,9 +72,11 @@ def one_line(text: str, limit: int = REASON_CHARS) -> str:
 
 def _name(value: str, info: ValidationInfo) -> str:
     context = info.context
-    limits = context.get("limits", DEFAULT_LIMITS) if isinstance(context, dict) else DEFAULT_LIMITS
+    limits = context.get("limits", DEFAULT_LIMITS) if context.__class__ is dict else DEFAULT_LIMITS
     if limits is None:  # trusted: what this process validated and stored itself
         return value
+    if len(value) <= limits.max_name_chars and value.isprintable():
+        return value  # the common case, decided in C: no control character (nor any unprintable one)
     if len(value) > limits.max_name_chars:
         raise PydanticCustomError("name_too_long", "{length} characters, over the limit of {limit}",
                                   {"length": len(value), "limit": limits.max_name_chars})
