@@ -193,10 +193,6 @@ class MonitorService:
     async def revoke(self, partitions: Iterable[int]) -> None:
         """Forget partitions another worker now owns: their state is in the store, and their series
         leave this worker's /metrics at once (no stale series)."""
-        # what was applied ahead of Redis reaches it before the partition is handed over: the next owner
-        # must not load a state that a late write of ours would then overwrite
-        while self._unwritten:
-            await self._settled(self._unwritten.popleft())
         async with self.lock:
             for p in partitions:
                 self._lag_at_apply.pop(p, None)
@@ -253,18 +249,9 @@ class MonitorService:
         task = asyncio.ensure_future(self._written(written, started, applied, times, acknowledge))
         self._unwritten.append(task)
         while self._unwritten and self._unwritten[0].done():
-            await self._settled(self._unwritten.popleft())
+            self._unwritten.popleft().result()
         while len(self._unwritten) > MAX_UNWRITTEN_BATCHES:
-            await self._settled(self._unwritten.popleft())
-
-    @staticmethod
-    async def _settled(task: asyncio.Future[None]) -> None:
-        """Wait for a batch's write; its failure is logged, never the stream's (its events are not
-        acknowledged, so Kafka delivers them again)."""
-        try:
-            await task
-        except Exception:
-            log.exception("writing a batch's state failed; its events stay unacknowledged")
+            await self._unwritten.popleft()
 
     async def _written(self, written: list[PartitionRunner], started: float, applied: int, times: list[float],
                        acknowledge: Callable[[], Awaitable[None]] | None = None) -> None:
