@@ -52,7 +52,15 @@ from callwatch.engine.records import (
     CustomerHistory,
     Leg,
 )
-from callwatch.engine.rolling import ABANDONED, ABANDONED_AFTER_T, ANSWERED, DEQUEUED, WITHIN, RollingCounts
+from callwatch.engine.rolling import (
+    ABANDONED,
+    ABANDONED_AFTER_T,
+    ANSWERED,
+    DEQUEUED,
+    WITHIN,
+    RollingCounts,
+    service_level,
+)
 from callwatch.engine.seen import SeenIds
 from callwatch.engine.thresholds import EVAL_S, ThresholdAlarms
 from callwatch.engine.wait_alarm import WAIT_ALARM, WaitAlarm
@@ -371,10 +379,8 @@ class Engine:
 
     def service_level_15m(self, queue: str, at: float) -> float | None:
         """The service level of the whole minutes in the 15 before ``at`` (an alarm's context)."""
-        answered, within, abandoned, after_t = self.buckets.service_level_counts(queue, at - 15 * 60, at - MINUTE_S)
-        formula = self._queue_config(queue).service_level_formula.value
-        den = {"answered_only": answered, "abandons_neutral": answered + after_t}.get(formula, answered + abandoned)
-        return None if den <= 0 else within / den
+        counts = self.buckets.service_level_counts(queue, at - 15 * 60, at - MINUTE_S)
+        return service_level(self._queue_config(queue).service_level_formula.value, *counts)
 
     # ------------------------------------------------------------ integrity
 

@@ -50,13 +50,18 @@ class WindowCounts:
 
     def service_level(self, formula: str) -> float | None:
         s = self.sums
-        if formula == "answered_only":
-            den = s[ANSWERED]
-        elif formula == "abandons_neutral":
-            den = s[ANSWERED] + s[ABANDONED_AFTER_T]
-        else:
-            den = s[ANSWERED] + s[ABANDONED]
-        return None if den <= 0 else s[WITHIN] / den
+        return service_level(formula, s[ANSWERED], s[WITHIN], s[ABANDONED], s[ABANDONED_AFTER_T])
+
+
+def service_level(formula: str, answered: int, within: int, abandoned: int, abandoned_after_t: int) -> float | None:
+    """Answered within T over the formula's denominator (METRICS.md), unrounded; None when it is 0."""
+    if formula == "answered_only":
+        den = answered
+    elif formula == "abandons_neutral":
+        den = answered + abandoned_after_t
+    else:
+        den = answered + abandoned
+    return None if den <= 0 else within / den
 
 
 class _QueueMinutes:
