@@ -89,6 +89,13 @@ class Settings(BaseSettings):
     batch_within_s: Annotated[float, Field(gt=0)] = 0.05
     #: how often the wallboard snapshot in Redis is refreshed
     snapshot_interval_s: Annotated[float, Field(gt=0)] = 1.0
+    #: past this many seconds without a snapshot written (the workers' heartbeat), the screens say
+    #: "no data for N s — worker down?"
+    stale_after_s: Annotated[float, Field(gt=0)] = 10.0
+    #: where the worker keeps Faust's data directory (``{app_id}-data`` in it). Its tables are in memory,
+    #: so nothing there outlives the worker: unset, a temporary directory removed when the worker stops.
+    #: The image sets /var/lib/callwatch, which its user owns
+    data_dir: Path | None = None
     #: Kafka consumer-group session (and rebalance) timeout: how soon a dead worker's partitions move
     session_timeout_s: Annotated[float, Field(ge=1)] = 10.0
     #: every Redis key starts with this

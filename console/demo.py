@@ -1,5 +1,11 @@
 """``callwatch demo``: an embedded broker and Redis (``console.embedded``), a worker, the wallboard page
-and a live simulation, each its own ``callwatch`` process, stopped together on Ctrl-C."""
+and a live simulation, each its own process in its own process group, all stopped together.
+
+What it starts it stops, whatever stops it: Ctrl-C (SIGINT), SIGTERM (a supervisor, ``kill``), its
+worker dying (it says so and exits 1), or a failure while starting. It uses the ports it is given or
+refuses, before starting anything, naming the port that is taken: a second demo beside the first must
+not quietly run on other ports than the ones it printed.
+"""
 
 from __future__ import annotations
 
@@ -7,13 +13,29 @@ import os
 import signal
 import subprocess
 import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated
+from types import FrameType
+from typing import IO, Annotated
 
 import typer
+from rich.text import Text
 
 from callwatch.urls import redact_url
 from console.common import CommandError, err, safe
+
+#: how often the demo looks whether its children still run
+_POLL_S = 0.5
+
+
+class _Stopped(Exception):
+    """SIGTERM or SIGINT arrived: stop everything started, then exit."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signal.Signals(signum).name)
+        self.signum = signum
 
 
 def _callwatch(*args: str) -> list[str]:
@@ -21,59 +43,132 @@ def _callwatch(*args: str) -> list[str]:
     return [sys.executable, "-m", "console", *args]
 
 
+@contextmanager
+def _stop_on_signals() -> Iterator[None]:
+    """SIGTERM and SIGINT become :class:`_Stopped` in the main thread while the block runs."""
+
+    def stop(signum: int, frame: FrameType | None) -> None:
+        raise _Stopped(signum)
+
+    before = {sig: signal.signal(sig, stop) for sig in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        yield
+    finally:
+        for sig, handler in before.items():
+            signal.signal(sig, handler)
+
+
+def banner(broker_url: str, redis_url: str, board_port: int, web_port: int, workdir: Path, speed: float) -> str:
+    """Where to look, in lines that fit 80 columns: each command on a line of its own, to copy whole."""
+    return f"""[bold]callwatch demo[/bold] — broker {safe(broker_url)}, Redis {safe(redis_url)}, at {speed:g}x
+  wallboard page (for a TV)   http://127.0.0.1:{board_port}/
+  Prometheus metrics          http://127.0.0.1:{web_port}/metrics
+  logs                        {safe(workdir)}/
+  alarms                      topic callwatch-alerts, and worker.log
+The wallboard in another terminal:
+  export CALLWATCH_REDIS_URL={safe(redis_url)}
+  callwatch stats --watch
+The story: billing falls behind (a burst while agents are on break): its
+abandonment and service-level alarms start, one caller waits past three
+minutes and the wait alarm fires; support alarms for half an hour too.
+Ctrl-C stops everything.
+"""
+
+
+def _refuse_taken(ports: dict[str, int]) -> None:
+    from console.embedded import port_is_free
+
+    taken = [f"{port} ({option})" for option, port in ports.items() if not port_is_free(port)]
+    if taken:
+        raise CommandError(f"port {', '.join(taken)} taken on 127.0.0.1 — is another demo running? Stop it, "
+                           f"or give free ports with the options named")
+
+
+def _tail(path: Path, lines: int = 5) -> str:
+    try:
+        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+    except OSError:
+        return ""
+
+
 def demo(
-    speed: Annotated[float, typer.Option(help="log seconds per second of the replay")] = 30.0,
+    speed: Annotated[float, typer.Option(help="log seconds per second of the simulation")] = 30.0,
     scenario: Annotated[str, typer.Option(help="the scenario to simulate live (file or built-in)")] = "demo",
     seed: Annotated[int, typer.Option(help="the simulation's seed")] = 8,
-    web_port: int = 6066,
-    wallboard_port: int = 6068,
-    kafka_port: int = 9092,
-    redis_port: int = 6379,
+    web_port: Annotated[int, typer.Option(help="the worker's /metrics and /healthz")] = 6066,
+    wallboard_port: Annotated[int, typer.Option(help="the wallboard page")] = 6068,
+    kafka_port: Annotated[int, typer.Option(help="the embedded broker")] = 9092,
+    redis_port: Annotated[int, typer.Option(help="the embedded Redis")] = 6379,
 ) -> None:
     """Start an embedded broker, Redis and a worker, simulate the example day live, and say where to look."""
-    from console.embedded import ServiceError, port_or_free, start_redis, start_tansu, stop_process, wait_for_port
+    from console.embedded import Service, ServiceError, start_redis, start_tansu, stop_process, wait_for_port
 
+    _refuse_taken({"--web-port": web_port, "--wallboard-port": wallboard_port, "--kafka-port": kafka_port,
+                   "--redis-port": redis_port})
     workdir = Path(os.environ.get("CALLWATCH_DEMO_DIR", ".demo")).resolve()
     workdir.mkdir(exist_ok=True)
-    web_port = port_or_free(web_port)
-    try:
-        broker = start_tansu(port_or_free(kafka_port), workdir)
-        redis = start_redis(port_or_free(redis_port), workdir)
-    except ServiceError as exc:
-        raise CommandError(f"could not start the embedded services: {exc}") from exc
-    env = {**os.environ, "CALLWATCH_KAFKA_BOOTSTRAP": broker.url, "CALLWATCH_REDIS_URL": redis.url,
-           "CALLWATCH_CLOCK": "event", "CALLWATCH_WEB_PORT": str(web_port),
-           "CALLWATCH_TOPIC_PARTITIONS": "1"}
-    worker_log = open(workdir / "worker.log", "wb")  # noqa: SIM115 - lives as long as the worker
-    worker_proc = subprocess.Popen(_callwatch("worker"), env=env, stdout=worker_log, stderr=subprocess.STDOUT)
-    board_port = port_or_free(wallboard_port)
-    board_log = open(workdir / "wallboard.log", "wb")  # noqa: SIM115 - lives as long as the page server
-    board_proc = subprocess.Popen(_callwatch("wallboard", "--port", str(board_port), "--host", "127.0.0.1"),
-                                  env=env, stdout=board_log, stderr=subprocess.STDOUT)
-    procs = [worker_proc, board_proc]
-    try:
-        wait_for_port(web_port, timeout=60, proc=worker_proc)
-        wait_for_port(board_port, timeout=30, proc=board_proc)
-        broker_url, redis_url = safe(redact_url(broker.url)), safe(redact_url(redis.url))
-        err.print(f"""[bold]callwatch demo[/bold] — embedded broker {broker_url}, Redis {redis_url}
-  wallboard page (for a TV):   http://127.0.0.1:{board_port}/
-  wallboard in this terminal:  CALLWATCH_REDIS_URL={redis_url} callwatch stats --watch
-  figures as JSON:             CALLWATCH_REDIS_URL={redis_url} callwatch stats --json
-  Prometheus metrics:          http://127.0.0.1:{web_port}/metrics
-  alarms topic:                callwatch-alerts (also logged in {safe(workdir / 'worker.log')})
-The story: billing falls behind mid-morning (a burst while agents are on break); callers abandon,
-one waits past three minutes and the wait alarm fires; support stays healthy. At {speed:g}x.
-""")
-        sim = subprocess.run(_callwatch("simulate", "--scenario", scenario, "--seed", str(seed), "--speed", str(speed)),
-                             env=env, check=False)
-        if sim.returncode != 0:
-            err.print("[red]the simulation did not publish every event[/red]")
-        err.print("simulation done; the monitor keeps running — Ctrl-C stops everything.")
-        signal.pause()
-    except KeyboardInterrupt:
-        pass
-    finally:
-        for p in procs:
-            stop_process(p, timeout=15)
-        broker.stop()
-        redis.stop()
+    services: list[Service] = []
+    procs: list[subprocess.Popen[bytes]] = []
+    logs: list[IO[bytes]] = []
+
+    def child(name: str, *args: str, env: dict[str, str]) -> subprocess.Popen[bytes]:
+        log = open(workdir / f"{name}.log", "wb")  # noqa: SIM115 - lives as long as the child
+        logs.append(log)
+        # its own process group: stopped with whatever it starts, and a Ctrl-C reaches it through us
+        procs.append(subprocess.Popen(_callwatch(*args), env=env, stdout=log, stderr=subprocess.STDOUT,
+                                      start_new_session=True))
+        return procs[-1]
+
+    status = 0
+    with _stop_on_signals():
+        try:
+            try:
+                services.append(start_tansu(kafka_port, workdir))
+                services.append(start_redis(redis_port, workdir))
+            except ServiceError as exc:
+                raise CommandError(f"could not start the embedded services: {exc}") from exc
+            broker, redis = services
+            env = {**os.environ, "CALLWATCH_KAFKA_BOOTSTRAP": broker.url, "CALLWATCH_REDIS_URL": redis.url,
+                   "CALLWATCH_CLOCK": "event", "CALLWATCH_WEB_PORT": str(web_port),
+                   "CALLWATCH_TOPIC_PARTITIONS": "1"}
+            worker = child("worker", "worker", env=env)
+            board = child("wallboard", "wallboard", "--port", str(wallboard_port), "--host", "127.0.0.1", env=env)
+            try:
+                wait_for_port(web_port, timeout=90, proc=worker)
+                wait_for_port(wallboard_port, timeout=30, proc=board)
+            except ServiceError as exc:
+                raise CommandError(f"the demo did not start: {exc} (logs in {workdir})") from exc
+            err.print(banner(redact_url(broker.url), redact_url(redis.url), wallboard_port, web_port, workdir, speed),
+                      soft_wrap=True)
+            sim = child("simulator", "simulate", "--scenario", scenario, "--seed", str(seed), "--speed", str(speed),
+                        env=env)
+            told = False
+            while True:
+                for proc, name in ((worker, "worker"), (board, "wallboard page server")):
+                    if proc.poll() is not None:
+                        log_path = workdir / ("worker.log" if proc is worker else "wallboard.log")
+                        err.print(Text(_tail(log_path), style="dim"))
+                        raise CommandError(f"the {name} stopped (exit {proc.returncode}), so the demo stops "
+                                           f"(its log: {log_path})")
+                if not told and sim.poll() is not None:
+                    told = True
+                    if sim.returncode != 0:
+                        err.print(f"[red]the simulation did not publish every event[/red] (see "
+                                  f"{safe(workdir / 'simulator.log')})")
+                    err.print("simulation done; the monitor keeps running — Ctrl-C stops everything.")
+                time.sleep(_POLL_S)
+        except _Stopped as stopped:
+            err.print(f"{stopped} received: stopping everything the demo started")
+            status = 128 + stopped.signum if stopped.signum == signal.SIGTERM else 0
+        finally:
+            # ignore a second Ctrl-C while cleaning up: an impatient one would leave the rest running
+            signal.signal(signal.SIGINT, signal.SIG_IGN)
+            signal.signal(signal.SIGTERM, signal.SIG_IGN)
+            for proc in reversed(procs):
+                stop_process(proc, timeout=15)
+            for service in reversed(services):
+                service.stop()
+            for log in logs:
+                log.close()
+    if status:
+        raise typer.Exit(status)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import tempfile
@@ -29,14 +30,14 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def port_or_free(preferred: int) -> int:
-    """The preferred port if it is free, else any free one (the demo must not fail on a busy port)."""
+def port_is_free(port: int) -> bool:
+    """Whether a server could listen on 127.0.0.1:``port`` now."""
     with socket.socket() as s:
         try:
-            s.bind(("127.0.0.1", preferred))
+            s.bind(("127.0.0.1", port))
         except OSError:
-            return free_port()
-    return preferred
+            return False
+    return True
 
 
 def wait_for_port(port: int, timeout: float = 20.0, proc: subprocess.Popen[bytes] | None = None) -> None:
@@ -72,14 +73,44 @@ class Service:
 
 
 def stop_process(proc: subprocess.Popen[bytes], timeout: float = 10.0) -> None:
-    """Ask a process to stop; kill it if it has not within ``timeout``."""
+    """Ask a process to stop; kill it if it has not within ``timeout``. A process that leads its own
+    process group (started with ``start_new_session``) is stopped with its whole group, so that nothing
+    it started outlives it."""
+    group = _leads_group(proc)
     if proc.poll() is None:
-        proc.terminate()
+        _signal(proc, signal.SIGTERM, group)
         try:
             proc.wait(timeout=timeout)
         except subprocess.TimeoutExpired:
-            proc.kill()
+            _signal(proc, signal.SIGKILL, group)
             proc.wait()
+    if group:  # what it started and left behind
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(proc.pid, signal.SIGKILL)
+
+
+def _leads_group(proc: subprocess.Popen[bytes]) -> bool:
+    try:
+        return os.getpgid(proc.pid) == proc.pid
+    except ProcessLookupError:
+        return False
+
+
+def _signal(proc: subprocess.Popen[bytes], sig: signal.Signals, group: bool) -> None:
+    with contextlib.suppress(ProcessLookupError):
+        if group:
+            os.killpg(proc.pid, sig)
+        else:
+            proc.send_signal(sig)
+
+
+def _started(port: int, proc: subprocess.Popen[bytes]) -> None:
+    """Wait for a service to listen; stop it if it does not, or if we are stopped meanwhile."""
+    try:
+        wait_for_port(port, proc=proc)
+    except BaseException:
+        stop_process(proc)
+        raise
 
 
 def start_tansu(port: int | None = None, log_dir: Path | None = None) -> Service:
@@ -92,8 +123,9 @@ def start_tansu(port: int | None = None, log_dir: Path | None = None) -> Service
             [tansu_binary(), "broker", "--listener-url", listener, "--advertised-listener-url", listener,
              "--storage-engine", "memory://tansu/"],
             stdout=log_file, stderr=subprocess.STDOUT, env={**os.environ, "RUST_LOG": "warn"},
+            start_new_session=True,  # its own group: a Ctrl-C meant for whoever started it is theirs to pass on
         )
-    wait_for_port(port, proc=proc)
+    _started(port, proc)
     return Service("tansu", f"127.0.0.1:{port}", port, proc, log_path)
 
 
@@ -107,9 +139,9 @@ def start_redis(port: int | None = None, data_dir: Path | None = None) -> Servic
     proc = subprocess.Popen(
         [binary, "--port", str(port), "--bind", "127.0.0.1", "--dir", str(data_dir), "--save", "",
          "--appendonly", "no", "--logfile", str(log_path), "--protected-mode", "yes"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT,
+        stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT, start_new_session=True,
     )
-    wait_for_port(port, proc=proc)
+    _started(port, proc)
     return Service("redis", f"redis://127.0.0.1:{port}/0", port, proc, log_path)
 
 

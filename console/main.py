@@ -10,14 +10,44 @@ from typing import Annotated, Any
 
 import typer
 from rich.text import Text
-from typer.core import TyperGroup
+from typer import _click as typer_click
+from typer.core import TyperArgument, TyperGroup, TyperOption
 
 from console import agents, alerts, demo, goals, imports, replay, simulate, state, wallboard, worker
 from console.common import describe, err
 
+#: typer's type tags in click's plain words
+_KINDS = {"str": "TEXT", "int": "INTEGER", "float": "NUMBER", "file": "FILE", "path": "PATH", "directory": "DIR"}
+
+
+def _plain_metavars(command: Any, ctx: Any) -> None:
+    """Help in click's plain words: a flag shows no value, an option the kind of value it takes
+    (``INTEGER``, ``TEXT``, ``[wall|event]``), an argument only its name — not typer's ``<bool>``,
+    ``<str>`` tags, which read as if a flag wanted a value typed after it. (typer's vendored click
+    classes, which it does not export, hence ``Any``.)"""
+    for param in command.get_params(ctx):
+        if isinstance(param, TyperOption) and param.metavar is None:
+            if param.is_flag or param.count:
+                param.metavar = ""
+            else:
+                label = param.display_type(ctx).strip("<>")
+                param.metavar = f"[{label}]" if "|" in label else _KINDS.get(label, label.upper())
+        elif isinstance(param, TyperArgument) and param.metavar is None:
+            param.metavar = (param.name or "value").upper()
+            # its name says what it is; the type column would repeat it as a tag
+            setattr(param, "display_type_rich", lambda ctx: None)  # noqa: B010 - typer has no setting for it
+    for name in getattr(command, "commands", {}):
+        sub = command.get_command(ctx, name)
+        if sub is not None:
+            _plain_metavars(sub, type(ctx)(sub, parent=ctx, info_name=name))
+
 
 class _OneLineErrors(TyperGroup):
     """The app's top group: whatever a command lets through is answered here, once for all commands."""
+
+    def make_context(self, info_name: str | None, args: list[str], parent: Any = None, **extra: Any) -> Any:
+        _plain_metavars(self, typer_click.Context(self, info_name=info_name))
+        return super().make_context(info_name, args, parent, **extra)
 
     def invoke(self, ctx: Any) -> Any:  # typer's vendored click.Context, which it does not export
         try:
@@ -62,7 +92,7 @@ app.add_typer(state.app, name="state")
 
 
 def main() -> None:
-    app()
+    app(prog_name="callwatch")  # `python -m console` too: the usage lines name the command people type
 
 
 if __name__ == "__main__":

@@ -6,10 +6,13 @@ Built by :func:`create_app` from one :class:`Settings`; nothing connects or regi
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import signal
 import sys
+import tempfile
+from pathlib import Path
 from typing import Any
 
 import faust
@@ -54,10 +57,17 @@ class KafkaPublisher:
                              [(a.key.encode(), a.model_dump_json().encode()) for a in items])
 
 
-def create_app(settings: Settings, store: StateStore | None = None,
-               registry: CollectorRegistry | None = None) -> tuple[faust.App, MonitorService]:
+def create_app(settings: Settings, store: StateStore | None = None, registry: CollectorRegistry | None = None,
+               datadir: Path | None = None) -> tuple[faust.App, MonitorService]:
+    """The worker's Faust app and its monitor. Faust's data directory goes in ``settings.data_dir``, else
+    in ``datadir`` (run_worker's temporary one); never in the current directory, Faust's default, where
+    every worker left a ``{app_id}-data/`` behind."""
+    data_root = settings.data_dir or datadir
+    if data_root is None:
+        raise ValueError("create_app needs a data directory: settings.data_dir or datadir")
     app = CallwatchApp(
         settings.app_id,
+        datadir=str(data_root / f"{settings.app_id}-data"),
         broker=[f"kafka://{h.strip()}" for h in settings.kafka_bootstrap.split(",")],
         value_serializer="raw",
         key_serializer="raw",
@@ -233,11 +243,17 @@ def run_worker(settings: Settings, loglevel: str = "info") -> None:
     from faust.worker import Worker
 
     check_stored_formats(settings)
-    app, service = create_app(settings)
-    worker = Worker(app, loglevel=loglevel, quiet=True, redirect_stdouts=False)
-    try:
-        worker.execute_from_commandline()
-    except SystemExit:
-        if service.fatal is not None:
-            raise SystemExit(2) from None
-        raise
+    if settings.data_dir is not None:
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+    # the tables are in memory: Faust's data directory holds nothing that outlives the worker
+    scratch = contextlib.nullcontext(None) if settings.data_dir else tempfile.TemporaryDirectory(
+        prefix="callwatch-worker-")
+    with scratch as tmp:
+        app, service = create_app(settings, datadir=None if tmp is None else Path(tmp))
+        worker = Worker(app, loglevel=loglevel, quiet=True, redirect_stdouts=False)
+        try:
+            worker.execute_from_commandline()
+        except SystemExit:
+            if service.fatal is not None:
+                raise SystemExit(2) from None
+            raise

@@ -139,3 +139,11 @@ class SharedRead(Generic[T]):
 def stored_report(settings: Settings) -> dict[str, Any]:
     """The offline replay's report, computed from the state the workers committed to Redis."""
     return report(asyncio.run(stored_engine(settings)))
+
+
+def staleness_s(merged: dict[str, Any], now: float) -> float | None:
+    """Wall seconds since the newest partition snapshot was written (``now`` − its ``written_at``), None
+    when none ever was. The worker rewrites its snapshots every second, events or not: that write is its
+    heartbeat, so a quiet floor is not stale and a dead worker is."""
+    written = [p["written_at"] for p in merged.get("partitions", ())]
+    return max(now - max(written), 0.0) if written else None
