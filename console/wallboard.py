@@ -48,14 +48,14 @@ def stats(
         return
     out = Console()
     if not watch:
-        out.print(render(read_redis(live_figures, settings), settings, time.time()))
+        out.print(render(read_redis(live_figures, settings), settings, time.time(), out.width))
         return
-    with Live(render(read_redis(live_figures, settings), settings, time.time()), console=out,
+    with Live(render(read_redis(live_figures, settings), settings, time.time(), out.width), console=out,
               refresh_per_second=2, screen=False) as live:
         try:
             while True:
                 time.sleep(1)
-                live.update(render(read_redis(live_figures, settings), settings, time.time()))
+                live.update(render(read_redis(live_figures, settings), settings, time.time(), out.width))
         except KeyboardInterrupt:
             pass
 
@@ -124,19 +124,24 @@ def _alarm_line(queue: str, alarm: dict[str, Any], board: dict[str, Any]) -> Tex
     return Text.assemble(("  ALARM ", "bold white on red"), " ", (queue, "bold"), f": {what}{when}")
 
 
-def _table(title: str, *numbers: str) -> Table:
-    """A table of one row per queue: the queue's name (cut, never wrapped), then figures, right-aligned."""
+#: the columns of "queues now" beside the queue's name take this much of a line
+_FIGURES_WIDTH = 64
+
+
+def _table(title: str, width: int, *numbers: str) -> Table:
+    """A table of one row per queue: the queue's name (cut to what the line leaves, never wrapped),
+    then figures, right-aligned."""
     table = Table(title=title, title_justify="left", title_style="bold", box=box.SIMPLE_HEAD, pad_edge=False)
-    table.add_column("queue", no_wrap=True, overflow="ellipsis", max_width=16)
+    table.add_column("queue", no_wrap=True, overflow="ellipsis", max_width=max(12, width - _FIGURES_WIDTH))
     for header in numbers:
         table.add_column(header, justify="right", no_wrap=True)
     return table
 
 
-def render(figures: dict[str, Any], settings: Settings, now: float) -> Group:
+def render(figures: dict[str, Any], settings: Settings, now: float, width: int = 80) -> Group:
     """A terminal wallboard that fits 80 columns: the queues now (each figure over its alarm rule's
-    window, the same words as the page), the queues today, then every active alarm on a line of its own
-    and, past the limit, how long no worker has written."""
+    window, the same words as the page), every active alarm on a line of its own, the agents, the queues
+    today and, past the limit, how long no worker has written. ``width``: the terminal's columns."""
     figures = with_levels(figures, settings)
     queues: dict[str, Any] = figures["queues"]
     stale = staleness_s(figures, now)
@@ -148,11 +153,11 @@ def render(figures: dict[str, Any], settings: Settings, now: float) -> Group:
         return Group(*parts)
     first = next(iter(queues.values()))["board"]
     sl_words, ab_words = first["service_level"]["window_words"], first["abandonment"]["window_words"]
-    now_table = _table("queues now", "waiting", "oldest\nwait", f"service level\n{sl_words}",
+    now_table = _table("queues now", width, "waiting", "oldest\nwait", f"service level\n{sl_words}",
                        f"abandoned\n{ab_words}")
     now_table.add_column("alarms", min_width=13)
-    agents_table = _table("agents now", "available", "busy", "wrap-up", "away", "staffed")
-    today_table = _table("today", "offered", "answered", "abandoned", "service\nlevel", "ASA")
+    agents_table = _table("agents now", width, "available", "busy", "wrap-up", "away", "staffed")
+    today_table = _table("today", width, "offered", "answered", "abandoned", "service\nlevel", "ASA")
     alarm_lines: list[Text] = []
     for q, f in queues.items():
         board = f["board"]
