@@ -4,10 +4,13 @@ Prometheus and Alertmanager configurations pass their own tools."""
 
 from __future__ import annotations
 
+import base64
+import os
 import re
 import shutil
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -188,3 +191,102 @@ def test_prometheus_config_passes_promtool(tmp_path: Path) -> None:
     assert done.returncode == 0, done.stdout + done.stderr
     mounted = next(v for v in SERVICES["prometheus"]["volumes"] if "callwatch-rules.yml" in v)
     assert mounted.split(":")[1] == "/etc/prometheus/rules/callwatch-rules.yml"
+
+
+def test_kafka_keeps_its_log_in_its_volume() -> None:
+    """Kafka writes its log where the named volume is mounted (its image's default, under /tmp, is not
+    kept), formatted for a fixed cluster id that is a UUID in base64 as KRaft requires."""
+    kafka = SERVICES["kafka"]
+    mounted = {v.split(":")[1] for v in kafka["volumes"] if v.startswith("kafka-data:")}
+    assert kafka["environment"]["KAFKA_LOG_DIRS"] in mounted
+    cluster_id = kafka["environment"]["CLUSTER_ID"]
+    assert len(base64.urlsafe_b64decode(cluster_id + "==")) == 16 and len(cluster_id) == 22
+
+
+def _dockerfile() -> list[tuple[str, str]]:
+    """The Dockerfile's instructions in order, as (INSTRUCTION, arguments)."""
+    lines = (ROOT / "Dockerfile").read_text().replace("\\\n", " ").splitlines()
+    return [(ins.upper(), rest.strip()) for ins, _, rest in (line.partition(" ") for line in lines)
+            if ins and not ins.startswith("#")]
+
+
+def test_the_image_gives_its_user_the_data_dir_settings_name() -> None:
+    """The image runs as `nobody`, sets the worker's data directory (Settings.data_dir, which Faust's
+    data directory goes in) to a directory it creates and gives to that user, and works there; no
+    service moves it elsewhere."""
+    from callwatch.settings import Settings
+
+    steps = _dockerfile()
+    env = dict(rest.split("=", 1) for ins, rest in steps if ins == "ENV")
+    data_dir = env["CALLWATCH_DATA_DIR"]
+    assert Settings(data_dir=data_dir).data_dir == Path(data_dir)
+    runs = " && ".join(rest for ins, rest in steps if ins == "RUN")
+    assert f"mkdir -p {data_dir}" in runs and f"chown nobody:nogroup {data_dir}" in runs
+    assert [rest for ins, rest in steps if ins == "USER"] == ["nobody"]
+    assert [rest for ins, rest in steps if ins == "WORKDIR"][-1] == data_dir  # a cwd it can write
+    for name, service in SERVICES.items():
+        if service.get("build"):
+            assert "CALLWATCH_DATA_DIR" not in service.get("environment", {}), name
+
+
+def test_the_image_user_can_write_where_the_worker_writes() -> None:
+    """The image's situation outside Docker: the user `nobody` (or, not as root, this user), a working
+    directory it cannot write, CALLWATCH_DATA_DIR a directory it owns. The worker's app creates Faust's
+    data directories there, and nothing in the working directory (where Faust's default put them, which
+    failed with PermissionError in the image)."""
+    root = Path(tempfile.mkdtemp(prefix="callwatch-image-"))  # not under pytest's 0700 directory
+    try:
+        root.chmod(0o755)
+        app_dir, data_dir = root / "app", root / "var-lib-callwatch"
+        app_dir.mkdir()
+        data_dir.mkdir()
+        as_user: list[str] = []
+        if os.geteuid() == 0:
+            os.chown(data_dir, 65534, 65534)
+            as_user = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"]
+        app_dir.chmod(0o555)
+        script = ("from callwatch.settings import Settings; from streams.app import create_app; "
+                  "app, _ = create_app(Settings()); app._create_directories(); print(app.conf.tabledir)")
+        done = subprocess.run([*as_user, sys.executable, "-c", script], cwd=app_dir, capture_output=True, text=True,
+                              env={"PATH": os.environ["PATH"], "HOME": str(data_dir), "CALLWATCH_DATA_DIR": str(data_dir),
+                                   "PYTHONPATH": os.pathsep.join(sys.path), "PYTHONDONTWRITEBYTECODE": "1"},
+                              timeout=120, check=False)
+        assert done.returncode == 0, done.stderr[-2000:]
+        assert Path(done.stdout.strip()).is_dir() and Path(done.stdout.strip()).is_relative_to(data_dir)
+        assert list(app_dir.iterdir()) == []
+    finally:
+        (root / "app").chmod(0o755)
+        shutil.rmtree(root)
+
+
+def test_the_image_ships_every_file_the_packages_read() -> None:
+    """Every file in the installed packages that is not Python (scenarios, mappings, the example day, the
+    page) is package data, so the image's `pip install .` has them; the demo profile's log path is where
+    the image's Python installs it."""
+    import tomllib
+    from fnmatch import fnmatch
+
+    pyproject = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]
+    globs: dict[str, list[str]] = pyproject["package-data"]
+    tracked = subprocess.run(["git", "ls-files"], cwd=ROOT, capture_output=True, text=True, check=True).stdout
+    for path in tracked.splitlines():
+        package, _, inner = path.partition("/")
+        if package in {"callwatch", "streams", "producers", "alerts", "console"} and not path.endswith(".py"):
+            assert any(fnmatch(inner, g) for g in globs.get(package, [])), f"{path} is not package data"
+    python = re.fullmatch(r"python:(\d+\.\d+)-slim", next(rest for ins, rest in _dockerfile() if ins == "FROM"))
+    log = SERVICES["replay"]["command"][1]
+    site = f"/usr/local/lib/python{python.group(1) if python else '?'}/site-packages/"
+    assert log.startswith(site) and (ROOT / log.removeprefix(site)).is_file(), log
+
+
+def test_the_demo_profile_replays_in_real_time_into_wall_clock_workers() -> None:
+    """The workers run on the wall clock, which refuses events ahead of it: the demo profile replays the
+    example day rebased to now at 1x (a faster replay sends events from the future), and the README
+    says so, with the commands the compose file's header gives."""
+    assert COMPOSE["x-callwatch-env"]["CALLWATCH_CLOCK"] == "${CALLWATCH_CLOCK:-wall}"
+    command = SERVICES["replay"]["command"]
+    assert command[command.index("--speed") + 1] == "1" and "--rebase-now" in command
+    readme = (ROOT / "README.md").read_text()
+    assert "docker compose stop simulator && docker compose --profile demo up -d replay" in readme
+    assert "docker compose up -d --scale worker=3" in readme
+    assert "in real time" in readme[readme.index("--profile demo"):][:600]
