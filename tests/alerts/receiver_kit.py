@@ -1,23 +1,28 @@
 """A real HTTP server that records what it is sent, answers as told, a real SMTP server's inbox, a sample
-alarm lifecycle and links."""
+alarm lifecycle and links, and alarms sent through the real Slack receiver to such a server."""
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from email import message_from_bytes, policy
 from email.message import EmailMessage
 from typing import Any
 
+import aiohttp
+import pytest
 from aiohttp import web
 from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session
 
 from alerts.links import Link, Links
+from alerts.receivers.slack import SlackReceiver, SlackSpec
 from callwatch.alarm import Alarm
 from console.embedded import free_port
 
 WALLBOARD = "http://wallboard.example/d/callwatch-floor"
+#: an incoming webhook's path, as Slack gives them (its last part is the secret)
+SLACK_PATH = "/services/T0000/B0000/XXXXsecretXXXX"
 #: what a dispatcher with ``wallboard_url`` = WALLBOARD and no ``links`` setting adds
 LINKS = Links.configured(None, WALLBOARD)
 
@@ -123,3 +128,20 @@ def alarm(name: str = "wait_window_exceeded", queue: str = "billing", **fields: 
 def changed(a: Alarm, **fields: Any) -> Alarm:
     """``a`` with some fields changed, validated (``id`` follows)."""
     return Alarm.model_validate({**dict(a), **fields})
+
+
+async def sent_to_slack(alarms: Iterable[Alarm], monkeypatch: pytest.MonkeyPatch,
+                        min_interval_s: float = 0.0) -> list[Recorded]:
+    """What Slack's webhook would receive: each alarm sent, with its links, by the Slack receiver (paced
+    at ``min_interval_s``) to a recording server at SLACK_PATH, its URL read from the environment."""
+    server = await HttpReceiver().start()
+    monkeypatch.setenv("CW_SLACK_URL", server.url + SLACK_PATH)
+    try:
+        async with aiohttp.ClientSession() as session:
+            slack = SlackReceiver(SlackSpec(kind="slack", name="slack", url_env="CW_SLACK_URL",
+                                            min_interval_s=min_interval_s), session)
+            for alarm in alarms:
+                await slack.send(alarm, links(alarm))
+    finally:
+        await server.stop()
+    return server.got

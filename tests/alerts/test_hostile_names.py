@@ -19,7 +19,6 @@ from alerts.delivery import DeliveryConfig, Dispatcher, MemoryDeliveredIds
 from alerts.receivers import build_receiver
 from alerts.receivers.alertmanager import AlertmanagerReceiver, AlertmanagerSpec
 from alerts.receivers.pagerduty import PagerDutyReceiver, PagerDutySpec
-from alerts.receivers.slack import SlackReceiver, SlackSpec
 from alerts.receivers.smtp import EmailReceiver, EmailSpec
 from alerts.receivers.webhook import WebhookReceiver, WebhookSpec, sign
 from callwatch.alarm import Alarm, LinkedAlarm
@@ -32,6 +31,7 @@ from tests.alerts.receiver_kit import (
     changed,
     lifecycle,
     links,
+    sent_to_slack,
 )
 
 pytestmark = pytest.mark.integration
@@ -41,7 +41,6 @@ SLACK_HOSTILE = "billing <!channel> <http://evil.example|click here> & <@U0123> 
 MAIL_HOSTILE = "billing\r\nBcc: evil@example.org\r\nX-Injected: yes"
 #: what a JSON receiver must keep as one value: quotes, braces, a Go template, a newline, an HTML tag
 JSON_HOSTILE = 'billing", "alertname": "x"} {{ .CommonLabels }}\n<script>alert(1)</script>'
-SLACK_PATH = "/services/T0000/B0000/XXXXsecretXXXX"
 ROUTING_KEY = "R0UT1NGK3Y0123456789abcdefABCDEF"
 
 
@@ -78,20 +77,8 @@ def test_slack_shows_a_hostile_queue_as_text(monkeypatch: pytest.MonkeyPatch) ->
     """A queue, an agent and contact ids holding Slack's control sequences arrive escaped (&, <, > as
     Slack documents) in every mrkdwn text and the notification text, with Slack's auto-parsing off: no
     broadcast, no mention, no disguised link; unescaped, the text reads the raw name."""
-    async def go() -> list[Any]:
-        server = await HttpReceiver().start()
-        monkeypatch.setenv("CW_SLACK_URL", server.url + SLACK_PATH)
-        try:
-            async with aiohttp.ClientSession() as session:
-                slack = SlackReceiver(SlackSpec(kind="slack", name="slack", url_env="CW_SLACK_URL",
-                                                min_interval_s=0), session)
-                for sent in (*lifecycle(queue=SLACK_HOSTILE), _integrity(SLACK_HOSTILE, (SLACK_HOSTILE,))):
-                    await slack.send(sent, links(sent))
-        finally:
-            await server.stop()
-        return server.got
-
-    got = _run(go())
+    got = _run(sent_to_slack((*lifecycle(queue=SLACK_HOSTILE), _integrity(SLACK_HOSTILE, (SLACK_HOSTILE,))),
+                             monkeypatch))
     assert len(got) == 4
     for record in got:
         payload = orjson.loads(record.body)

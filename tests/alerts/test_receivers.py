@@ -19,15 +19,13 @@ from alerts.delivery import DeliveryConfig, Dispatcher, MemoryDeliveredIds
 from alerts.receivers import DeliveryError, PermanentDeliveryError, build_receiver
 from alerts.receivers.alertmanager import AlertmanagerReceiver, AlertmanagerSpec
 from alerts.receivers.pagerduty import PagerDutyReceiver, PagerDutySpec
-from alerts.receivers.slack import SlackReceiver, SlackSpec
 from alerts.receivers.smtp import EmailReceiver, EmailSpec
 from callwatch.alarm import Alarm
 from console.embedded import free_port
-from tests.alerts.receiver_kit import HttpReceiver, Inbox, changed, lifecycle, links
+from tests.alerts.receiver_kit import SLACK_PATH, HttpReceiver, Inbox, changed, lifecycle, links, sent_to_slack
 
 pytestmark = pytest.mark.integration
 ROUTING_KEY = "R0UT1NGK3Y0123456789abcdefABCDEF"  # PagerDuty integration keys are 32 characters
-SLACK_PATH = "/services/T0000/B0000/XXXXsecretXXXX"
 
 
 def _run(coro: Any) -> Any:
@@ -64,20 +62,7 @@ def _check_block_kit(payload: dict[str, Any]) -> None:
 def test_slack_blocks_are_readable_and_paced(monkeypatch: pytest.MonkeyPatch) -> None:
     """Start, repeat and resolve arrive as valid Block Kit at most once per interval; the text tells
     what, where, how bad, since when and links to the wallboard."""
-    async def go() -> list[Any]:
-        server = await HttpReceiver().start()
-        monkeypatch.setenv("CW_SLACK_URL", server.url + SLACK_PATH)
-        try:
-            async with aiohttp.ClientSession() as session:
-                slack = SlackReceiver(SlackSpec(kind="slack", name="slack", url_env="CW_SLACK_URL",
-                                                min_interval_s=0.3), session)
-                for alarm in lifecycle():
-                    await slack.send(alarm, links(alarm))
-        finally:
-            await server.stop()
-        return server.got
-
-    got = _run(go())
+    got = _run(sent_to_slack(lifecycle(), monkeypatch, min_interval_s=0.3))
     assert [r.path for r in got] == [SLACK_PATH] * 3
     payloads = [orjson.loads(r.body) for r in got]
     for payload in payloads:
