@@ -8,6 +8,7 @@ abandonment amber from 5 % and red from the queue's ``abandonment_high`` thresho
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from callwatch.settings import Settings
@@ -30,71 +31,97 @@ def level_abandonment(value: float | None, threshold: float) -> str:
         else "green"
 
 
-#: an alarm's name in the words every screen uses
-ALARM_WORDS = {"wait_window_exceeded": "wait", "abandonment_high": "abandoned", "service_level_low": "service level",
-               "no_agents": "no agents", "feed_silent": "feed silent"}
-
-
-def alarm_word(alarm: str) -> str:
-    return ALARM_WORDS.get(alarm, alarm.removeprefix("integrity_").replace("_", " "))
-
-
-def duration_words(seconds: float) -> str:
-    """A window's length as people say it: ``30 min``, ``2 h``, ``90 s``."""
+def span_words(seconds: float) -> str:
+    """A window's length as the page says it: ``30 min``, ``1 h``, ``90 s``."""
     if seconds % 3600 == 0:
-        return f"{seconds / 3600:g} h"
+        return f"{int(seconds // 3600)} h"
     if seconds % 60 == 0:
-        return f"{seconds / 60:g} min"
+        return f"{int(seconds // 60)} min"
     return f"{seconds:g} s"
 
 
+def wait_words(seconds: float) -> str:
+    """A wait as the page shows it: ``45 s``, ``3:07``, ``1:02:03``."""
+    s = max(round(seconds), 0)
+    if s < 60:
+        return f"{s} s"
+    h, rest = divmod(s, 3600)
+    m, sec = divmod(rest, 60)
+    return f"{h}:{m:02d}:{sec:02d}" if h else f"{m}:{sec:02d}"
+
+
+def pct_beside(value: float | None, reference: float) -> str:
+    """``value`` as a percentage that never reads as ``reference`` unless it is (the page's rule): whole
+    percents when they differ from the reference's, else one decimal on the side ``value`` is on — 0.7996
+    beside a target of 0.8 is "79.9 %", never "80 %" under an 80 % target."""
+    if value is None:
+        return "–"
+    whole, ref_whole = round(value * 100), round(reference * 100)
+    if value == reference or whole != ref_whole:
+        return f"{whole} %"
+    tenths = value * 1000
+    shown = math.floor(tenths) if value < reference else math.ceil(tenths)
+    return f"{shown / 10:.1f} %"
+
+
 def window_shown(windows: dict[str, Any], seconds: float) -> tuple[str, float]:
-    """The snapshot's window (``last_30m``…) to show for a rule's window of ``seconds``, and its length:
-    the rule's own when the snapshot keeps it, else the nearest kept, whose length is then what is said."""
+    """For a snapshot without the rules' windows: its window (``last_30m``…) nearest a rule's window of
+    ``seconds``, and that window's length (which is then what the screen says)."""
     kept = {float(key[len("last_"):-1]) * 60: key for key in windows
             if key.startswith("last_") and key.endswith("m") and key[len("last_"):-1].isdigit()}
     length = min(kept, key=lambda s: (abs(s - seconds), s))
     return kept[length], length
 
 
-def active_alarms(queue: dict[str, Any]) -> list[dict[str, Any]]:
-    """Every alarm active on a queue, the wait alarm first: the snapshot's ``alarms`` list, and its
-    ``alarm`` (the wait alarm) if the list does not hold it already."""
-    listed = [a for a in queue.get("alarms") or () if a.get("status", "active") == "active"]
-    wait = queue.get("alarm")
-    if wait and not any(a.get("alarm") == wait.get("alarm") for a in listed):
-        listed.insert(0, wait)
-    return listed
-
-
 def is_closed(queue: dict[str, Any]) -> bool:
     """Nobody staffed and nobody waiting: the queue is closed, not failing its service level."""
+    if "closed" in queue:  # the snapshot says so (as of its instant)
+        return bool(queue["closed"])
     return bool(queue["waiting"] == 0 and queue["agents"].get("staffed", 0) == 0)
 
 
+def active_alarms(queue: dict[str, Any]) -> list[dict[str, Any]]:
+    """Every alarm on for a queue as the snapshot lists them (badge ``label``, ``since``, the rule's
+    ``window_text``, the ``reason``); a snapshot from before that list gives its wait alarm only."""
+    if "alarms" in queue:
+        return list(queue["alarms"])
+    wait = queue.get("alarm")
+    if not wait:
+        return []
+    window = queue["wait_window"]
+    return [{"alarm": wait["alarm"], "label": "WAIT", "since": wait["started_at"], "window_s": window,
+             "window_text": wait_words(window), "reason": f"a caller waited over the {wait_words(window)} wait window"}]
+
+
 def with_levels(figures: dict[str, Any], settings: Settings) -> dict[str, Any]:
-    """Adds each queue's board: the big numbers with their colour level, their thresholds and the
-    window each is shown over (its alarm rule's, ``window_s`` long, said ``window_words``), whether the
-    queue is closed, and its active alarms with their words."""
+    """Adds each queue's board: the big numbers with their colour level, their thresholds and the window
+    they are over (``window_s``, said ``window_text``). Service level and abandonment are over their alarm
+    rule's own window (``rule_windows``, counted as the alarm counts), so a figure and the badge beside it
+    speak of the same thing; a closed queue's are ``none``. Also whether the queue is ``closed`` and its
+    ``alarms``: what the terminal and the page both show."""
     for name, queue in figures["queues"].items():
         qc = settings.monitor.for_queue(name)
         rules = settings.monitor.alarms.for_queue(name)
-        sl_key, sl_s = window_shown(queue["windows"], rules.service_level_low.window_s)
-        ab_key, ab_s = window_shown(queue["windows"], rules.abandonment_high.window_s)
-        sl_window, ab_window = queue["windows"][sl_key], queue["windows"][ab_key]
-        sl, ab = sl_window.get("service_level"), ab_window.get("abandonment_rate")
+        windows = queue.get("rule_windows")
+        if windows is not None:
+            sl, ab = windows["service_level"]["value"], windows["abandonment"]["value"]
+            sl_window, ab_window = windows["service_level"]["window_s"], windows["abandonment"]["window_s"]
+        else:  # a snapshot written before rule windows: the window it keeps nearest the rule's
+            sl_key, sl_window = window_shown(queue["windows"], rules.service_level_low.window_s)
+            ab_key, ab_window = window_shown(queue["windows"], rules.abandonment_high.window_s)
+            sl = queue["windows"][sl_key].get("service_level")
+            ab = queue["windows"][ab_key].get("abandonment_rate")
         closed = is_closed(queue)
         queue["board"] = {
             "closed": closed,
+            "alarms": active_alarms(queue),
             "oldest_wait": {"value": queue["oldest_wait"], "warning": qc.warning_s, "window": qc.wait_window_s,
                             "level": level_oldest(queue["oldest_wait"], qc.warning_s, qc.wait_window_s)},
-            "service_level": {"value": sl, "target": qc.service_level_target, "window": sl_key,
-                              "window_s": sl_s, "window_words": duration_words(sl_s),
-                              "formula": sl_window.get("service_level_formula"),
+            "service_level": {"value": sl, "target": qc.service_level_target, "window_s": sl_window,
+                              "window_text": span_words(sl_window), "formula": qc.service_level_formula.value,
                               "level": "none" if closed else level_service(sl, qc.service_level_target)},
-            "abandonment": {"value": ab, "threshold": rules.abandonment_high.threshold, "window": ab_key,
-                            "window_s": ab_s, "window_words": duration_words(ab_s),
+            "abandonment": {"value": ab, "threshold": rules.abandonment_high.threshold, "window_s": ab_window,
+                            "window_text": span_words(ab_window),
                             "level": "none" if closed else level_abandonment(ab, rules.abandonment_high.threshold)},
-            "alarms": [{**a, "words": alarm_word(str(a.get("alarm", "")))} for a in active_alarms(queue)],
         }
     return figures

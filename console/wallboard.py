@@ -18,7 +18,7 @@ from rich.text import Text
 
 from callwatch.settings import Settings
 from console.common import CommandError, err, load_settings, read_redis, safe, setup_logging
-from console.levels import with_levels
+from console.levels import pct_beside, wait_words, with_levels
 from streams.readout import staleness_s
 
 
@@ -87,41 +87,22 @@ def wallboard(
     run(settings, host, port)
 
 
-def _pct(x: float | None) -> str:
-    return "–" if x is None else f"{x * 100:.0f}%"
-
-
-def _secs(x: float | None) -> str:
-    if x is None:
-        return "–"
-    m, s = divmod(round(x), 60)
-    return f"{m}:{s:02d}"
-
-
 def _clock(ts: float) -> str:
-    return time.strftime("%H:%M:%S", time.gmtime(ts))
+    """A time of day on this machine's clock, as the page shows times in the browser's."""
+    return time.strftime("%H:%M:%S", time.localtime(ts))
 
 
 #: a level's colour in the terminal
 _COLOUR = {"red": "bold red", "amber": "bold yellow", "green": "green", "none": "dim"}
 
 
-def _alarm_line(queue: str, alarm: dict[str, Any], board: dict[str, Any]) -> Text:
-    """One active alarm: the queue, what, against which limit over which window, since when."""
-    name = str(alarm.get("alarm", ""))
-    if name == "wait_window_exceeded":
-        what = f"wait over {_secs(board['oldest_wait']['window'])}"
-    elif name == "abandonment_high":
-        ab = board["abandonment"]
-        what = f"abandoned over {_pct(ab['threshold'])} in {ab['window_words']}"
-    elif name == "service_level_low":
-        sl = board["service_level"]
-        what = f"service level under {_pct(sl['target'])} in {sl['window_words']}"
-    else:
-        what = str(alarm["words"])
-    since = alarm.get("started_at", alarm.get("since"))
-    when = "" if since is None else f" since {_clock(float(since))}"
-    return Text.assemble(("  ALARM ", "bold white on red"), " ", (queue, "bold"), f": {what}{when}")
+def _alarm_line(where: str, alarm: dict[str, Any]) -> Text:
+    """One alarm on, as the page's badge says it: where, its badge word, its rule's window, since when,
+    and why."""
+    window = f" · window {alarm['window_text']}" if alarm.get("window_text") else ""
+    subject = f" · {alarm['subject']}" if alarm.get("subject") else ""
+    return Text.assemble(("ALARM", "bold white on red"), " ", (where, "bold"), " · ", (str(alarm["label"]), "bold red"),
+                         subject, f"{window} · since {_clock(float(alarm['since']))} — ", str(alarm.get("reason", "")))
 
 
 #: the columns of "queues now" beside the queue's name take this much of a line
@@ -139,9 +120,10 @@ def _table(title: str, width: int, *numbers: str) -> Table:
 
 
 def render(figures: dict[str, Any], settings: Settings, now: float, width: int = 80) -> Group:
-    """A terminal wallboard that fits 80 columns: the queues now (each figure over its alarm rule's
-    window, the same words as the page), every active alarm on a line of its own, the agents, the queues
-    today and, past the limit, how long no worker has written. ``width``: the terminal's columns."""
+    """A terminal wallboard that fits 80 columns, in the page's words: the queues now (service level
+    and abandonment over their alarm rule's window), every alarm on, one line each as the page's badges
+    say them, the agents, the queues today and, past the limit, how long no worker has written.
+    ``width``: the terminal's columns."""
     figures = with_levels(figures, settings)
     queues: dict[str, Any] = figures["queues"]
     stale = staleness_s(figures, now)
@@ -152,27 +134,30 @@ def render(figures: dict[str, Any], settings: Settings, now: float, width: int =
         parts.append(Text("no figures in Redis yet: is a worker running, and has it received events?"))
         return Group(*parts)
     first = next(iter(queues.values()))["board"]
-    sl_words, ab_words = first["service_level"]["window_words"], first["abandonment"]["window_words"]
-    now_table = _table("queues now", width, "waiting", "oldest\nwait", f"service level\n{sl_words}",
-                       f"abandoned\n{ab_words}")
+    sl_words, ab_words = first["service_level"]["window_text"], first["abandonment"]["window_text"]
+    now_table = _table("now", width, "waiting", "oldest\nwait", f"service level\nlast {sl_words}",
+                       f"abandoned\nlast {ab_words}")
     now_table.add_column("alarms", min_width=13)
-    agents_table = _table("agents now", width, "available", "busy", "wrap-up", "away", "staffed")
-    today_table = _table("today", width, "offered", "answered", "abandoned", "service\nlevel", "ASA")
+    agents_table = _table("agents", width, "available", "on a\ncall", "wrap-up", "away", "staffed")
+    today = next(iter(queues.values()))["windows"]["today"]
+    today_table = _table(f"today since {_clock(today['from'])[:5]}" if "from" in today else "today", width,
+                         "offered", "answered", "abandoned", "service\nlevel", "ASA")
     alarm_lines: list[Text] = []
     for q, f in queues.items():
         board = f["board"]
-        sl, ab = board["service_level"], board["abandonment"]
-        alarms = board["alarms"]
+        sl, ab, alarms = board["service_level"], board["abandonment"], board["alarms"]
         if alarms:
-            status = Text("\n".join(str(a["words"]) for a in alarms), style="bold red")
+            status = Text("\n".join(str(a["label"]) for a in alarms), style="bold red")
         else:
             status = Text("closed", style="dim") if board["closed"] else Text("ok", style="green")
         # a queue whose rule has another window than the header's says its own beside the figure
-        sl_text = _pct(sl["value"]) + ("" if sl["window_words"] == sl_words else f" ({sl['window_words']})")
-        ab_text = _pct(ab["value"]) + ("" if ab["window_words"] == ab_words else f" ({ab['window_words']})")
+        sl_text = pct_beside(sl["value"], sl["target"]) + (
+            "" if sl["window_text"] == sl_words else f" ({sl['window_text']})")
+        ab_text = pct_beside(ab["value"], ab["threshold"]) + (
+            "" if ab["window_text"] == ab_words else f" ({ab['window_text']})")
         now_table.add_row(
             Text(q), str(f["waiting"]),
-            Text(_secs(f["oldest_wait"]), style=_COLOUR[board["oldest_wait"]["level"]]),
+            Text(wait_words(f["oldest_wait"]), style=_COLOUR[board["oldest_wait"]["level"]]),
             Text("closed" if board["closed"] else sl_text, style=_COLOUR[sl["level"]]),
             Text("–" if board["closed"] else ab_text, style=_COLOUR[ab["level"]]),
             status,
@@ -180,13 +165,15 @@ def render(figures: dict[str, Any], settings: Settings, now: float, width: int =
         agents = f["agents"]
         agents_table.add_row(Text(q), *(str(agents.get(k, 0)) for k in ("available", "busy", "wrap_up", "away",
                                                                         "staffed")))
-        today = f["windows"]["today"]
-        today_table.add_row(Text(q), str(today["offered"]), str(today["answered"]), str(today["abandoned"]),
-                            _pct(today["service_level"]), _secs(today["asa"]))
-        alarm_lines.extend(_alarm_line(q, a, board) for a in alarms)
+        t = f["windows"]["today"]
+        today_table.add_row(Text(q), str(t["offered"]), str(t["answered"]), str(t["abandoned"]),
+                            pct_beside(t["service_level"], sl["target"]),
+                            "–" if t["asa"] is None else wait_words(t["asa"]))
+        alarm_lines.extend(_alarm_line(q, a) for a in alarms)
+    alarm_lines.extend(_alarm_line("floor", a) for a in figures.get("alarms", ()))
     parts += [now_table, *alarm_lines, agents_table, today_table]
     partitions = figures["partitions"]
     newest = max(p["now"] for p in partitions)
-    parts.append(Text(f"as of {time.strftime('%Y-%m-%d %H:%M:%S', time.gmtime(newest))} UTC "
+    parts.append(Text(f"figures as of {time.strftime('%Y-%m-%d %H:%M:%S %Z', time.localtime(newest))} "
                       f"({partitions[0]['clock']} clock) · {len(partitions)} partition(s)", style="dim"))
     return Group(*parts)

@@ -10,6 +10,7 @@ import re
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -32,19 +33,34 @@ ROOT = Path(__file__).resolve().parents[2]
 DEMO = ROOT / "producers" / "data" / "demo-day.jsonl.gz"
 
 
+#: the badge words of the page, as a snapshot names its alarms
+LABELS = {"abandonment_high": "ABANDONMENT", "service_level_low": "SERVICE LEVEL", "no_agents": "NO AGENTS"}
+
+
 def _floor(until: str, written_ago_s: float = 0.0) -> dict[str, Any]:
     """The demo day's floor at ``until`` (event time) as `stats` reads it from Redis: one partition's
-    snapshot, written ``written_ago_s`` ago, with the engine's active alarms on their queues."""
-    engine = Engine(Settings().monitor)
+    snapshot, written ``written_ago_s`` ago. A snapshot that does not list its queues' alarms (one
+    written before the list) gets the engine's active threshold alarms, as the list gives them."""
+    settings = Settings()
+    engine = Engine(settings.monitor)
     for event in read_events(DEMO):
         if event.ts.isoformat() >= until:
             break
         engine.step(event, event.ts.timestamp())
     snap = snapshot(engine, engine.watermark)
-    for state in engine.thresholds.values():
-        if state.subject in snap["queues"]:
-            snap["queues"][state.subject].setdefault("alarms", []).append(
-                {"alarm": state.alarm, "started_at": state.since, "status": state.status})
+    for name, queue in snap["queues"].items():
+        if "alarms" in queue:
+            continue
+        wait = queue.get("alarm")
+        queue["alarms"] = [] if wait is None else [
+            {"alarm": wait["alarm"], "label": "WAIT", "since": wait["started_at"], "window_s": 180.0,
+             "window_text": "3:00", "reason": "a caller waited over the 3:00 wait window"}]
+        for state in engine.thresholds.values():
+            if state.subject == name and state.status == "active":
+                window = getattr(settings.monitor.alarms.for_queue(name), state.alarm).window_s
+                queue["alarms"].append({"alarm": state.alarm, "label": LABELS[state.alarm], "since": state.since,
+                                        "window_s": window, "window_text": f"{window / 60:g} min",
+                                        "reason": f"over its threshold in the last {window / 60:g} min"})
     return {"generated_at": time.time(), "queues": snap["queues"],
             "partitions": [{"partition": 0, "now": engine.watermark, "clock": "event",
                             "written_at": time.time() - written_ago_s, "offset": 1}]}
@@ -58,34 +74,53 @@ def _printed(figures: dict[str, Any], width: int = 80) -> list[str]:
     return text.splitlines()
 
 
+@pytest.fixture(autouse=True)
+def _utc(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Times of day are this machine's: the tests read them in UTC, the demo day's zone."""
+    monkeypatch.setenv("TZ", "UTC")
+    time.tzset()
+    yield
+    monkeypatch.undo()
+    time.tzset()
+
+
+def _words(lines: list[str]) -> str:
+    return " ".join(" ".join(lines).split())
+
+
 def test_stats_fits_80_columns_and_shows_every_active_alarm() -> None:
-    """At 9:00 billing has its abandonment and service-level alarms on (no wait alarm): both are in its
-    alarms column and on a line each with the threshold, the rule's window and the start; the figures'
-    headers say the rules' window, and no line is wider than 80 columns."""
+    """At 9:00 billing has its abandonment and service-level alarms on (no wait alarm): both badge words
+    are in its alarms column, and each alarm has a line as the page's badge says it (window, since,
+    why); the figures' headers say the rules' window; no line is wider than 80 columns."""
     lines = _printed(_floor("2026-11-23T09:00"))
     assert max(len(line) for line in lines) <= 80
-    text = "\n".join(lines)
     billing = next(line for line in lines if line.lstrip().startswith("billing"))
-    assert billing.rstrip().endswith("abandoned"), billing
-    assert "service level" in lines[lines.index(billing) + 1]
-    assert "ALARM  billing: abandoned over 8% in 30 min since 08:29:00" in text
-    assert "ALARM  billing: service level under 80% in 30 min since 08:31:00" in text
+    assert billing.rstrip().endswith("ABANDONMENT"), billing
+    assert lines[lines.index(billing) + 1].rstrip().endswith("SERVICE LEVEL")
+    said = _words(lines)
+    assert "ALARM billing · ABANDONMENT · window 30 min · since 08:29:00 — " in said
+    assert "ALARM billing · SERVICE LEVEL · window 30 min · since 08:31:00 — " in said
     support = next(line for line in lines if line.lstrip().startswith("support"))
     assert support.rstrip().endswith("ok")
-    assert "30 min" in text and "15m" not in text and "SL " not in text  # the page's words, the rules' window
-    assert "worker down" not in text
+    # the page's words and the rules' window
+    header = next(i for i, line in enumerate(lines) if "service level" in line and "abandoned" in line)
+    assert lines[header + 1].count("last 30 min") == 2
+    assert "15m" not in said and "SL " not in said and "worker down" not in said
 
 
-def test_the_wait_alarm_is_shown_with_the_queue_window() -> None:
-    """While a billing caller waits past three minutes, the wait alarm is listed first, with the window."""
+def test_the_wait_alarm_is_listed_first_with_its_window() -> None:
+    """While a billing caller waits past three minutes, the wait alarm comes first, with its window."""
     figures = _floor("2026-11-23T09:00")
     started = datetime(2026, 11, 23, 8, 58, 50, tzinfo=timezone.utc).timestamp()
-    figures["queues"]["billing"]["alarm"] = {"alarm": "wait_window_exceeded", "started_at": started}
-    text = "\n".join(_printed(figures))
-    assert "ALARM  billing: wait over 3:00 since 08:58:50" in text
-    billing = next(line for line in text.splitlines() if line.lstrip().startswith("billing"))
-    assert billing.rstrip().endswith("wait"), billing  # first; the others on the lines below
-    assert text.index("billing: wait over") < text.index("billing: abandoned over")
+    figures["queues"]["billing"]["alarms"].insert(0, {
+        "alarm": "wait_window_exceeded", "label": "WAIT", "since": started, "window_s": 180.0,
+        "window_text": "3:00", "reason": "1 caller over the 3:00 wait window; the oldest has waited 3:10"})
+    lines = _printed(figures)
+    billing = next(line for line in lines if line.lstrip().startswith("billing"))
+    assert billing.rstrip().endswith("WAIT"), billing  # first; the others on the lines below
+    said = _words(lines)
+    assert "ALARM billing · WAIT · window 3:00 · since 08:58:50 — 1 caller over the 3:00 wait window" in said
+    assert said.index("billing · WAIT") < said.index("billing · ABANDONMENT")
 
 
 def test_a_queue_nobody_staffs_and_nobody_waits_is_closed() -> None:
@@ -93,7 +128,7 @@ def test_a_queue_nobody_staffs_and_nobody_waits_is_closed() -> None:
     lines = _printed(_floor("2026-11-24T00:00"))
     for queue in ("billing", "support"):
         row = next(line for line in lines if line.lstrip().startswith(queue))
-        assert row.split()[-1] == "closed" and "closed" in row.split()[-3], row
+        assert row.split()[-1] == "closed" and row.split()[-3] == "closed", row
         assert "%" not in row, row
 
 

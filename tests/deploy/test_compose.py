@@ -247,10 +247,10 @@ def test_the_image_user_can_write_where_the_worker_writes() -> None:
         app_dir.chmod(0o555)
         script = ("from callwatch.settings import Settings; from streams.app import create_app; "
                   "app, _ = create_app(Settings()); app._create_directories(); print(app.conf.tabledir)")
+        env = {"PATH": os.environ["PATH"], "HOME": str(data_dir), "CALLWATCH_DATA_DIR": str(data_dir),
+               "PYTHONPATH": os.pathsep.join(sys.path), "PYTHONDONTWRITEBYTECODE": "1"}
         done = subprocess.run([*as_user, sys.executable, "-c", script], cwd=app_dir, capture_output=True, text=True,
-                              env={"PATH": os.environ["PATH"], "HOME": str(data_dir), "CALLWATCH_DATA_DIR": str(data_dir),
-                                   "PYTHONPATH": os.pathsep.join(sys.path), "PYTHONDONTWRITEBYTECODE": "1"},
-                              timeout=120, check=False)
+                              env=env, timeout=120, check=False)
         assert done.returncode == 0, done.stderr[-2000:]
         assert Path(done.stdout.strip()).is_dir() and Path(done.stdout.strip()).is_relative_to(data_dir)
         assert list(app_dir.iterdir()) == []
@@ -263,11 +263,13 @@ def test_the_image_ships_every_file_the_packages_read() -> None:
     """Every file in the installed packages that is not Python (scenarios, mappings, the example day, the
     page) is package data, so the image's `pip install .` has them; the demo profile's log path is where
     the image's Python installs it."""
-    import tomllib
     from fnmatch import fnmatch
 
-    pyproject = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]
-    globs: dict[str, list[str]] = pyproject["package-data"]
+    # the [tool.setuptools.package-data] table, one `package = [globs]` a line (no tomllib on Python 3.10)
+    table = (ROOT / "pyproject.toml").read_text().split("[tool.setuptools.package-data]", 1)[1].split("\n[", 1)[0]
+    globs = {name.strip(): re.findall(r'"([^"]+)"', value)
+             for name, _, value in (line.partition("=") for line in table.splitlines())
+             if value and not name.strip().startswith("#")}
     tracked = subprocess.run(["git", "ls-files"], cwd=ROOT, capture_output=True, text=True, check=True).stdout
     for path in tracked.splitlines():
         package, _, inner = path.partition("/")
