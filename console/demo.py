@@ -101,7 +101,7 @@ def demo(
     redis_port: Annotated[int, typer.Option(help="the embedded Redis")] = 6379,
 ) -> None:
     """Start an embedded broker, Redis and a worker, simulate the example day live, and say where to look."""
-    from console.embedded import Service, ServiceError, start_redis, start_tansu, stop_process, wait_for_port
+    from console.embedded import Service, ServiceError, start_redis, start_tansu, stop_processes, wait_for_port
 
     _refuse_taken({"--web-port": web_port, "--wallboard-port": wallboard_port, "--kafka-port": kafka_port,
                    "--redis-port": redis_port})
@@ -164,10 +164,9 @@ def demo(
             # ignore a second Ctrl-C while cleaning up: an impatient one would leave the rest running
             signal.signal(signal.SIGINT, signal.SIG_IGN)
             signal.signal(signal.SIGTERM, signal.SIG_IGN)
-            for proc in reversed(procs):
-                stop_process(proc, timeout=15)
-            for service in reversed(services):
-                service.stop()
+            # ours first, together (the worker writes its last state while Redis and the broker still run)
+            stop_processes(procs, timeout=15)
+            stop_processes([service.proc for service in services])
             for log in logs:
                 log.close()
     if status:

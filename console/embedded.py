@@ -76,17 +76,26 @@ def stop_process(proc: subprocess.Popen[bytes], timeout: float = 10.0) -> None:
     """Ask a process to stop; kill it if it has not within ``timeout``. A process that leads its own
     process group (started with ``start_new_session``) is stopped with its whole group, so that nothing
     it started outlives it."""
-    group = _leads_group(proc)
-    if proc.poll() is None:
-        _signal(proc, signal.SIGTERM, group)
+    stop_processes([proc], timeout)
+
+
+def stop_processes(procs: list[subprocess.Popen[bytes]], timeout: float = 10.0) -> None:
+    """:func:`stop_process` for several at once: all are asked together, so that stopping them takes as
+    long as the slowest, not the sum."""
+    groups = [_leads_group(proc) for proc in procs]
+    for proc, group in zip(procs, groups, strict=True):
+        if proc.poll() is None:
+            _signal(proc, signal.SIGTERM, group)
+    deadline = time.monotonic() + timeout
+    for proc, group in zip(procs, groups, strict=True):
         try:
-            proc.wait(timeout=timeout)
+            proc.wait(timeout=max(deadline - time.monotonic(), 0.01))
         except subprocess.TimeoutExpired:
             _signal(proc, signal.SIGKILL, group)
             proc.wait()
-    if group:  # what it started and left behind
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(proc.pid, signal.SIGKILL)
+        if group:  # what it started and left behind
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(proc.pid, signal.SIGKILL)
 
 
 def _leads_group(proc: subprocess.Popen[bytes]) -> bool:

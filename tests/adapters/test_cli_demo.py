@@ -90,15 +90,19 @@ def _stopped_all(proc: subprocess.Popen[bytes], started: set[int], timeout: floa
 def test_the_demo_refuses_a_port_that_is_taken(tmp_path: Path) -> None:
     """A port in use (another demo, say) is refused before anything starts: exit 1, the port and its
     option named, nothing started, no other port chosen."""
+    from typer.testing import CliRunner
+
+    from console.main import app
+
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
         taken.listen()
         port = taken.getsockname()[1]
-        done = subprocess.run([sys.executable, "-m", "console", "demo", "--redis-port", str(port)], cwd=tmp_path,
-                              env={**os.environ, "CALLWATCH_DEMO_DIR": str(tmp_path / "demo"), "COLUMNS": "200"},
-                              capture_output=True, text=True, timeout=60, check=False)
-    assert done.returncode == 1, done.stderr
-    assert f"port {port} (--redis-port) taken" in done.stderr and "another demo" in done.stderr
+        done = CliRunner().invoke(app, ["demo", "--redis-port", str(port)],
+                                  env={"CALLWATCH_DEMO_DIR": str(tmp_path / "demo"), "COLUMNS": "200"})
+    assert done.exit_code == 1, done.output
+    said = " ".join(done.output.split())
+    assert f"port {port} (--redis-port) taken" in said and "another demo" in said
     assert not (tmp_path / "demo").exists()
 
 

@@ -7,8 +7,6 @@ from __future__ import annotations
 import asyncio
 import os
 import re
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from datetime import datetime, timezone
@@ -184,17 +182,16 @@ def test_the_demo_banner_fits_80_columns_with_whole_commands() -> None:
     assert "  callwatch stats --watch" in lines
 
 
-def cw(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "console", *args], cwd=ROOT, capture_output=True, text=True,
-                          env={**os.environ, "COLUMNS": "80", **env}, check=False, timeout=120)
-
-
 @pytest.mark.integration
 def test_stats_reads_staleness_from_redis_and_check_exits_1(redis_url: str, unique: str) -> None:
-    """From Redis: a snapshot written 30 s ago makes `stats` say so and `stats --check` exit 1; one written
-    now makes `--check` exit 0; `--json` carries the staleness."""
-    env = {"CALLWATCH_REDIS_URL": redis_url, "CALLWATCH_REDIS_PREFIX": f"cw-{unique}"}
-    assert cw("stats", "--check", env=env).returncode == 1  # nothing written yet
+    """From Redis: nothing written, or a snapshot written 30 s ago, makes `stats --check` exit 1 and
+    `stats` say how long; one written now makes `--check` exit 0; `--json` carries the staleness."""
+    env = {"CALLWATCH_REDIS_URL": redis_url, "CALLWATCH_REDIS_PREFIX": f"cw-{unique}", "COLUMNS": "80"}
+
+    def cw(*args: str) -> Any:
+        return CliRunner().invoke(app, list(args), env=env, prog_name="callwatch")
+
+    assert cw("stats", "--check").exit_code == 1  # no worker ever wrote
 
     def write(ago: float) -> None:
         floor = _floor("2026-11-23T09:00", written_ago_s=ago)
@@ -211,11 +208,11 @@ def test_stats_reads_staleness_from_redis_and_check_exits_1(redis_url: str, uniq
         asyncio.run(go())
 
     write(ago=30)
-    shown = cw("stats", env=env)
-    assert shown.returncode == 0 and re.search(r"no data for 3\d s — worker down\?", shown.stdout), shown.stdout
-    assert max(len(line) for line in shown.stdout.splitlines()) <= 80
-    checked = cw("stats", "--check", env=env)
-    assert checked.returncode == 1 and "worker down?" in checked.stderr, checked.stderr
+    shown = cw("stats")
+    assert shown.exit_code == 0 and re.search(r"no data for 3\d s — worker down\?", shown.output), shown.output
+    assert max(len(line) for line in shown.output.splitlines()) <= 80
+    checked = cw("stats", "--check")
+    assert checked.exit_code == 1 and "worker down?" in checked.output, checked.output
     write(ago=0)
-    assert cw("stats", "--check", env=env).returncode == 0
-    assert orjson.loads(cw("stats", "--json", env=env).stdout)["staleness_s"] < 10
+    assert cw("stats", "--check").exit_code == 0
+    assert orjson.loads(cw("stats", "--json").stdout)["staleness_s"] < 10
