@@ -58,8 +58,17 @@ def _stop_on_signals() -> Iterator[None]:
             signal.signal(sig, handler)
 
 
-def banner(broker_url: str, redis_url: str, board_port: int, web_port: int, workdir: Path, speed: float) -> str:
-    """Where to look, in lines that fit 80 columns: each command on a line of its own, to copy whole."""
+#: what the built-in scenario with the demo's seed does (README, "The demo's story")
+_STORY = """The story: billing falls behind (a burst while agents are on break): its
+abandonment and service-level alarms start, one caller waits past three
+minutes and the wait alarm fires; support alarms for half an hour too.
+"""
+
+
+def banner(broker_url: str, redis_url: str, board_port: int, web_port: int, workdir: Path, speed: float,
+           story: bool = True) -> str:
+    """Where to look, in lines that fit 80 columns: each command on a line of its own, to copy whole;
+    the story when the day simulated is the demo's."""
     return f"""[bold]callwatch demo[/bold] — broker {safe(broker_url)}, Redis {safe(redis_url)}, at {speed:g}x
   wallboard page (for a TV)   http://127.0.0.1:{board_port}/
   Prometheus metrics          http://127.0.0.1:{web_port}/metrics
@@ -68,10 +77,7 @@ def banner(broker_url: str, redis_url: str, board_port: int, web_port: int, work
 The wallboard in another terminal:
   export CALLWATCH_REDIS_URL={safe(redis_url)}
   callwatch stats --watch
-The story: billing falls behind (a burst while agents are on break): its
-abandonment and service-level alarms start, one caller waits past three
-minutes and the wait alarm fires; support alarms for half an hour too.
-Ctrl-C stops everything.
+{_STORY if story else ""}Ctrl-C stops everything.
 """
 
 
@@ -138,8 +144,8 @@ def demo(
                 wait_for_port(wallboard_port, timeout=30, proc=board)
             except ServiceError as exc:
                 raise CommandError(f"the demo did not start: {exc} (logs in {workdir})") from exc
-            err.print(banner(redact_url(broker.url), redact_url(redis.url), wallboard_port, web_port, workdir, speed),
-                      soft_wrap=True)
+            err.print(banner(redact_url(broker.url), redact_url(redis.url), wallboard_port, web_port, workdir, speed,
+                             story=(scenario, seed) == ("demo", 8)), soft_wrap=True)
             sim = child("simulator", "simulate", "--scenario", scenario, "--seed", str(seed), "--speed", str(speed),
                         env=env)
             told = False
