@@ -19,7 +19,6 @@ from rich.text import Text
 from callwatch.settings import Settings
 from console.common import CommandError, err, load_settings, read_redis, safe, setup_logging
 from console.levels import pct_beside, wait_words, with_levels
-from streams.readout import staleness_s
 
 
 def stats(
@@ -30,7 +29,7 @@ def stats(
     redis_url: Annotated[str | None, typer.Option(help="Redis URL")] = None,
 ) -> None:
     """Show the live figures per queue from Redis: a terminal wallboard."""
-    from streams.readout import live_figures
+    from streams.readout import live_figures, staleness_s
 
     settings = load_settings(redis_url=redis_url)
     if check:
@@ -124,6 +123,8 @@ def render(figures: dict[str, Any], settings: Settings, now: float, width: int =
     and abandonment over their alarm rule's window), every alarm on, one line each as the page's badges
     say them, the agents, the queues today and, past the limit, how long no worker has written.
     ``width``: the terminal's columns."""
+    from streams.readout import staleness_s
+
     figures = with_levels(figures, settings)
     queues: dict[str, Any] = figures["queues"]
     stale = staleness_s(figures, now)
