@@ -89,6 +89,9 @@ class Settings(BaseSettings):
     batch_within_s: Annotated[float, Field(gt=0)] = 0.05
     #: how often the wallboard snapshot in Redis is refreshed
     snapshot_interval_s: Annotated[float, Field(gt=0)] = 1.0
+    #: the snapshot is the worker's heartbeat (rewritten every interval, events or not): when the newest is
+    #: older than this, the screens say "no data — worker down?" (the page grey, its /healthz ``fresh`` false)
+    stale_after_s: Annotated[float, Field(gt=0)] = 10.0
     #: Kafka consumer-group session (and rebalance) timeout: how soon a dead worker's partitions move
     session_timeout_s: Annotated[float, Field(ge=1)] = 10.0
     #: every Redis key starts with this

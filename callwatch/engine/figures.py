@@ -254,10 +254,12 @@ def rule_windows(engine: Engine, queue: str, now: float) -> dict[str, Any]:
     volume = a.answered + a.abandoned + sum(a.dequeued.values())
     s = whole_minutes(slr.window_s)
     return {
-        "abandonment": {"window_s": ab.window_s, "value": _ratio(a.abandoned, volume), "contacts": volume,
+        "abandonment": {"window_s": ab.window_s, "window_text": span_text(ab.window_s),
+                        "value": _ratio(a.abandoned, volume), "contacts": volume,
                         "min_contacts": ab.min_contacts, "threshold": ab.threshold,
                         "clears_at": round(ab.threshold - ab.hysteresis, 6), "enabled": ab.enabled},
-        "service_level": {"window_s": slr.window_s, "value": service_level_of(s, qc),
+        "service_level": {"window_s": slr.window_s, "window_text": span_text(slr.window_s),
+                          "value": service_level_of(s, qc),
                           "contacts": s.answered + s.abandoned, "min_contacts": slr.min_contacts,
                           "target": qc.service_level_target,
                           "clears_at": round(qc.service_level_target + slr.hysteresis, 6),
@@ -274,7 +276,7 @@ def queue_alarms(engine: Engine, queue: str, now: float, live: dict[str, Any],
     if wait is not None:
         window = live["wait_window"]
         over = live["over_window"]
-        out.append(_alarm_entry(
+        out.append(alarm_entry(
             "wait_window_exceeded", wait.started_at, window,
             f"{over} caller{'s' if over != 1 else ''} over the {duration_text(window)} wait window; the oldest "
             f"has waited {duration_text(live['oldest_wait'])}" if over else
@@ -290,26 +292,27 @@ def queue_alarms(engine: Engine, queue: str, now: float, live: dict[str, Any],
             why = (f"{value} abandoned in the last {span_text(w['window_s'])} ({w['contacts']} contacts), "
                    f"threshold {pct_beside(w['threshold'], w['threshold'])}; clears at "
                    f"{pct_beside(w['clears_at'], w['clears_at'])} or under")
-            out.append(_alarm_entry(name, state.since, w["window_s"], why))
+            out.append(alarm_entry(name, state.since, w["window_s"], why))
         elif name == "service_level_low":
             w = windows["service_level"]
             value = "–" if w["value"] is None else pct_beside(w["value"], w["target"])
             why = (f"service level {value} in the last {span_text(w['window_s'])} ({w['contacts']} contacts), "
                    f"target {pct_beside(w['target'], w['target'])}; clears at "
                    f"{pct_beside(w['clears_at'], w['clears_at'])} or over")
-            out.append(_alarm_entry(name, state.since, w["window_s"], why))
+            out.append(alarm_entry(name, state.since, w["window_s"], why))
         else:
             for_s = engine.config.alarms.for_queue(queue).no_agents.for_s
-            out.append(_alarm_entry(name, state.since, for_s,
+            out.append(alarm_entry(name, state.since, for_s,
                                     f"callers wait and no agent is available or on a call (for over "
                                     f"{duration_text(for_s)})"))
     return out
 
 
-def _alarm_entry(alarm: str, since: float, window_s: float | None, reason: str,
+def alarm_entry(alarm: str, since: float, window_s: float | None, reason: str,
                  subject: str | None = None) -> dict[str, Any]:
     return {"alarm": alarm, "label": ALARM_LABELS.get(alarm, alarm.upper()), "since": since,
-            "window_s": window_s, "reason": reason, **({"subject": subject} if subject is not None else {})}
+            "window_s": window_s, "window_text": None if window_s is None else span_text(window_s),
+            "reason": reason, **({"subject": subject} if subject is not None else {})}
 
 
 def floor_alarms(engine: Engine, now: float) -> list[dict[str, Any]]:
@@ -322,7 +325,7 @@ def floor_alarms(engine: Engine, now: float) -> list[dict[str, Any]]:
             continue
         last = engine.sources.get(state.subject)
         silent = "" if last is None else f" for {duration_text(now - last)}"
-        out.append(_alarm_entry("feed_silent", state.since, after_s,
+        out.append(alarm_entry("feed_silent", state.since, after_s,
                                 f"no event from source {state.subject}{silent} (limit {duration_text(after_s)})",
                                 subject=state.subject))
     rule = engine.config.alarms.integrity
@@ -331,7 +334,7 @@ def floor_alarms(engine: Engine, now: float) -> list[dict[str, Any]]:
         period = engine.config.integrity.period_days
         since = day_start(now, engine.config.defaults)
         kinds = sorted({s.signal.replace("_", " ") for s in signals})
-        out.append(_alarm_entry(
+        out.append(alarm_entry(
             "integrity", since, period * 86400.0,
             f"{len(signals)} integrity signal{'s' if len(signals) != 1 else ''} over the last {period} days "
             f"({', '.join(kinds)}): see the agents' scorecards"))
