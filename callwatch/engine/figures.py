@@ -167,6 +167,10 @@ ALARM_LABELS = {
 }
 
 
+#: alarms whose window is a time someone waits (shown as a wait, "3:00"), not a span of figures ("30 min")
+WAIT_LIKE = ("wait_window_exceeded", "no_agents", "feed_silent")
+
+
 def duration_text(seconds: float) -> str:
     """A wait as a wallboard shows it: "45 s", "3:07", "1:02:03"."""
     s = max(round(seconds), 0)
@@ -309,9 +313,12 @@ def queue_alarms(engine: Engine, queue: str, now: float, live: dict[str, Any],
 
 
 def alarm_entry(alarm: str, since: float, window_s: float | None, reason: str,
-                 subject: str | None = None) -> dict[str, Any]:
+                subject: str | None = None) -> dict[str, Any]:
+    """One alarm on a screen: its badge word, since when, its rule's window (a wait window reads as a
+    wait, "3:00", as on its tile) and one sentence why."""
+    text = None if window_s is None else duration_text(window_s) if alarm in WAIT_LIKE else span_text(window_s)
     return {"alarm": alarm, "label": ALARM_LABELS.get(alarm, alarm.upper()), "since": since,
-            "window_s": window_s, "window_text": None if window_s is None else span_text(window_s),
+            "window_s": window_s, "window_text": text,
             "reason": reason, **({"subject": subject} if subject is not None else {})}
 
 
