@@ -399,7 +399,8 @@ class MonitorService:
             # the timer up to the wall clock first: the badges then stand at the instant the figures do
             await self.tick()
         health = self.health.report()
-        pipeline = [alarm_entry(c["reason"], c["since"], None, c["detail"], subject=c["subject"])
+        # the worker's own conditions are on the wall clock, whatever clock the figures are on
+        pipeline = [{**alarm_entry(c["reason"], c["since"], None, c["detail"], subject=c["subject"]), "clock": "wall"}
                     for c in health["conditions"]]
         async with self.lock:
             items = []

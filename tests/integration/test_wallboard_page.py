@@ -302,7 +302,7 @@ def _floor_with_every_alarm(start: float) -> list[bytes]:
 
     day = demo_events(datetime.fromtimestamp(start, timezone.utc), scenario="demo")
     lines = [encode(e) for e in day if e.ts.timestamp() <= start + DEMO_CUT_MIN * 60]
-    extra = [
+    extra: list[dict[str, Any]] = [
         {"type": "agent.state", "agent": "agent-n1", "state": "away", "reason": "break", "queues": ["night"],
          "source": "crm", "ts": iso(start)},
         {"type": "source.heartbeat", "source": "crm", "ts": iso(start + 1)},
