@@ -14,6 +14,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote, unquote
@@ -292,9 +293,10 @@ DEMO_CUT_MIN = 53.9
 SIZES = ((1280, 720), (1920, 1080), (3840, 2160))
 
 
-def _floor_with_every_alarm(start: float) -> list[bytes]:
+def _floor_with_every_alarm(start: float, closed_queue: bool) -> list[bytes]:
     """The example day to ``DEMO_CUT_MIN``, and beside it a queue whose only agent is away while a caller
-    waits (no agents, and a wait alarm of its own) and a source that fell silent after its first word."""
+    waits (no agents, and a wait alarm of its own), a source that fell silent after its first word, and a
+    queue closed for the day."""
     from datetime import datetime, timezone
 
     from callwatch.events import encode
@@ -308,11 +310,20 @@ def _floor_with_every_alarm(start: float) -> list[bytes]:
         {"type": "source.heartbeat", "source": "crm", "ts": iso(start + 1)},
         {"type": "call.queued", "call_id": "n-1", "queue": "night", "source": "pbx-demo", "ts": iso(start + 2400)},
     ]
+    closed: list[dict[str, Any]] = [
+        # sales: one caller abandoned early on (no answer: its service level is 0 %), then everyone went home
+        {"type": "agent.state", "agent": "agent-z1", "state": "away", "queues": ["sales"], "source": "pbx-demo",
+         "ts": iso(start + 5)},
+        {"type": "call.queued", "call_id": "z-1", "queue": "sales", "source": "pbx-demo", "ts": iso(start + 10)},
+        {"type": "call.abandoned", "call_id": "z-1", "queue": "sales", "source": "pbx-demo", "ts": iso(start + 90)},
+        {"type": "agent.state", "agent": "agent-z1", "state": "offline", "source": "pbx-demo",
+         "ts": iso(start + 600)},
+    ]
+    extra += closed if closed_queue else []
     return lines + [orjson.dumps({"v": 1, "id": f"x-{i}", **e}) for i, e in enumerate(extra)]
 
 
-@pytest.fixture(scope="module")
-def every_alarm_board(redis_url: str, tmp_path_factory: pytest.TempPathFactory) -> Any:
+def _board_over(redis_url: str, log_dir: Path, closed_queue: bool) -> Iterator[int]:
     """`callwatch wallboard` over what a worker committed for that floor, with a health condition on
     (Redis hung), as of its watermark."""
     import asyncio
@@ -325,7 +336,7 @@ def every_alarm_board(redis_url: str, tmp_path_factory: pytest.TempPathFactory) 
 
     prefix = f"alarms-{uuid.uuid4().hex[:8]}"
     start = parse_iso("2026-11-23T08:00:00Z")
-    raw = sorted(_floor_with_every_alarm(start), key=lambda r: orjson.loads(r)["ts"])
+    raw = sorted(_floor_with_every_alarm(start, closed_queue), key=lambda r: orjson.loads(r)["ts"])
 
     async def commit() -> None:
         settings = Settings(redis_url=redis_url, redis_prefix=prefix, events_topic="events", clock=ClockMode.event)
@@ -340,8 +351,7 @@ def every_alarm_board(redis_url: str, tmp_path_factory: pytest.TempPathFactory) 
     port = free_port()
     env = {**os.environ, "CALLWATCH_REDIS_URL": redis_url, "CALLWATCH_REDIS_PREFIX": prefix,
            "CALLWATCH_EVENTS_TOPIC": "events", "CALLWATCH_STALE_AFTER_S": "3600"}
-    log_path = tmp_path_factory.mktemp("every-alarm") / "wallboard.log"
-    with open(log_path, "wb") as log:
+    with open(log_dir / "wallboard.log", "wb") as log:
         server = subprocess.Popen([sys.executable, "-m", "console", "wallboard", "--port", str(port)], cwd=ROOT,
                                   env=env, stdout=log, stderr=subprocess.STDOUT)
     try:
@@ -349,6 +359,18 @@ def every_alarm_board(redis_url: str, tmp_path_factory: pytest.TempPathFactory) 
         yield port
     finally:
         stop_process(server, timeout=10)
+
+
+@pytest.fixture(scope="module")
+def three_queue_board(redis_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[int]:
+    """The demo's two queues and the night queue: what a TV of a small floor shows."""
+    yield from _board_over(redis_url, tmp_path_factory.mktemp("three-queues"), closed_queue=False)
+
+
+@pytest.fixture(scope="module")
+def every_alarm_board(redis_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[int]:
+    """The same, and sales closed for the day."""
+    yield from _board_over(redis_url, tmp_path_factory.mktemp("every-alarm"), closed_queue=True)
 
 
 def _seconds(shown: str) -> int:
@@ -359,20 +381,20 @@ def _seconds(shown: str) -> int:
     return int(minutes) * 60 + int(secs)
 
 
-def test_the_wall_at_three_sizes_badge_and_oldest_wait_agree(every_alarm_board: int, artifacts: Path) -> None:
+def test_the_wall_at_three_sizes_badge_and_oldest_wait_agree(three_queue_board: int, artifacts: Path) -> None:
     """At 1280×720, 1920×1080 and 3840×2160 the page fills the screen without scrolling, its main numbers
     are at least a twentieth of the screen high and none is cut off; billing's WAIT badge stands beside an
     oldest wait over the window (red), the same wait its reason and the waiting list's first row give."""
     from playwright.sync_api import sync_playwright
 
-    figures = _figures(every_alarm_board)
+    figures = _figures(three_queue_board)
     billing = figures["queues"]["billing"]
     assert billing["over_window"] >= 1 and billing["oldest_wait"] > 180, billing["oldest_wait"]
     with sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
         for width, height in SIZES:
             page = browser.new_page(viewport={"width": width, "height": height})
-            page.goto(f"http://127.0.0.1:{every_alarm_board}/")
+            page.goto(f"http://127.0.0.1:{three_queue_board}/")
             tile = page.locator('section[data-queue="billing"]')
             tile.locator('.badge[data-alarm="wait_window_exceeded"]').wait_for(timeout=15_000)
             oldest = tile.locator('[data-figure="oldest_wait"]')
@@ -402,7 +424,7 @@ def test_the_wall_at_three_sizes_badge_and_oldest_wait_agree(every_alarm_board: 
         browser.close()
 
 
-def test_every_alarm_kind_shows_a_badge(every_alarm_board: int) -> None:
+def test_every_alarm_kind_shows_a_badge(every_alarm_board: int, artifacts: Path) -> None:
     """Wait, abandonment, service level, no agents (queue badges), a silent feed and the worker's health
     (floor badges): each has a badge with its word, since when, and a reason; the JSON has the same."""
     from playwright.sync_api import sync_playwright
@@ -413,6 +435,11 @@ def test_every_alarm_kind_shows_a_badge(every_alarm_board: int) -> None:
         page = browser.new_page(viewport={"width": 1920, "height": 1080})
         page.goto(f"http://127.0.0.1:{every_alarm_board}/")
         page.wait_for_selector(".badge[data-alarm=no_agents]", timeout=15_000)
+        page.screenshot(path=str(artifacts / "wallboard-every-alarm.png"))
+        closed = page.locator('section[data-queue="sales"]')
+        assert "closed" in (closed.get_attribute("class") or "")
+        assert closed.locator(".closed-badge").inner_text() == "closed"
+        assert closed.locator('[data-figure="service_level"]').get_attribute("data-level") == "none"
         badges = page.eval_on_selector_all(".badge", """els => els.map((e) => ({
             alarm: e.dataset.alarm, queue: e.closest("section") ? e.closest("section").dataset.queue : null,
             what: e.querySelector(".what").textContent, when: e.querySelector(".when").textContent,
@@ -433,3 +460,6 @@ def test_every_alarm_kind_shows_a_badge(every_alarm_board: int) -> None:
     wait = next(b for b in badges if b["alarm"] == "wait_window_exceeded")
     assert wait["window"] == " · window 3:00", "a wait window reads as a wait, as on the oldest-wait tile"
     assert figures["queues"]["support"]["closed"] is False
+    sales = figures["queues"]["sales"]
+    assert sales["closed"] is True and sales["windows"]["today"]["service_level"] == 0.0
+    assert sales["board"]["service_level"]["level"] == "none", "closed: not a red service level"
