@@ -8,9 +8,9 @@ abandonment amber from 5 % and red from the queue's ``abandonment_high`` thresho
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
+from callwatch.engine import figures
 from callwatch.settings import Settings
 
 #: abandonment is amber from here (the low end of the worldwide 5–8 % range), red from the queue's threshold
@@ -31,37 +31,15 @@ def level_abandonment(value: float | None, threshold: float) -> str:
         else "green"
 
 
-def span_words(seconds: float) -> str:
-    """A window's length as the page says it: ``30 min``, ``1 h``, ``90 s``."""
-    if seconds % 3600 == 0:
-        return f"{int(seconds // 3600)} h"
-    if seconds % 60 == 0:
-        return f"{int(seconds // 60)} min"
-    return f"{seconds:g} s"
-
-
-def wait_words(seconds: float) -> str:
-    """A wait as the page shows it: ``45 s``, ``3:07``, ``1:02:03``."""
-    s = max(round(seconds), 0)
-    if s < 60:
-        return f"{s} s"
-    h, rest = divmod(s, 3600)
-    m, sec = divmod(rest, 60)
-    return f"{h}:{m:02d}:{sec:02d}" if h else f"{m}:{sec:02d}"
-
-
 def pct_beside(value: float | None, reference: float) -> str:
-    """``value`` as a percentage that never reads as ``reference`` unless it is (the page's rule): whole
-    percents when they differ from the reference's, else one decimal on the side ``value`` is on — 0.7996
-    beside a target of 0.8 is "79.9 %", never "80 %" under an 80 % target."""
-    if value is None:
-        return "–"
-    whole, ref_whole = round(value * 100), round(reference * 100)
-    if value == reference or whole != ref_whole:
-        return f"{whole} %"
-    tenths = value * 1000
-    shown = math.floor(tenths) if value < reference else math.ceil(tenths)
-    return f"{shown / 10:.1f} %"
+    """The core's percentage that never reads as the target it misses; "–" when there is no value."""
+    return "–" if value is None else figures.pct_beside(value, reference)
+
+
+#: the same words as the page's (the core writes them into the snapshot; these format what a snapshot
+#: from before that carried only numbers)
+span_words = figures.span_text
+wait_words = figures.duration_text
 
 
 def window_shown(windows: dict[str, Any], seconds: float) -> tuple[str, float]:

@@ -26,7 +26,7 @@ import orjson
 from tenacity import AsyncRetrying, retry_if_exception_type, wait_exponential
 
 from callwatch.alarm import Alarm
-from callwatch.engine.figures import snapshot
+from callwatch.engine.figures import alarm_entry, snapshot
 from callwatch.settings import ClockMode, Settings
 from streams.health import OFFSET_REGRESSION, Health, Probe
 from streams.partition import DeadLetter, PartitionRunner
@@ -391,16 +391,30 @@ class MonitorService:
             await asyncio.sleep(0)  # a deadline that is already due must never starve the stream
 
     async def write_snapshots(self) -> None:
+        """Each partition's wallboard figures, as of the instant its alarms were decided to, with this
+        worker's health. Written every ``snapshot_interval_s``, events or not: ``written_at`` is the
+        worker's heartbeat, from which the page and ``callwatch stats`` tell a dead worker from a quiet
+        floor (``streams.readout.staleness_s``)."""
+        if self.live:
+            # the timer up to the wall clock first: the badges then stand at the instant the figures do
+            await self.tick()
+        health = self.health.report()
+        # the worker's own conditions are on the wall clock, whatever clock the figures are on
+        pipeline = [{**alarm_entry(c["reason"], c["since"], None, c["detail"], subject=c["subject"]), "clock": "wall"}
+                    for c in health["conditions"]]
         async with self.lock:
             items = []
             for p, runner in self.runners.items():
                 engine = runner.engine
-                now = self.wall() if self.live else engine.watermark
+                # the instant the wait alarm's timer has decided to: the wall clock live (a backlog: its
+                # event time), the watermark in a replay
+                now = engine.swept_to
                 if now == float("-inf"):
                     continue
                 snap = snapshot(engine, now)
+                snap["alarms"] = snap["alarms"] + pipeline
                 snap.update({"partition": p, "clock": self.settings.clock.value, "written_at": self.wall(),
-                             "offset": runner.offset})
+                             "offset": runner.offset, "worker": health["worker"]})
                 items.append((p, orjson.dumps(snap)))
         for p, data in items:
             await self.store.write_snapshot(self.topic, p, data)

@@ -28,15 +28,41 @@ def _store(settings: Settings) -> RedisStateStore:
 
 
 def merge_snapshots(snaps: dict[int, bytes]) -> dict[str, Any]:
-    """The snapshots of every partition as one floor (what ``callwatch stats --json`` prints)."""
+    """The snapshots of every partition as one floor (what ``callwatch stats --json`` prints): the
+    queues, the floor's alarms (one per alarm and subject: a worker's health is in each of its
+    partitions) and the agents (counts added, lists joined; an agent is in the partition of its source)."""
     queues: dict[str, Any] = {}
     partitions = []
+    alarms: dict[tuple[str, str | None], dict[str, Any]] = {}
+    counts: dict[str, int] = {}
+    listed: dict[str, dict[str, Any]] = {}
     for p, raw in sorted(snaps.items()):
         snap = orjson.loads(raw)
         partitions.append({"partition": p, "now": snap["now"], "clock": snap["clock"],
                            "written_at": snap["written_at"], "offset": snap["offset"]})
         queues.update(snap["queues"])
-    return {"generated_at": time.time(), "partitions": partitions, "queues": dict(sorted(queues.items()))}
+        for alarm in snap.get("alarms", ()):
+            alarms.setdefault((alarm["alarm"], alarm.get("subject")), alarm)
+        agents = snap.get("agents") or {}
+        for state, n in agents.get("counts", {}).items():
+            counts[state] = counts.get(state, 0) + n
+        for row in agents.get("listed", ()):
+            listed.setdefault(row["agent"], row)
+    order = {"busy": 0, "wrap_up": 1, "away": 2, "available": 3}
+    return {"generated_at": time.time(), "partitions": partitions, "queues": dict(sorted(queues.items())),
+            "alarms": sorted(alarms.values(), key=lambda a: (a["since"], a["alarm"], a.get("subject") or "")),
+            "agents": {"counts": counts,
+                       "listed": sorted(listed.values(), key=lambda r: (order.get(r["state"], 9), -r["for"],
+                                                                         r["agent"]))}}
+
+
+def staleness_s(merged: dict[str, Any], now: float) -> float | None:
+    """Wall seconds since the newest snapshot of :func:`merge_snapshots` was written, None when none ever
+    was. A worker rewrites its partitions' snapshots every ``snapshot_interval_s``, events or not (its
+    heartbeat), so a quiet floor stays fresh and a dead worker's figures age: past ``stale_after_s`` the
+    screens say so. ``now`` is the reader's wall clock: worker and reader clocks must agree (NTP)."""
+    written = [p["written_at"] for p in merged.get("partitions", ()) if p.get("written_at") is not None]
+    return None if not written else max(now - max(written), 0.0)
 
 
 async def _snapshots(settings: Settings) -> dict[int, bytes]:
@@ -139,11 +165,3 @@ class SharedRead(Generic[T]):
 def stored_report(settings: Settings) -> dict[str, Any]:
     """The offline replay's report, computed from the state the workers committed to Redis."""
     return report(asyncio.run(stored_engine(settings)))
-
-
-def staleness_s(merged: dict[str, Any], now: float) -> float | None:
-    """Wall seconds since the newest partition snapshot was written (``now`` − its ``written_at``), None
-    when none ever was. The worker rewrites its snapshots every second, events or not: that write is its
-    heartbeat, so a quiet floor is not stale and a dead worker is."""
-    written = [p["written_at"] for p in merged.get("partitions", ())]
-    return max(now - max(written), 0.0) if written else None

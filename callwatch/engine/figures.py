@@ -6,6 +6,7 @@ snake_case, durations in seconds, rates as fractions 0–1, ``None`` where a den
 
 from __future__ import annotations
 
+import math
 from collections import defaultdict
 from collections.abc import Callable
 from datetime import datetime, timedelta
@@ -14,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 from callwatch.config import MonitorConfig, QueueConfig, ServiceLevelFormula
 from callwatch.engine.agent_days import AgentDays
 from callwatch.engine.agents import open_spell
-from callwatch.engine.aggregates import INTERVAL_S, REPEAT_LONG_S, WAIT_BUCKETS_S, AgentDay, Agg
+from callwatch.engine.aggregates import INTERVAL_S, MINUTE_S, REPEAT_LONG_S, WAIT_BUCKETS_S, AgentDay, Agg
 
 if TYPE_CHECKING:
     from callwatch.engine.core import Engine
@@ -139,6 +140,66 @@ def day_start(now: float, qc: QueueConfig) -> float:
 
 
 # ---------------------------------------------------------------------- live
+#
+# A screen shows many figures side by side (a badge, the oldest wait, the waiting list, the tiles): all
+# of them are read as of one instant ``now`` from one state, so that they cannot disagree. In a replay
+# ``now`` is the watermark, and the state already holds events newer than it (within the lateness): a
+# caller answered after ``now`` was still waiting then, an agent's change after ``now`` has not happened
+# yet. Everything below asks the rooms "as of ``now``", as the alarms do.
+
+#: agents listed on a snapshot at most (the longest in their state first); the counts are always whole
+MAX_AGENTS_LISTED = 300
+#: the order a wall lists agents in: who is on a call, in wrap-up, away, then who is free
+AGENT_ORDER = {"busy": 0, "wrap_up": 1, "away": 2, "available": 3}
+#: each alarm's badge: the same word on every screen (page and terminal read it from the snapshot)
+ALARM_LABELS = {
+    "wait_window_exceeded": "WAIT",
+    "abandonment_high": "ABANDONMENT",
+    "service_level_low": "SERVICE LEVEL",
+    "no_agents": "NO AGENTS",
+    "feed_silent": "FEED SILENT",
+    "integrity": "INTEGRITY",
+    "redis_unreachable": "REDIS DOWN",
+    "redis_hung": "REDIS HUNG",
+    "redis_state_lost": "STATE LOST",
+    "consumer_stuck": "CONSUMER STUCK",
+    "offset_regression": "OFFSETS BACK",
+}
+
+
+#: alarms whose window is a time someone waits (shown as a wait, "3:00"), not a span of figures ("30 min")
+WAIT_LIKE = ("wait_window_exceeded", "no_agents", "feed_silent")
+
+
+def duration_text(seconds: float) -> str:
+    """A wait as a wallboard shows it: "45 s", "3:07", "1:02:03"."""
+    s = max(round(seconds), 0)
+    if s < 60:
+        return f"{s} s"
+    h, rest = divmod(s, 3600)
+    m, sec = divmod(rest, 60)
+    return f"{h}:{m:02d}:{sec:02d}" if h else f"{m}:{sec:02d}"
+
+
+def span_text(seconds: float) -> str:
+    """A window's length: "15 min", "1 h", "90 s"."""
+    if seconds % 3600 == 0:
+        return f"{int(seconds // 3600)} h"
+    if seconds % 60 == 0:
+        return f"{int(seconds // 60)} min"
+    return f"{seconds:g} s"
+
+
+def pct_beside(value: float, reference: float) -> str:
+    """``value`` as a percentage that never reads as ``reference`` unless it is: whole percents when
+    they differ from the reference's, else one decimal rounded towards the side ``value`` is on —
+    0.7996 beside a target of 0.8 is "79.9 %", never "80 %" under an 80 % target."""
+    whole, ref_whole = round(value * 100), round(reference * 100)
+    if value == reference or whole != ref_whole:
+        return f"{whole} %"
+    tenths = value * 1000
+    shown = math.floor(tenths) if value < reference else math.ceil(tenths)
+    return f"{shown / 10:.1f} %"
 
 
 def agents_in_queue(engine: Engine, queue: str, at: float | None = None) -> dict[str, int]:
@@ -157,9 +218,9 @@ def queues_of(engine: Engine) -> list[str]:
 
 
 def live_queue(engine: Engine, queue: str, now: float) -> dict[str, Any]:
-    """METRICS.md's "now": waiting, oldest wait, agents by state, the longest-waiting list."""
-    waiting = sorted(((leg.wait_from, leg.call_id, leg) for leg in engine.waiting.get(queue, {}).values()
-                      if leg.wait_from is not None), key=lambda item: (item[0], item[1]))
+    """METRICS.md's "now", as of ``now``: waiting, oldest wait, agents by state, the longest-waiting list."""
+    waiting = sorted(((since, leg.call_id, leg) for since, leg in engine.calls.waiting_legs_at(queue, now)),
+                     key=lambda item: (item[0], item[1]))
     size = engine.config.longest_waiting_size
     qc = engine.config.for_queue(queue)
 
@@ -173,7 +234,7 @@ def live_queue(engine: Engine, queue: str, now: float) -> dict[str, Any]:
         "wait_window": qc.wait_window_s,
         "wait_warning": qc.warning_s,
         "over_window": sum(1 for since, _, _ in waiting if now - since > qc.wait_window_s),
-        "agents": agents_in_queue(engine, queue),
+        "agents": agents_in_queue(engine, queue, now),
         "longest_waiting": [
             {"call_id": call_id, "wait": wait_of(since), "channel": leg.channel, "priority": leg.priority}
             for since, call_id, leg in waiting[:size]
@@ -182,31 +243,170 @@ def live_queue(engine: Engine, queue: str, now: float) -> dict[str, Any]:
     }
 
 
+def rule_windows(engine: Engine, queue: str, now: float) -> dict[str, Any]:
+    """The abandonment and service level over each alarm rule's own window, counted as the alarm counts
+    them (whole minutes ending by ``now``), with what starts and what clears the alarm: a tile beside a
+    badge shows the figure the badge is about."""
+    qc = engine.config.for_queue(queue)
+    rules = engine.config.alarms.for_queue(queue)
+    ab, slr = rules.abandonment_high, rules.service_level_low
+
+    def whole_minutes(window_s: float) -> Agg:
+        return engine.buckets.minutes_sum(queue, None, now - window_s, now - MINUTE_S)
+
+    a = whole_minutes(ab.window_s)
+    volume = a.answered + a.abandoned + sum(a.dequeued.values())
+    s = whole_minutes(slr.window_s)
+    return {
+        "abandonment": {"window_s": ab.window_s, "window_text": span_text(ab.window_s),
+                        "value": _ratio(a.abandoned, volume), "contacts": volume,
+                        "min_contacts": ab.min_contacts, "threshold": ab.threshold,
+                        "clears_at": round(ab.threshold - ab.hysteresis, 6), "enabled": ab.enabled},
+        "service_level": {"window_s": slr.window_s, "window_text": span_text(slr.window_s),
+                          "value": service_level_of(s, qc),
+                          "contacts": s.answered + s.abandoned, "min_contacts": slr.min_contacts,
+                          "target": qc.service_level_target,
+                          "clears_at": round(qc.service_level_target + slr.hysteresis, 6),
+                          "formula": qc.service_level_formula.value, "enabled": slr.enabled},
+    }
+
+
+def queue_alarms(engine: Engine, queue: str, now: float, live: dict[str, Any],
+                 windows: dict[str, Any]) -> list[dict[str, Any]]:
+    """Every alarm on for the queue: its badge, since when, its rule's window and one sentence why,
+    written from the same figures the screen shows beside it."""
+    out: list[dict[str, Any]] = []
+    wait = engine.alarms.get(queue)
+    if wait is not None:
+        window = live["wait_window"]
+        over = live["over_window"]
+        out.append(alarm_entry(
+            "wait_window_exceeded", wait.started_at, window,
+            f"{over} caller{'s' if over != 1 else ''} over the {duration_text(window)} wait window; the oldest "
+            f"has waited {duration_text(live['oldest_wait'])}" if over else
+            f"a caller waited over the {duration_text(window)} wait window; it resolves once the last one "
+            "over it is answered or gone"))
+    for name in ("abandonment_high", "service_level_low", "no_agents"):
+        state = engine.thresholds.get(f"{name}:{queue}")
+        if state is None or state.status != "active":
+            continue
+        if name == "abandonment_high":
+            w = windows["abandonment"]
+            value = "–" if w["value"] is None else pct_beside(w["value"], w["threshold"])
+            why = (f"{value} abandoned in the last {span_text(w['window_s'])} ({w['contacts']} contacts), "
+                   f"threshold {pct_beside(w['threshold'], w['threshold'])}; clears at "
+                   f"{pct_beside(w['clears_at'], w['clears_at'])} or under")
+            out.append(alarm_entry(name, state.since, w["window_s"], why))
+        elif name == "service_level_low":
+            w = windows["service_level"]
+            value = "–" if w["value"] is None else pct_beside(w["value"], w["target"])
+            why = (f"service level {value} in the last {span_text(w['window_s'])} ({w['contacts']} contacts), "
+                   f"target {pct_beside(w['target'], w['target'])}; clears at "
+                   f"{pct_beside(w['clears_at'], w['clears_at'])} or over")
+            out.append(alarm_entry(name, state.since, w["window_s"], why))
+        else:
+            for_s = engine.config.alarms.for_queue(queue).no_agents.for_s
+            out.append(alarm_entry(name, state.since, for_s,
+                                    f"callers wait and no agent is available or on a call (for over "
+                                    f"{duration_text(for_s)})"))
+    return out
+
+
+def alarm_entry(alarm: str, since: float, window_s: float | None, reason: str,
+                subject: str | None = None) -> dict[str, Any]:
+    """One alarm on a screen: its badge word, since when, its rule's window (a wait window reads as a
+    wait, "3:00", as on its tile) and one sentence why."""
+    text = None if window_s is None else duration_text(window_s) if alarm in WAIT_LIKE else span_text(window_s)
+    return {"alarm": alarm, "label": ALARM_LABELS.get(alarm, alarm.upper()), "since": since,
+            "window_s": window_s, "window_text": text,
+            "reason": reason, **({"subject": subject} if subject is not None else {})}
+
+
+def floor_alarms(engine: Engine, now: float) -> list[dict[str, Any]]:
+    """The alarms on for the floor rather than a queue: silent feeds, and the integrity signals of the
+    last review (counted, not named: the floor's screen is open, an agent's signal is for a supervisor)."""
+    out: list[dict[str, Any]] = []
+    after_s = engine.config.alarms.feed_silent.after_s
+    for _, state in sorted(engine.thresholds.items()):
+        if state.alarm != "feed_silent" or state.status != "active":
+            continue
+        last = engine.sources.get(state.subject)
+        silent = "" if last is None else f" for {duration_text(now - last)}"
+        out.append(alarm_entry("feed_silent", state.since, after_s,
+                                f"no event from source {state.subject}{silent} (limit {duration_text(after_s)})",
+                                subject=state.subject))
+    rule = engine.config.alarms.integrity
+    signals = engine.integrity_signals() if rule.enabled else []
+    if signals:
+        period = engine.config.integrity.period_days
+        since = day_start(now, engine.config.defaults)
+        kinds = sorted({s.signal.replace("_", " ") for s in signals})
+        out.append(alarm_entry(
+            "integrity", since, period * 86400.0,
+            f"{len(signals)} integrity signal{'s' if len(signals) != 1 else ''} over the last {period} days "
+            f"({', '.join(kinds)}): see the agents' scorecards"))
+    return out
+
+
+def is_closed(live: dict[str, Any]) -> bool:
+    """Nobody staffed and nobody waiting: the queue is closed (after hours), not failing its target."""
+    return bool(live["agents"]["staffed"] == 0 and live["waiting"] == 0)
+
+
+def agent_list(engine: Engine, now: float) -> dict[str, Any]:
+    """Who is on a call, in wrap-up, away or free, as of ``now``, and for how long: the agents not offline,
+    the longest in their state first within each state (at most ``MAX_AGENTS_LISTED``)."""
+    rows = []
+    counts = dict.fromkeys(AGENT_ORDER, 0)
+    for name, rec in engine.agents.items():
+        state, reason, since = rec.state, rec.reason, rec.since
+        for ts, pending_state, pending_reason, _ in reversed(rec.pending):
+            if ts <= now:
+                state, reason, since = pending_state, pending_reason, ts
+                break
+        if state not in AGENT_ORDER:
+            continue
+        counts[state] += 1
+        rows.append((AGENT_ORDER[state], since if since is not None else now, name, state, reason, rec))
+    rows.sort(key=lambda r: (r[0], r[1], r[2]))
+    return {
+        "counts": counts,
+        "listed": [{"agent": name, "state": state, "reason": reason, "since": since,
+                    "for": round(max(now - since, 0.0), 3), "queues": rec.queues, "team": rec.team}
+                   for _, since, name, state, reason, rec in rows[:MAX_AGENTS_LISTED]],
+    }
+
+
 def queue_windows(engine: Engine, queue: str, now: float) -> dict[str, Any]:
-    """Per queue and per queue × channel: last 15, 30 and 60 min and today, with derived figures."""
+    """Per queue and per queue × channel: last 15, 30 and 60 min and today, with derived figures; each
+    says where it starts (``from``), so that a tile can say which window it shows."""
     qc = engine.config.for_queue(queue)
     today_from = day_start(now, qc)
     channels = sorted(engine.buckets.channels.get(queue, ()))
     out: dict[str, Any] = {}
-    spans: tuple[tuple[str, Callable[[str | None], Agg]], ...] = (
-        ("last_15m", lambda ch: window_agg(engine, queue, ch, now - 15 * 60, now)),
-        # the abandonment and service-level alarms of METRICS.md look at the last 30 minutes
-        ("last_30m", lambda ch: window_agg(engine, queue, ch, now - 30 * 60, now)),
-        ("last_60m", lambda ch: window_agg(engine, queue, ch, now - 60 * 60, now)),
-        ("today", lambda ch: interval_agg(engine, queue, ch, today_from, now + INTERVAL_S)),
+    spans: tuple[tuple[str, float, Callable[[str | None], Agg]], ...] = (
+        ("last_15m", now - 15 * 60, lambda ch: window_agg(engine, queue, ch, now - 15 * 60, now)),
+        ("last_30m", now - 30 * 60, lambda ch: window_agg(engine, queue, ch, now - 30 * 60, now)),
+        ("last_60m", now - 60 * 60, lambda ch: window_agg(engine, queue, ch, now - 60 * 60, now)),
+        ("today", today_from, lambda ch: interval_agg(engine, queue, ch, today_from, now + INTERVAL_S)),
     )
-    for name, fn in spans:
-        out[name] = {**derived(fn(None), qc), "channels": {ch: derived(fn(ch), qc) for ch in channels}}
+    for name, start, fn in spans:
+        out[name] = {**derived(fn(None), qc), "from": start,
+                     "channels": {ch: derived(fn(ch), qc) for ch in channels}}
     return out
 
 
 def snapshot(engine: Engine, now: float) -> dict[str, Any]:
-    """Everything a wallboard shows, per queue: live figures and the windows."""
-    return {
-        "now": now,
-        "queues": {q: {**live_queue(engine, q, now), "windows": queue_windows(engine, q, now)}
-                   for q in queues_of(engine)},
-    }
+    """Everything a wallboard shows, all as of ``now``: per queue the live figures, the windows (each
+    named for its span), the alarm rules' windows and every alarm on with its reason; for the floor, the
+    alarms that are not a queue's and the agents."""
+    queues: dict[str, Any] = {}
+    for q in queues_of(engine):
+        live = live_queue(engine, q, now)
+        windows = rule_windows(engine, q, now)
+        queues[q] = {**live, "closed": is_closed(live), "windows": queue_windows(engine, q, now),
+                     "rule_windows": windows, "alarms": queue_alarms(engine, q, now, live, windows)}
+    return {"now": now, "queues": queues, "alarms": floor_alarms(engine, now), "agents": agent_list(engine, now)}
 
 
 # -------------------------------------------------------------------- report

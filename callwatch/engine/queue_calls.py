@@ -1,8 +1,9 @@
 """Contacts in their queues: one leg per contact and queue, who is waiting now, and who left when.
 
 The only owner of legs. Indexes kept beside them, so that nothing scans every contact: the waiting
-legs per queue; (arrived, left) of recent departures, for "waiting at an instant"; (left, waited from)
-of departures per queue sorted by time, for the wait alarm's context as of a past moment; and the legs
+legs per queue; (arrived, left) of recent departures, for "waiting at an instant"; (left, waited from,
+contact id) of departures per queue sorted by time, for the wait alarm's context and the wallboard's
+waiting list as of a past moment; and the legs
 by the hour of their last event, so that retention forgets what it forgets and nothing else.
 """
 
@@ -25,7 +26,7 @@ class QueueCalls:
         #: distinguishes a re-entry into the same queue (persisted)
         self.seq = 0
         self._recently_left: dict[str, list[tuple[float, float]]] = {}
-        self._departed: dict[str, list[tuple[float, float]]] = {}
+        self._departed: dict[str, list[tuple[float, float, str]]] = {}
         self._hours: dict[int, list[ContactKey]] = {}
 
     def get(self, key: ContactKey) -> Leg | None:
@@ -63,9 +64,9 @@ class QueueCalls:
         assert leg.wait_from is not None
         departed = self._departed.setdefault(leg.queue, [])
         if not departed or departed[-1][0] <= ts:
-            departed.append((ts, leg.wait_from))
+            departed.append((ts, leg.wait_from, leg.call_id))
         else:
-            insort(departed, (ts, leg.wait_from))
+            insort(departed, (ts, leg.wait_from, leg.call_id))
 
     # ------------------------------------------------------------ as of
 
@@ -85,10 +86,26 @@ class QueueCalls:
         waits = [at - leg.wait_from for leg in self.waiting.get(queue, {}).values()
                  if leg.wait_from is not None and leg.wait_from <= at]
         departed = self._departed.get(queue, [])
-        for _, wait_from in departed[bisect_right(departed, (at, float("inf"))):]:
+        for _, wait_from, _ in departed[bisect_right(departed, (at, float("inf"))):]:
             if wait_from <= at:
                 waits.append(at - wait_from)
         return waits
+
+    def waiting_legs_at(self, queue: str, at: float) -> list[tuple[float, Leg]]:
+        """(waited from, leg) of each contact waiting in the queue at ``at``: what :meth:`waits_at` counts.
+
+        A contact that left after ``at`` (its event is newer than a replay's watermark) was still waiting
+        then; a wallboard that leaves it out shows a younger oldest wait beside the alarm it raised.
+        """
+        out = [(leg.wait_from, leg) for leg in self.waiting.get(queue, {}).values()
+               if leg.wait_from is not None and leg.wait_from <= at]
+        departed = self._departed.get(queue, [])
+        for left_at, wait_from, call_id in departed[bisect_right(departed, (at, float("inf"))):]:
+            leg = self.legs.get((queue, call_id))
+            # the same stay (a contact back in the queue later has a leg of its own under its id)
+            if wait_from <= at and leg is not None and leg.wait_from == wait_from and leg.left_at == left_at:
+                out.append((wait_from, leg))
+        return out
 
     # ---------------------------------------------------------- retention
 
@@ -114,7 +131,7 @@ class QueueCalls:
             if leg.arrived_at is not None and leg.left_at is not None and leg.left_at > done:
                 self._recently_left.setdefault(leg.queue, []).append((leg.arrived_at, leg.left_at))
             if leg.wait_from is not None and leg.left_at is not None:
-                self._departed.setdefault(leg.queue, []).append((leg.left_at, leg.wait_from))
+                self._departed.setdefault(leg.queue, []).append((leg.left_at, leg.wait_from, leg.call_id))
         for departed in self._departed.values():
             departed.sort()
 

@@ -6,7 +6,8 @@
     GET /api/agents/{id}    an agent's scorecard as JSON (this month and the three before, the floor,
                             integrity signals with their contacts) — per-agent data stays out of Prometheus
     GET /agents/{id}        the same scorecard as a page, with the agent's goals (``agent report --html``)
-    GET /healthz            ok
+    GET /healthz            the server's health and the figures' freshness (200; with ``?fresh=1``, 503 when
+                            the figures are stale or missing): see "Staleness" below
 
 It reads the snapshots the workers write to Redis (every partition, so one page shows the whole floor
 however many workers share it, merged by ``streams.readout``) and adds, per queue, the colour of each big
@@ -29,6 +30,15 @@ snapshot interval, shared by every screen and request. Push clients beyond ``wal
 503, API requests beyond ``wallboard_max_requests`` answered at once get 429, each with ``Retry-After``
 and a sentence saying which limit; Redis unreachable is 503. None of these is a 500, and none stalls
 the push stream.
+
+**Staleness.** A worker rewrites its snapshots every second, events or not: their ``written_at`` is its
+heartbeat. The figures carry ``staleness_s`` (wall seconds since the newest was written, by this server's
+clock: keep the clocks in step), ``stale_after_s`` (the ``stale_after_s`` setting) and ``stale``; past the
+limit the page turns grey and says "no data for N s — worker down?". ``/healthz`` answers 200 with
+``{"ok": true, "fresh": bool | null, "staleness_s": …, "stale_after_s": …, "detail": sentence}`` — the
+page server itself is well, showing the grey page is its job, so a load balancer keeps it — and, asked
+with ``?fresh=1`` (an uptime check of the floor), 503 with the same body when ``fresh`` is not true
+(stale, never written, or Redis unreachable).
 
 **Escaping.** The page builds every text from the figures with DOM text nodes and attributes, never
 ``innerHTML``, and is served with a Content-Security-Policy that allows only its own script and style
@@ -61,7 +71,7 @@ from redis.exceptions import RedisError
 
 from callwatch.settings import Settings
 from console.levels import with_levels
-from streams.readout import SharedRead, merge_snapshots, read_stored_engine
+from streams.readout import SharedRead, merge_snapshots, read_stored_engine, staleness_s
 from streams.state_store import RedisStateStore
 
 if TYPE_CHECKING:
@@ -166,6 +176,10 @@ class WallboardServer:
 
     async def _read_floor(self) -> bytes:
         figures = with_levels(merge_snapshots(await self.store.snapshots(self.settings.events_topic)), self.settings)
+        age = staleness_s(figures, time.time())
+        figures.update({"staleness_s": None if age is None else round(age, 3),
+                        "stale_after_s": self.settings.stale_after_s,
+                        "stale": age is not None and age > self.settings.stale_after_s})
         return orjson.dumps(figures)
 
     async def _read_engine(self) -> Engine:
@@ -336,7 +350,24 @@ class WallboardServer:
         return web.Response(text=text, content_type="text/html", charset="utf-8", headers=headers)
 
     async def health(self, request: web.Request) -> web.Response:
-        return web.json_response({"ok": True, "streams": self.streams.busy, "requests": self.requests.busy})
+        """The server's own health (it answers) and the figures' freshness; see the module's "Staleness"."""
+        body: dict[str, Any] = {"ok": True, "streams": self.streams.busy, "requests": self.requests.busy,
+                                "stale_after_s": self.settings.stale_after_s}
+        try:
+            figures = await self.figures()
+        except (OSError, RedisError) as exc:
+            log.warning("wallboard: /healthz: cannot read Redis: %s", exc)
+            body.update(fresh=None, staleness_s=None, detail="cannot read Redis: the page shows nothing new")
+        else:
+            age = figures["staleness_s"]
+            if age is None:
+                body.update(fresh=None, staleness_s=None, detail="no worker has written figures yet")
+            elif figures["stale"]:
+                body.update(fresh=False, staleness_s=age, detail=f"no data for {age:.0f} s — worker down?")
+            else:
+                body.update(fresh=True, staleness_s=age, detail="figures are fresh")
+        strict = request.query.get("fresh") in ("1", "true", "yes")
+        return web.json_response(body, status=503 if strict and body["fresh"] is not True else 200)
 
     def app(self) -> web.Application:
         app = web.Application(middlewares=[self.guard])
