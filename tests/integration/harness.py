@@ -13,12 +13,13 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import orjson
+import pytest
 from kafka import KafkaConsumer, TopicPartition
 
 from callwatch.settings import Settings
@@ -116,6 +117,16 @@ class Worker:
     def stop(self) -> None:
         if self.proc is not None:
             stop_process(self.proc, timeout=20)
+
+
+@pytest.fixture
+def workers() -> Iterator[list[Worker]]:
+    """The workers a test starts (append them), stopped when it ends, whatever happened. A test module uses it
+    with ``from tests.integration.harness import workers as workers``."""
+    started: list[Worker] = []
+    yield started
+    for w in started:
+        w.stop()
 
 
 def publish(stack: Stack, lines: Iterable[bytes], speed: float | None = None) -> int:
