@@ -129,6 +129,70 @@ def workers() -> Iterator[list[Worker]]:
         w.stop()
 
 
+@dataclass
+class RedisClusterNodes:
+    """A Redis Cluster of Debian's ``redis-server`` processes, one master each, all slots assigned."""
+
+    ports: list[int]
+    procs: list[subprocess.Popen[bytes]]
+
+    @property
+    def url(self) -> str:
+        return f"redis+cluster://127.0.0.1:{self.ports[0]}/0"
+
+    def stop(self) -> None:
+        for proc in self.procs:
+            stop_process(proc)
+
+
+def _cluster_port() -> int:
+    """A free port whose cluster bus port (+10000) is free too."""
+    import socket
+
+    while True:
+        port = free_port()
+        if port + 10000 > 65535:
+            continue
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port + 10000))
+            except OSError:
+                continue
+        return port
+
+
+def start_redis_cluster(work: Path, masters: int = 3, timeout: float = 60.0) -> RedisClusterNodes:
+    """``masters`` cluster-enabled ``redis-server`` processes joined by ``redis-cli --cluster create``; returns
+    once every node says ``cluster_state:ok``."""
+    binary, cli = shutil.which("redis-server"), shutil.which("redis-cli")
+    assert binary and cli, "Debian's redis-server (and redis-cli) is required (make test installs it)"
+    nodes = RedisClusterNodes([], [])
+    try:
+        for _ in range(masters):
+            port = _cluster_port()
+            data = work / f"node-{port}"
+            data.mkdir(parents=True)
+            nodes.procs.append(subprocess.Popen(
+                [binary, "--port", str(port), "--bind", "127.0.0.1", "--dir", str(data), "--save", "",
+                 "--appendonly", "no", "--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf",
+                 "--cluster-node-timeout", "5000", "--logfile", str(data / "redis.log")],
+                stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT))
+            nodes.ports.append(port)
+            wait_for_port(port, proc=nodes.procs[-1])
+        subprocess.run([cli, "--cluster", "create", *(f"127.0.0.1:{p}" for p in nodes.ports),
+                        "--cluster-replicas", "0", "--cluster-yes"], check=True, capture_output=True, timeout=60)
+        deadline = time.monotonic() + timeout
+        for port in nodes.ports:
+            while b"cluster_state:ok" not in subprocess.run([cli, "-p", str(port), "cluster", "info"],
+                                                            capture_output=True, timeout=10).stdout:
+                assert time.monotonic() < deadline, f"the cluster's node {port} never became ok"
+                time.sleep(0.2)
+    except BaseException:
+        nodes.stop()
+        raise
+    return nodes
+
+
 def publish(stack: Stack, lines: Iterable[bytes], speed: float | None = None) -> int:
     producer = make_producer(stack.bootstrap)
     result = replay(prepare(lines), producer, stack.topic, speed)
