@@ -106,6 +106,8 @@ class Worker:
                 return list(orjson.loads(r.read())["partitions"])
         except urllib.error.HTTPError as exc:  # 503 while a condition is on: the body still says
             return list(orjson.loads(exc.read())["partitions"])
+        except OSError:  # not listening yet, or gone
+            return []
 
     def ready(self, timeout: float = 90.0) -> Worker:
         """Until the worker owns a partition."""
@@ -231,8 +233,9 @@ def sites_on_partitions(partitions: int, per_partition: int = 1) -> list[str]:
     return [name for p in range(partitions) for name in found[p]]
 
 
-def site_events(sites: Iterable[str], hours: float, scale: float = 1.0) -> dict[str, list[bytes]]:
-    """Per site, a simulated floor of the ``demo`` scenario (its own seed) whose queues, agents, contacts
+def site_events(sites: Iterable[str], hours: float, scale: float = 1.0,
+                scenario_name: str = "demo") -> dict[str, list[bytes]]:
+    """Per site, a simulated floor of a built-in scenario (its own seed) whose queues, agents, contacts
     and customers carry the site's name: one PBX per site, as callwatch's partitioning expects."""
     from datetime import datetime, timezone
 
@@ -243,7 +246,7 @@ def site_events(sites: Iterable[str], hours: float, scale: float = 1.0) -> dict[
     out: dict[str, list[bytes]] = {}
     start = datetime(2026, 11, 23, 8, 0, tzinfo=timezone.utc)
     for seed, site in enumerate(sites, start=1):
-        scenario = Scenario.builtin("demo").model_copy(update={"source": site, "start": start, "hours": hours})
+        scenario = Scenario.builtin(scenario_name).model_copy(update={"source": site, "start": start, "hours": hours})
         events, _ = simulate(scenario.scaled(scale) if scale != 1.0 else scenario, seed=seed)
         lines = []
         for e in events:
