@@ -217,7 +217,7 @@ def partition_of(key: bytes, partitions: int) -> int:
     """The partition the producers' default partitioner gives a key (Kafka's murmur2)."""
     from kafka.partitioner.default import murmur2
 
-    return (murmur2(key) & 0x7FFFFFFF) % partitions
+    return int(murmur2(key) & 0x7FFFFFFF) % partitions
 
 
 def sites_on_partitions(partitions: int, per_partition: int = 1) -> list[str]:

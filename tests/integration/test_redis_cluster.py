@@ -112,9 +112,9 @@ def test_partitions_stay_on_one_slot_spread_over_masters_and_resume_exactly(clus
         for p in range(7):
             keys = [k for k in client.scan_iter(match=f"{partition_base(prefix, 't', p)}:*")]
             assert len(keys) > 3
-            slots = {client.keyslot(k) for k in keys}
+            slots = {client.keyslot(k) for k in keys}  # type: ignore[no-untyped-call]
             assert len(slots) == 1, (p, keys)
-            masters.add(client.get_node_from_key(keys[0]).port)
+            masters.add(client.get_node_from_key(keys[0]).port)  # type: ignore[no-untyped-call]
         assert len(masters) == 3, "seven partitions, one slot each, all on one master"
     finally:
         client.close()
