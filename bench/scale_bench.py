@@ -97,7 +97,7 @@ def wait_for(cond: Callable[[], bool], timeout: float, what: str) -> None:
     while not cond():
         if time.monotonic() > deadline:
             raise TimeoutError(what)
-        time.sleep(0.05)
+        time.sleep(0.02)
 
 
 def stack_for(broker: str, redis_url: str, name: str) -> Stack:
@@ -192,16 +192,19 @@ def failover(broker: str, redis_url: str, lines: list[bytes], sizes: dict[int, i
         result.update({"moved_partitions": moved,
                        "to_first_event_applied_s": round(min(firsts) - t, 2) if firsts else None})
     else:
-        before = {p: progress.applied(p) - 1 for p in range(PARTITIONS)}
         t = time.monotonic()
         added = Worker(stack, logs).launch()
         group.append(added)
+        # the old owners apply until the rebalance takes the partitions away: the added worker's work starts
+        # once it owns them (its /healthz, polled every 20 ms)
         wait_for(lambda: bool(added.partitions()), 300, "the added worker never got a partition")
+        owned_at = time.monotonic()
         taken = sorted(added.partitions())
-        wait_for(lambda: any(progress.first_move_after(p, t, before[p]) for p in taken) or
+        before = {p: progress.applied(p) - 1 for p in taken}
+        wait_for(lambda: any(progress.first_move_after(p, owned_at, before[p]) for p in taken) or
                  all(progress.applied(p) >= sizes[p] for p in taken), 300, "the added worker applied nothing")
-        firsts = [f for p in taken if (f := progress.first_move_after(p, t, before[p]))]
-        result.update({"added_worker_partitions": taken,
+        firsts = [f for p in taken if (f := progress.first_move_after(p, owned_at, before[p]))]
+        result.update({"added_worker_partitions": taken, "to_partitions_owned_s": round(owned_at - t, 2),
                        "to_first_event_applied_s": round(min(firsts) - t, 2) if firsts else None})
     sender.join()
     wait_until_applied(stack, timeout=900)
@@ -310,8 +313,11 @@ def main() -> None:
     bad = [r["scenario"] for r in results.get("failover", []) if not r["report_equals_offline_per_site"]]
     out = ROOT / "bench" / "results"
     out.mkdir(exist_ok=True)
-    (out / "scale.json").write_text(json.dumps(results, indent=1))
-    print(f"results in {out / 'scale.json'}; logs in {logs}")
+    target = out / "scale.json"
+    if args.only and target.exists():  # a partial run updates the parts it ran
+        results = {**json.loads(target.read_text()), **{k: v for k, v in results.items() if v}}
+    target.write_text(json.dumps(results, indent=1))
+    print(f"results in {target}; logs in {logs}")
     if bad:
         raise SystemExit(f"the report differs from the offline replay after: {', '.join(bad)}")
 
