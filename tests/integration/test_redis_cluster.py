@@ -9,6 +9,7 @@ import asyncio
 import json
 import subprocess
 import sys
+import time
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
@@ -32,6 +33,7 @@ from streams.goal_store import RedisGoals
 from streams.partition import PartitionRunner
 from streams.readout import live_figures, stored_report
 from streams.redis_client import RedisUrlError, async_client, cluster_url, sync_client
+from streams.state_rebuild import partition_rows
 from streams.state_store import RedisStateStore, partition_base
 from tests.integration.harness import (
     RedisClusterNodes,
@@ -70,30 +72,30 @@ def test_cluster_urls_are_told_apart() -> None:
 
 def test_partitions_stay_on_one_slot_spread_over_masters_and_resume_exactly(cluster: RedisClusterNodes,
                                                                            unique: str) -> None:
-    """Eight partitions written batch by batch: each one's keys share a slot (its MULTI/EXEC works), they land on
+    """Four partitions written batch by batch: each one's keys share a slot (its MULTI/EXEC works), they land on
     every master, a reopened partition resumes exactly, and info, formats, snapshots and delete work."""
-    events = list(read_raw(DEMO_LOG))[:3000]
+    events = list(read_raw(DEMO_LOG))[:1200]
     prefix = f"cl-{unique}"
 
     async def go() -> tuple[dict[int, Any], list[dict[str, Any]], list[int], dict[int, bytes], int, list[int]]:
         store = RedisStateStore(cluster.url, prefix)
         try:
             reports = {}
-            for p in range(8):
+            for p in range(4):
                 runner = await PartitionRunner.open(store, "t", p, MonitorConfig())
                 records = list(enumerate(events))
-                for i in range(0, len(records) // 2, 250):
-                    runner.process(records[i:i + 250], None)
+                for i in range(0, len(records) // 2, 300):
+                    runner.process(records[i:i + 300], None)
                     await runner.commit(store)
                 again = await PartitionRunner.open(store, "t", p, MonitorConfig())
                 again.process(records[len(records) // 2 - 100:], None)  # a redelivered overlap is skipped
                 await again.commit(store)
                 reports[p] = report((await PartitionRunner.open(store, "t", p, MonitorConfig())).engine)
                 await store.write_snapshot("t", p, orjson.dumps({"p": p}))
-            infos = [await store.inspect("t", p) for p in range(8)]
+            infos = [await store.inspect("t", p) for p in range(4)]
             formats = await store.stored_formats("t")
             snaps = await store.snapshots("t")
-            deleted = await store.delete("t", 7)
+            deleted = await store.delete("t", 3)
             return reports, infos, sorted(formats), snaps, deleted, await store.partitions("t")
         finally:
             await store.close()
@@ -103,19 +105,19 @@ def test_partitions_stay_on_one_slot_spread_over_masters_and_resume_exactly(clus
     runner = PartitionRunner("t", 0, whole)
     runner.process(list(enumerate(events)), None)
     assert all(r == report(whole) for r in reports.values())
-    assert formats == list(range(8)) and snaps == {p: orjson.dumps({"p": p}) for p in range(8)}
+    assert formats == list(range(4)) and snaps == {p: orjson.dumps({"p": p}) for p in range(4)}
     assert all(info["offset"] == len(events) - 1 and info["entries"]["legs"] > 0 for info in infos)
-    assert deleted >= 3 and left == list(range(7))
+    assert deleted >= 3 and left == list(range(3))
     client = redis.RedisCluster.from_url(cluster_url(cluster.url) or "")
     try:
         masters = set()
-        for p in range(7):
+        for p in range(3):
             keys = [k for k in client.scan_iter(match=f"{partition_base(prefix, 't', p)}:*")]
             assert len(keys) > 3
             slots = {client.keyslot(k) for k in keys}  # type: ignore[no-untyped-call]
             assert len(slots) == 1, (p, keys)
             masters.add(client.get_node_from_key(keys[0]).port)  # type: ignore[no-untyped-call]
-        assert len(masters) == 3, "seven partitions, one slot each, all on one master"
+        assert len(masters) == 3, "partitions 0-2 hash to the three masters' slot ranges"
     finally:
         client.close()
 
@@ -131,21 +133,23 @@ def test_worker_and_every_reader_work_on_a_cluster(cluster: RedisClusterNodes, k
     wait_until_applied(stack)
     settings = stack.settings()
     assert stored_report(settings) == comparable(offline_report(DEMO_LOG, settings))
-    with urllib.request.urlopen(f"http://127.0.0.1:{worker.port}/healthz", timeout=5) as r:
-        assert json.loads(r.read())["ok"] is True  # the health probe's marker key and offsets, on the cluster
+    # the health probe's marker key and offsets, on the cluster (polled: a busy machine may show a slow write)
+    deadline = time.monotonic() + 30
+    while not _healthy(worker):
+        assert time.monotonic() < deadline, (tmp_path / f"worker-{worker.port}.log").read_text()[-3000:]
+        time.sleep(0.5)
     env = stack.env(worker.port)
     assert set(live_figures(settings)["queues"]) == {"billing", "support"}
-    info = subprocess.run([sys.executable, "-m", "console", "state", "info", "--json"], cwd=ROOT, env=env,
-                          capture_output=True, timeout=60)
-    assert info.returncode == 0, info.stderr.decode()
-    assert sorted(row["partition"] for row in json.loads(info.stdout)) == sorted(
-        p for p, off in applied_offsets(stack).items() if off >= 0)
+    rows = asyncio.run(partition_rows(settings))  # `callwatch state info` (and a rebuild's plan)
+    assert sorted(row["partition"] for row in rows) == sorted(p for p, off in applied_offsets(stack).items()
+                                                              if off >= 0)
+    assert all(row["readable"] and row["entries"] > 0 for row in rows)
     port = free_port()
     page = subprocess.Popen([sys.executable, "-m", "console", "wallboard", "--port", str(port)], cwd=ROOT,
                             env=env, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
     try:
         wait_for_port(port, proc=page)
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/figures", timeout=10) as r:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/figures", timeout=30) as r:
             assert set(json.loads(r.read())["queues"]) == {"billing", "support"}
     finally:
         stop_process(page)
@@ -170,3 +174,10 @@ def test_worker_and_every_reader_work_on_a_cluster(cluster: RedisClusterNodes, k
     goals.put(new_goal("agent-1", "csat_mean", 4.0, "2026-12-31", "", "t", "2026-12-01"))
     assert [g.agent for g in goals.all()] == ["agent-1"]
 
+
+def _healthy(worker: Worker) -> bool:
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{worker.port}/healthz", timeout=5) as r:
+            return bool(json.loads(r.read())["ok"])
+    except OSError:  # 503 (an HTTPError) while a condition is on
+        return False
