@@ -7,7 +7,7 @@ BIN     = $(VENV)/bin
 SUDO    = $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 PYTEST_ARGS ?=
 
-.PHONY: all deps venv test test-unit demo bench bench-bank bench-pipeline bench-alerts bench-integrity bench-agents dashboards lint clean example-log
+.PHONY: all deps venv test test-unit demo bench bench-bank bench-pipeline bench-alerts bench-integrity bench-agents bench-scale dashboards lint clean example-log
 
 all: test
 
@@ -69,6 +69,11 @@ bench-integrity: venv
 # memory and time of 120 days of per-agent history for 1,000 agents
 bench-agents: venv
 	$(BIN)/python bench/agent_history_bench.py
+
+# one, two and three workers draining one multi-site log; a worker killed, one stopped, one added while events
+# flow (time to the first event applied after it); Redis memory of one site's state (docs/scaling.md)
+bench-scale: deps venv
+	$(BIN)/python bench/scale_bench.py
 
 # the Grafana dashboards from grafana/generate.py (thresholds from CALLWATCH_CONFIG's queue settings)
 dashboards: venv

@@ -20,7 +20,6 @@ from typing import Any
 
 import aiohttp
 import orjson
-import redis.asyncio as aioredis
 import yaml
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from prometheus_client import CollectorRegistry, start_http_server
@@ -32,6 +31,7 @@ from alerts.receivers import Receiver, build_receiver
 from alerts.silences import Silence
 from callwatch.alarm import Alarm
 from callwatch.settings import Settings
+from streams.redis_client import AsyncRedis, async_client
 
 log = logging.getLogger("callwatch.alerts")
 DELIVERED_TTL_S = 7 * 86400
@@ -51,7 +51,7 @@ class RedisState:
     silences last read stay in force.
     """
 
-    def __init__(self, client: aioredis.Redis, answer_within_s: float = 0.25, rest_s: float = 5.0) -> None:
+    def __init__(self, client: AsyncRedis, answer_within_s: float = 0.25, rest_s: float = 5.0) -> None:
         self.redis = client
         self.answer_within_s = answer_within_s
         self.rest_s = rest_s
@@ -94,7 +94,7 @@ class RedisDeliveredIds:
     #: ids remembered in memory; the oldest go first
     LOCAL = 100_000
 
-    def __init__(self, client: aioredis.Redis, prefix: str, state: RedisState | None = None) -> None:
+    def __init__(self, client: AsyncRedis, prefix: str, state: RedisState | None = None) -> None:
         self.redis = client
         self.prefix = prefix
         self.state = state or RedisState(client)
@@ -167,7 +167,7 @@ class CommitTracker:
         return offsets
 
 
-def silences_loader(client: aioredis.Redis, prefix: str, state: RedisState | None = None) -> Any:
+def silences_loader(client: AsyncRedis, prefix: str, state: RedisState | None = None) -> Any:
     """The silences, read each second; while Redis does not answer, the last ones read stay in force."""
     state = state or RedisState(client)
     last: list[Silence] = []
@@ -199,8 +199,8 @@ async def run(settings: Settings, config: DeliveryConfig, group: str = "callwatc
                                 session_timeout_ms=int(settings.session_timeout_s * 1000),
                                 heartbeat_interval_ms=int(settings.session_timeout_s * 200))
     producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap, acks="all")
-    client = aioredis.Redis.from_url(settings.redis_url, socket_timeout=settings.redis_timeout_s,
-                                     socket_connect_timeout=settings.redis_timeout_s)
+    # a single Redis or a Redis Cluster (``redis+cluster://``): delivered ids and silences are single keys
+    client = async_client(settings.redis_url, settings.redis_timeout_s)
     redis_state = RedisState(client)
     delivered = RedisDeliveredIds(client, settings.redis_prefix, redis_state)
     await consumer.start()

@@ -13,10 +13,10 @@ from dataclasses import asdict, dataclass, replace
 from typing import TYPE_CHECKING
 
 import orjson
-import redis
 
 if TYPE_CHECKING:
     from callwatch.alarm import Alarm
+    from streams.redis_client import SyncRedis
 
 KEEP_ENDED_S = 7 * 86400
 
@@ -60,7 +60,7 @@ def new_silence(*, queue: str | None, alarm: str | None, duration_s: float, reas
 class RedisSilences:
     """The silences of one deployment (``<prefix>:silences``), shared by the CLI and every dispatcher."""
 
-    def __init__(self, client: redis.Redis, prefix: str) -> None:
+    def __init__(self, client: SyncRedis, prefix: str) -> None:
         self.redis = client
         self.key = f"{prefix}:silences"
 

@@ -80,11 +80,10 @@ def alerts_test(
 
 
 def _silences(settings: Settings) -> RedisSilences:
-    import redis
-
     from alerts.silences import RedisSilences
+    from streams.redis_client import sync_client
 
-    return RedisSilences(redis.Redis.from_url(settings.redis_url), settings.redis_prefix)
+    return RedisSilences(sync_client(settings.redis_url), settings.redis_prefix)
 
 
 @app.command("silence")

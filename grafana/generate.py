@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import sys
 from collections.abc import Iterable
 from pathlib import Path
@@ -92,8 +93,21 @@ DEF = {
 }
 
 
+#: the per-queue series (``callwatch_queue_*``, ``callwatch_window_*``): the ones a site filter applies to
+PER_QUEUE = re.compile(r"\b(callwatch_(?:queue|window)_[a-z0-9_]+)(\{)?")
+#: what the site filter adds to a per-queue selector. ``$site`` is ``.*`` for All, which also matches a
+#: series without the label (a worker of a release that does not export it)
+SITE_MATCHER = 'site=~"$site"'
+
+
+def by_site(expr: str) -> str:
+    """``expr`` with every per-queue selector filtered by the ``site`` variable."""
+    return PER_QUEUE.sub(lambda m: f"{m.group(1)}{{{SITE_MATCHER}, " if m.group(2) else
+                         f"{m.group(1)}{{{SITE_MATCHER}}}", expr)
+
+
 def q(expr: str, legend: str = "", *, instant: bool = False, ref: str = "A") -> prometheus.Dataquery:
-    query = prometheus.Dataquery().expr(expr).legend_format(legend or "__auto").ref_id(ref).datasource(DS)
+    query = prometheus.Dataquery().expr(by_site(expr)).legend_format(legend or "__auto").ref_id(ref).datasource(DS)
     return query.instant() if instant else query.range()
 
 
@@ -115,9 +129,18 @@ def big_stat(title: str, description: str, targets: Iterable[prometheus.Dataquer
     return panel
 
 
+def site_variable() -> dashboard.QueryVariable:
+    """The sites (a site is an event's ``source``: one PBX, one floor). All is ``.*``, not the list of
+    the sites found, so that it also matches series without a ``site`` label."""
+    return (dashboard.QueryVariable("site").label("Site").datasource(DS)
+            .query({"query": "label_values(callwatch_queue_waiting_contacts, site)", "refId": "site"})
+            .refresh(VariableRefresh.ON_TIME_RANGE_CHANGED).multi(True).include_all(True).all_value(".*")
+            .current(VariableOption(selected=True, text="All", value="$__all")))
+
+
 def queue_variable(multi: bool) -> dashboard.QueryVariable:
     return (dashboard.QueryVariable("queue").label("Queue").datasource(DS)
-            .query({"query": "label_values(callwatch_queue_waiting_contacts, queue)", "refId": "queue"})
+            .query({"query": by_site("label_values(callwatch_queue_waiting_contacts, queue)"), "refId": "queue"})
             .refresh(VariableRefresh.ON_TIME_RANGE_CHANGED).multi(multi).include_all(multi)
             .current(VariableOption(selected=True, text="All" if multi else "", value="$__all" if multi else "")))
 
@@ -126,7 +149,7 @@ def annotations(board: dashboard.Dashboard) -> dashboard.Dashboard:
     """Alarms as annotations: callwatch's own wait alarm and every firing Callwatch* Prometheus alert."""
     return (board
             .annotation(dashboard.AnnotationQuery().name("Wait alarm").datasource(DS).enable(True).icon_color(RED)
-                        .expr("max by (queue) (callwatch_queue_wait_alarm_active) > 0"))
+                        .expr(by_site("max by (queue) (callwatch_queue_wait_alarm_active) > 0")))
             .annotation(dashboard.AnnotationQuery().name("Callwatch alerts").datasource(DS).enable(True)
                         .icon_color(AMBER).expr('ALERTS{alertname=~"Callwatch.*", alertstate="firing"}')))
 
@@ -170,7 +193,7 @@ def floor(config: MonitorConfig) -> dashboard.Dashboard:
                                 "none", [(None, BLUE)], 6)))
     board = (base("callwatch-floor", "callwatch — floor wallboard",
                   "Per queue, now: are we OK, and where not? For a TV in kiosk mode (?kiosk).", "5s", "now-1h")
-             .with_variable(queue_variable(multi=True)).with_row(row))
+             .with_variable(site_variable()).with_variable(queue_variable(multi=True)).with_row(row))
     return annotations(board)
 
 
@@ -213,7 +236,7 @@ def queue_detail(config: MonitorConfig) -> dashboard.Dashboard:
                .with_target(q(f'max by (window) (callwatch_window_aht_seconds{{{sel}}})', "", instant=True, ref="E")))
     board = (base("callwatch-queue", "callwatch — queue detail",
                   "One queue in depth: intervals, waits, service level, ASA and AHT by channel.", "30s", "now-6h")
-             .with_variable(queue_variable(multi=False)).with_variable(window)
+             .with_variable(site_variable()).with_variable(queue_variable(multi=False)).with_variable(window)
              .with_panel(per15)
              .with_panel(hist("answered", "callwatch_window_answered_wait_contacts"))
              .with_panel(hist("abandoned", "callwatch_window_abandoned_wait_contacts"))
@@ -230,6 +253,7 @@ def agents() -> dashboard.Dashboard:
     sums = "callwatch_agents_today"
     board = (base("callwatch-agents", "callwatch — agents", "The floor's agents: states now and today's work.",
                   "30s", "now-8h")
+             .with_variable(site_variable())
              .with_panel(big_stat("Agents by state now", DEF["states"],
                                   [q(f'sum(callwatch_agents{{state="{s}"}})', s, ref=s[0].upper())
                                    for s in ("available", "busy", "wrap_up", "away")], "none", [(None, BLUE)], 12))
@@ -274,6 +298,7 @@ def pipeline() -> dashboard.Dashboard:
 
     board = (base("callwatch-pipeline", "callwatch — pipeline health",
                   "Is the monitor itself healthy? Throughput, lag, bad input, delay, alarm delivery.", "30s", "now-3h")
+             .with_variable(site_variable())  # its sites' wait alarms as annotations
              .with_panel(ts("Events applied per second", DEF["events"], "ops",
                             q("sum by (partition) (rate(callwatch_events_total[1m]))", "partition {{partition}}")))
              .with_panel(ts("Consumer lag", DEF["lag"], "none",
@@ -327,7 +352,7 @@ def quality() -> dashboard.Dashboard:
 
     board = (base("callwatch-quality", "callwatch — quality and integrity",
                   "What the customer felt, and every metric checked against another source.", "1m", "now-24h")
-             .with_variable(queue_variable(multi=True))
+             .with_variable(site_variable()).with_variable(queue_variable(multi=True))
              .with_panel(per_queue("CSAT (top-2-box), today", DEF["csat"], "callwatch_window_csat_ratio"))
              .with_panel(per_queue("Professionalism, today", DEF["professionalism"],
                                    "callwatch_window_professionalism_ratio"))

@@ -9,19 +9,19 @@ from __future__ import annotations
 from dataclasses import asdict
 
 import orjson
-import redis
 
 from callwatch.goals import Goal
+from streams.redis_client import SyncRedis, sync_client
 
 
 class RedisGoals:
-    def __init__(self, client: redis.Redis, prefix: str) -> None:
+    def __init__(self, client: SyncRedis, prefix: str) -> None:
         self.redis = client
         self.key = f"{prefix}:goals"
 
     @classmethod
     def from_url(cls, url: str, prefix: str) -> RedisGoals:
-        return cls(redis.Redis.from_url(url), prefix)
+        return cls(sync_client(url), prefix)
 
     def put(self, goal: Goal) -> None:
         self.redis.hset(self.key, goal.id, orjson.dumps(asdict(goal)))

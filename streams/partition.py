@@ -150,6 +150,9 @@ class PartitionRunner:
     async def open(cls, store: StateStore, topic: str, partition: int, config: MonitorConfig) -> PartitionRunner:
         """The partition's engine from its stored state, as a worker takes the partition over.
 
+        Keys stored under the key schema before the hash tags are renamed to the current ones
+        (``StateStore.adopt``) once the state is known to be readable.
+
         The store brings an older state format to the current one (``streams/state_upgrade.py``); it is
         written back whole before anything is applied, so that the changes of the next batch land on a
         state of their own format. A format this version cannot read raises ``StateFormatError``.
@@ -163,6 +166,9 @@ class PartitionRunner:
         ):
             with attempt:
                 stored = await store.load(topic, partition)
+                # keys of the old schema (before the hash tags) become the current ones, once the state
+                # they hold is known to be readable: this worker's writes must not land beside them
+                await store.adopt(topic, partition)
         if stored.upgraded_from is not None:
             await store.replace(topic, partition, stored)
             log.warning("partition %d: state upgraded from format %d to %d", partition, stored.upgraded_from,

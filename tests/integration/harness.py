@@ -13,12 +13,13 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import orjson
+import pytest
 from kafka import KafkaConsumer, TopicPartition
 
 from callwatch.settings import Settings
@@ -88,9 +89,29 @@ class Worker:
         self.proc: subprocess.Popen[bytes] | None = None
 
     def start(self, timeout: float = 90.0) -> Worker:
+        return self.launch().ready(timeout)
+
+    def launch(self) -> Worker:
+        """Start the process and return at once (workers launched together join the group's first
+        generation together; :meth:`ready` waits for a partition)."""
         with open(self.log_path, "wb") as log:
             self.proc = subprocess.Popen([sys.executable, "-m", "console", "worker"], cwd=ROOT,
                                          env=self.stack.env(self.port), stdout=log, stderr=subprocess.STDOUT)
+        return self
+
+    def partitions(self) -> list[int]:
+        """The partitions the worker owns now (its /healthz)."""
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/healthz", timeout=2) as r:
+                return list(orjson.loads(r.read())["partitions"])
+        except urllib.error.HTTPError as exc:  # 503 while a condition is on: the body still says
+            return list(orjson.loads(exc.read())["partitions"])
+        except OSError:  # not listening yet, or gone
+            return []
+
+    def ready(self, timeout: float = 90.0) -> Worker:
+        """Until the worker owns a partition."""
+        assert self.proc is not None
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
@@ -116,6 +137,138 @@ class Worker:
     def stop(self) -> None:
         if self.proc is not None:
             stop_process(self.proc, timeout=20)
+
+
+@pytest.fixture
+def workers() -> Iterator[list[Worker]]:
+    """The workers a test starts (append them), stopped when it ends, whatever happened. A test module uses it
+    with ``from tests.integration.harness import workers as workers``."""
+    started: list[Worker] = []
+    yield started
+    for w in started:
+        w.stop()
+
+
+@dataclass
+class RedisClusterNodes:
+    """A Redis Cluster of Debian's ``redis-server`` processes, one master each, all slots assigned."""
+
+    ports: list[int]
+    procs: list[subprocess.Popen[bytes]]
+
+    @property
+    def url(self) -> str:
+        return f"redis+cluster://127.0.0.1:{self.ports[0]}/0"
+
+    def stop(self) -> None:
+        for proc in self.procs:
+            stop_process(proc)
+
+
+def _cluster_port() -> int:
+    """A free port whose cluster bus port (+10000) is free too."""
+    import socket
+
+    while True:
+        port = free_port()
+        if port + 10000 > 65535:
+            continue
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port + 10000))
+            except OSError:
+                continue
+        return port
+
+
+def start_redis_cluster(work: Path, masters: int = 3, timeout: float = 60.0) -> RedisClusterNodes:
+    """``masters`` cluster-enabled ``redis-server`` processes joined by ``redis-cli --cluster create``; returns
+    once every node says ``cluster_state:ok``."""
+    binary, cli = shutil.which("redis-server"), shutil.which("redis-cli")
+    assert binary and cli, "Debian's redis-server (and redis-cli) is required (make test installs it)"
+    nodes = RedisClusterNodes([], [])
+    try:
+        for _ in range(masters):
+            port = _cluster_port()
+            data = work / f"node-{port}"
+            data.mkdir(parents=True)
+            nodes.procs.append(subprocess.Popen(
+                [binary, "--port", str(port), "--bind", "127.0.0.1", "--dir", str(data), "--save", "",
+                 "--appendonly", "no", "--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf",
+                 "--cluster-node-timeout", "5000", "--logfile", str(data / "redis.log")],
+                stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT))
+            nodes.ports.append(port)
+            wait_for_port(port, proc=nodes.procs[-1])
+        subprocess.run([cli, "--cluster", "create", *(f"127.0.0.1:{p}" for p in nodes.ports),
+                        "--cluster-replicas", "0", "--cluster-yes"], check=True, capture_output=True, timeout=60)
+        deadline = time.monotonic() + timeout
+        for port in nodes.ports:
+            while b"cluster_state:ok" not in subprocess.run([cli, "-p", str(port), "cluster", "info"],
+                                                            capture_output=True, timeout=10).stdout:
+                assert time.monotonic() < deadline, f"the cluster's node {port} never became ok"
+                time.sleep(0.2)
+    except BaseException:
+        nodes.stop()
+        raise
+    return nodes
+
+
+def partition_of(key: bytes, partitions: int) -> int:
+    """The partition the producers' default partitioner gives a key (Kafka's murmur2)."""
+    from kafka.partitioner.default import murmur2
+
+    return int(murmur2(key) & 0x7FFFFFFF) % partitions
+
+
+def sites_on_partitions(partitions: int, per_partition: int = 1) -> list[str]:
+    """Site names (an event's ``source``: its key) that land ``per_partition`` on each partition."""
+    found: dict[int, list[str]] = {p: [] for p in range(partitions)}
+    n = 0
+    while any(len(v) < per_partition for v in found.values()):
+        name = f"site-{n:03d}"
+        n += 1
+        bucket = found[partition_of(name.encode(), partitions)]
+        if len(bucket) < per_partition:
+            bucket.append(name)
+    return [name for p in range(partitions) for name in found[p]]
+
+
+def site_events(sites: Iterable[str], hours: float, scale: float = 1.0,
+                scenario_name: str = "demo") -> dict[str, list[bytes]]:
+    """Per site, a simulated floor of a built-in scenario (its own seed) whose queues, agents, contacts
+    and customers carry the site's name: one PBX per site, as callwatch's partitioning expects."""
+    from datetime import datetime, timezone
+
+    from callwatch.events import encode
+    from producers.scenario import Scenario
+    from producers.simulator import simulate
+
+    out: dict[str, list[bytes]] = {}
+    start = datetime(2026, 11, 23, 8, 0, tzinfo=timezone.utc)
+    for seed, site in enumerate(sites, start=1):
+        scenario = Scenario.builtin(scenario_name).model_copy(update={"source": site, "start": start, "hours": hours})
+        events, _ = simulate(scenario.scaled(scale) if scale != 1.0 else scenario, seed=seed)
+        lines = []
+        for e in events:
+            doc = orjson.loads(encode(e))
+            for name in ("queue", "to_queue", "agent", "to_agent", "call_id", "customer"):
+                if isinstance(doc.get(name), str):
+                    doc[name] = f"{site}/{doc[name]}"
+            if isinstance(doc.get("queues"), list):
+                doc["queues"] = [f"{site}/{q}" for q in doc["queues"]]
+            lines.append(orjson.dumps(doc))
+        out[site] = lines
+    return out
+
+
+def interleave(per_site: dict[str, list[bytes]]) -> list[bytes]:
+    """The sites' events as one log, in time order (each site's own order kept), as they would arrive."""
+    import heapq
+
+    def keyed(site: str, lines: list[bytes]) -> Iterator[tuple[str, int, bytes]]:
+        return ((orjson.loads(raw)["ts"], i, raw) for i, raw in enumerate(lines))
+
+    return [raw for _, _, raw in heapq.merge(*(keyed(s, v) for s, v in per_site.items()))]
 
 
 def publish(stack: Stack, lines: Iterable[bytes], speed: float | None = None) -> int:

@@ -9,7 +9,6 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
-from collections.abc import Iterator
 from pathlib import Path
 
 import orjson
@@ -21,20 +20,13 @@ from callwatch.eventlog import read_raw
 from console.embedded import free_port, wait_for_port
 from streams.readout import live_figures
 from tests.integration.harness import Stack, Worker, publish, read_topic, wait_until_applied
+from tests.integration.harness import workers as workers
 
 pytestmark = pytest.mark.integration
 
 ROOT = Path(__file__).resolve().parents[2]
 DEMO_LOG = ROOT / "producers" / "data" / "demo-day.jsonl.gz"
 WINDOW_S = 2.0
-
-
-@pytest.fixture
-def workers() -> Iterator[list[Worker]]:
-    started: list[Worker] = []
-    yield started
-    for w in started:
-        w.stop()
 
 
 def _event(kind: str, ts: float, eid: str, **fields: object) -> bytes:

@@ -66,7 +66,7 @@ def _exprs(board: dict[str, Any]) -> Iterator[tuple[str, str]]:
 
 
 def _substitute(expr: str) -> str:
-    return expr.replace("$queue", QUEUE).replace("$window", "last_60m")
+    return expr.replace("$queue", QUEUE).replace("$window", "last_60m").replace("$site", ".*")
 
 
 def test_committed_dashboards_are_what_the_generator_writes() -> None:
@@ -170,7 +170,7 @@ def test_every_panel_and_rule_runs_on_real_prometheus(kafka_bootstrap: str, redi
         monkeypatch.setenv("CALLWATCH_EVENTS_TOPIC", stack.topic)
         stats = json.loads(CliRunner().invoke(app, ["stats", "--json"]).stdout)
         floor = _boards()["callwatch-floor"]
-        exprs = {p["title"]: p["targets"][0]["expr"].replace('queue=~"$queue"', 'queue=~".+"')
+        exprs = {p["title"]: p["targets"][0]["expr"].replace('queue=~"$queue"', 'queue=~".+"').replace("$site", ".*")
                  for p in floor["panels"] if p["type"] == "stat"}
         waiting = {r["metric"]["queue"]: float(r["value"][1]) for r in prom_query(port, exprs["Waiting"])}
         oldest = {r["metric"]["queue"]: float(r["value"][1]) for r in prom_query(port, exprs["Oldest wait"])}

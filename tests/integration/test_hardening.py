@@ -36,19 +36,12 @@ from tests.integration.harness import (
     read_topic,
     wait_until_applied,
 )
+from tests.integration.harness import workers as workers
 
 pytestmark = pytest.mark.integration
 
 ROOT = Path(__file__).resolve().parents[2]
 DEMO_LOG = ROOT / "producers" / "data" / "demo-day.jsonl.gz"
-
-
-@pytest.fixture
-def workers() -> Iterator[list[Worker]]:
-    started: list[Worker] = []
-    yield started
-    for w in started:
-        w.stop()
 
 
 @pytest.fixture

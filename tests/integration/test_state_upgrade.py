@@ -34,7 +34,7 @@ from streams.monitor import MonitorService, RecordingPublisher
 from streams.partition import PartitionRunner
 from streams.readout import stored_report
 from streams.state_rebuild import AdminClient, group_members, retention_refusal
-from streams.state_store import MemoryStateStore, RedisStateStore, StoredPartition
+from streams.state_store import MemoryStateStore, RedisStateStore, StoredPartition, partition_base
 from streams.state_upgrade import REBUILD_COMMAND, STATE_FORMAT, StateFormatError
 from tests.integration.harness import Stack, Worker, applied_offsets, publish
 
@@ -130,8 +130,10 @@ def test_released_state_is_read_and_continues_exactly(path: Path, client: redis.
     assert end == expected["continuation"]["report"]
     # what the worker wrote on top of the released state reads back whole, marked with today's format
     assert reopened == {"offset": expected["continuation"]["first_offset"] + len(rest) - 1, "report": end}
-    meta = client.hgetall(f"{prefix}:p:{state['topic']}:{state['partition']}:meta")
+    # …under the current key schema (the worker renamed the old schema's keys when it took the partition)
+    meta = client.hgetall(f"{partition_base(prefix, state['topic'], state['partition'])}:meta")
     assert int(meta[b"format"]) == STATE_FORMAT
+    assert not client.exists(f"{prefix}:p:{state['topic']}:{state['partition']}:meta")
 
 
 def test_fixture_has_what_an_upgrade_must_carry() -> None:
