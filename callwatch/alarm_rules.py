@@ -51,7 +51,7 @@ class WaitForecastRule(_Rule):
     #: warn of a crossing predicted at most this far ahead
     horizon_s: Annotated[float, Field(gt=0, le=3600)] = 300.0
     #: resolved when every prediction is back under the window less this margin
-    hysteresis_s: Annotated[float, Field(ge=0)] = 30.0
+    hysteresis_s: Annotated[float, Field(ge=0)] = 60.0
 
 
 class AbandonmentRule(_Rule):

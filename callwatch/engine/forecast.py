@@ -18,8 +18,11 @@ line (priority, then wait) is answered after about ``k × s``, ``s`` the mean ti
 average handle time of the last 15 minutes over the agents serving the queue (an agent serving several
 queues counts in each by the share of their offered load, see :meth:`Forecast.staffed_share`), or, with
 no agent states from the source, over the agents who answered in the queue in the last 15 minutes. A
-caller's predicted wait is its wait so far plus that; as every wait grows with the clock, the instant a
-prediction will pass the window is known in advance, and is the only instant booked (a heap of deadlines, no timer).
+caller's predicted wait is its wait so far plus that. For the early warning, callers ahead who give up
+move the line too (Erlang A: each waiting caller leaves at the abandonment hazard of the last 15
+minutes), and a prediction counts only when it stays over the window less ``CAUTION_Z`` standard
+deviations of the time the line takes. As every wait grows with the clock, the instant a prediction
+will pass the window is known in advance, and is the only instant booked (a heap of deadlines).
 
 **Staffing advice.** Erlang C (:mod:`callwatch.erlang`) on the last 15 minutes' arrivals and average
 handle time: the fewest agents that meet the queue's service-level target at its threshold T.
@@ -50,6 +53,10 @@ MAX_AHEAD = 30
 #: how far one answer moves its cell's median estimate, seconds
 STEP_S = 3.0
 WARNING = "wait_window_forecast"
+#: the early warning counts a caller's predicted wait less this many standard deviations of the time
+#: the line ahead takes (measured on the simulated ramps, bench/warning_eval.py: 0 warns earlier and
+#: falsely more often, 1 warns too late; 0.5 keeps a two-minute median lead)
+CAUTION_Z = 0.5
 INF = math.inf
 #: agent states that serve a queue now (not away, not offline)
 SERVING = ("available", "busy", "wrap_up")
@@ -85,6 +92,9 @@ class _Recent:
 class _Queue:
     arrivals: _Recent = field(default_factory=_Recent)
     answers: _Recent = field(default_factory=_Recent)
+    abandons: _Recent = field(default_factory=_Recent)
+    #: the waits of the callers who left (answered or abandoned), for the abandonment hazard
+    waited: _Recent = field(default_factory=_Recent)
     #: talk + after-contact work of the conversations that ended (ACW counted when it comes)
     handle: _Recent = field(default_factory=_Recent)
     ended: _Recent = field(default_factory=_Recent)
@@ -154,7 +164,7 @@ class Forecast:
         if ts > self.newest:
             self.newest = ts
         before = self.newest - WINDOW_S
-        for recent in (q.arrivals, q.answers, q.handle, q.ended):
+        for recent in (q.arrivals, q.answers, q.abandons, q.waited, q.handle, q.ended):
             recent.expire(before)
 
     # ------------------------------------------------------------ events
@@ -194,6 +204,10 @@ class Forecast:
                 if have is None:
                     have = self._estimate(q, cell)
                 q.cells[cell] = have + (STEP_S if wait > have else -STEP_S if wait < have else 0.0)
+        elif outcome == "abandoned" and ts >= self.newest - WINDOW_S:
+            q.abandons.add(ts)
+        if outcome != "dequeued" and ts >= self.newest - WINDOW_S:
+            q.waited.add(ts, wait)
         if self.record is not None:
             row = self._rows.pop((leg.queue, leg.call_id, leg.seq), None)
             if row is not None:
@@ -325,34 +339,46 @@ class Forecast:
 
     # ------------------------------------------------------ early warning
 
-    def _predictions(self, queue: str, at: float, window: float, horizon: float) -> tuple[float, float]:
+    def _predictions(self, queue: str, at: float, window: float, horizon: float) -> tuple[float, float, bool]:
         """(the instant a prediction first passes ``window``, given no further event; the highest
-        prediction a caller's crossing within ``horizon`` has at ``at``)."""
+        prediction a caller's crossing within ``horizon`` has at ``at``; whether a caller is over)."""
         s = self.between_answers(queue)
         if s is None:
-            return INF, 0.0
-        due, top = INF, 0.0
+            return INF, 0.0, False
+        due, top, over = INF, 0.0, False
         line = self.in_line(queue)
+        # callers ahead who give up do not delay the rest (Erlang A): each waiting caller leaves at the
+        # abandonment hazard theta (abandons per second waited, the last 15 minutes), so with j callers
+        # ahead the line moves at 1/s + j*theta; the caller at place k waits the sum over j < k
+        q = self._queues[queue]
+        theta = len(q.abandons) / q.waited.total if q.waited.total > 0 else 0.0
+        rate = 1.0 / s if s > 0 else INF
+        mean = var = 0.0
         for k, leg in enumerate(line, start=1):
             assert leg.wait_from is not None
+            pace = rate + (k - 1) * theta
+            mean += 0.0 if pace == INF else 1.0 / pace if pace > 0 else INF
+            var += 0.0 if pace == INF else 1.0 / pace ** 2 if pace > 0 else INF
+            ahead = mean - CAUTION_Z * math.sqrt(var) if mean < INF else INF
             crossing = leg.wait_from + window
             if crossing <= at:
-                continue  # already over: the wait alarm's, not a forecast any more
-            ahead = k * s
+                over = True  # already over: the wait alarm's, not a forecast any more
+                continue
             due = min(due, max(crossing - ahead, crossing - horizon))
             if crossing - at <= horizon:
                 top = max(top, at - leg.wait_from + ahead)
         if horizon > window and 0 < s < INF:
             # a caller arriving before the horizon's end less the window, at the recent rates
-            q = self._queues[queue]
-            growth = max(len(q.arrivals) / WINDOW_S - 1.0 / s, 0.0) * (horizon - window)
-            future = (len(line) + growth + 1) * s
+            n = len(line)
+            growth = max(len(q.arrivals) / WINDOW_S - rate - n * theta, 0.0) * (horizon - window)
+            paces = [rate + j * theta for j in range(int(n + growth) + 1)]
+            future = sum(1.0 / p for p in paces) - CAUTION_Z * math.sqrt(sum(1.0 / p ** 2 for p in paces))
             if future > window:
                 due = min(due, at)
             top = max(top, future)
         elif s == INF and line:
             due, top = min(due, at), INF
-        return due, top
+        return due, top, over
 
     def _recheck(self, queue: str, ts: float) -> None:
         """Something the queue's forecast depends on changed at ``ts``: start, book or resolve."""
@@ -364,13 +390,14 @@ class Forecast:
             self._start(queue, q, q.due, q.due_value)  # it fell due before this change
         window = self._config(queue).wait_window_s
         if q.active_since is not None:
-            _, top = self._predictions(queue, ts, window - rule.hysteresis_s, rule.horizon_s)
-            if top < window - rule.hysteresis_s:
+            # on while a caller is over the window: what it forecast has come, and it clears with it
+            _, top, over = self._predictions(queue, ts, window - rule.hysteresis_s, rule.horizon_s)
+            if not over and top < window - rule.hysteresis_s:
                 self._emit(ts, "resolved", queue, q.active_since, top, window)
                 q.active_since = None
             q.due = INF
             return
-        due, top = self._predictions(queue, ts, window, rule.horizon_s)
+        due, top, _ = self._predictions(queue, ts, window, rule.horizon_s)
         q.due, q.due_value = max(due, ts), top
         if due <= ts:
             self._start(queue, q, ts, top)
