@@ -16,7 +16,7 @@ from typing import Any
 from callwatch.config import MonitorConfig, QueueConfig
 from callwatch.engine.agent_days import AgentDays, FloorCalendar
 from callwatch.engine.agents import Agents
-from callwatch.engine.aggregates import MINUTE_S, AgentDay, Agg, wait_bucket
+from callwatch.engine.aggregates import MINUTE_S, TALK_BIN_S, TALK_MAX_S, AgentDay, Agg, wait_bucket
 from callwatch.engine.buckets import MINUTE_RETENTION_S, Buckets
 from callwatch.engine.customers import Customers, Repeat
 from callwatch.engine.forecast import Forecast
@@ -343,6 +343,9 @@ class ContactEvents:
                 if talk < qc.short_call_s:
                     day.short_agent_ended += 1
                     day.add_evidence("short_hangups", leg.call_id, integrity.evidence_per_day)
+                if talk < TALK_MAX_S:  # the floor's distribution, where a cap nobody configured shows
+                    bin_key = str(int(talk // TALK_BIN_S) * TALK_BIN_S)
+                    day.agent_ended_talk[bin_key] = day.agent_ended_talk.get(bin_key, 0) + 1
                 if cap is not None and cap - integrity.near_cap_s <= talk < cap:
                     day.near_cap_agent_ended += 1
                     day.add_evidence("cap_clustering", leg.call_id, integrity.evidence_per_day)

@@ -200,11 +200,28 @@ def queue_windows(engine: Engine, queue: str, now: float) -> dict[str, Any]:
     return out
 
 
+def ahead(engine: Engine, queue: str, now: float) -> dict[str, Any]:
+    """Ahead of the line (engine/forecast.py): the predicted wait of a caller entering now, the agents
+    Erlang C needs now for the service-level target beside those staffed, and per waiting caller (the
+    longest-waiting list's) the expected seconds until answer."""
+    forecast = engine.forecast
+    advice = forecast.staffing(queue)
+    return {
+        "predicted_wait_s": forecast.predicted_wait(queue),
+        "agents_needed": advice.agents_needed,
+        "agents_staffed": engine.agents_at(queue)["staffed"],
+        "agents_staffed_shared": advice.agents_staffed_shared,
+        "offered_load_erlangs": advice.offered_load,
+        "expected_answer_in_s": forecast.expected_answer_in(queue, now),
+    }
+
+
 def snapshot(engine: Engine, now: float) -> dict[str, Any]:
-    """Everything a wallboard shows, per queue: live figures and the windows."""
+    """Everything a wallboard shows, per queue: live figures, the windows and the predictions."""
     return {
         "now": now,
-        "queues": {q: {**live_queue(engine, q, now), "windows": queue_windows(engine, q, now)}
+        "queues": {q: {**live_queue(engine, q, now), "windows": queue_windows(engine, q, now),
+                       **ahead(engine, q, now)}
                    for q in queues_of(engine)},
     }
 

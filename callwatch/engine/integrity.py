@@ -20,11 +20,52 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
 from callwatch.config import IntegrityConfig
-from callwatch.engine.aggregates import AgentDay
+from callwatch.engine.aggregates import TALK_BIN_S, AgentDay
 
 SIGNALS = ("cap_clustering", "short_hangups", "survey_selection", "contradicted_resolution",
            "contradicted_satisfaction", "perfect_scores", "clock_anomalies")
 EVIDENCE_MAX = 50
+#: a cap found in the data must be this unlikely under the floor's own distribution (hundreds of
+#: candidate caps are tried: the level is for all of them together)
+CAP_P_VALUE = 1e-6
+
+
+@dataclass(frozen=True)
+class DetectedCap:
+    """A handle-time cap the floor's agent-ended calls show: a cluster just under ``cap_s``."""
+
+    cap_s: float
+    #: agent-ended calls in the window just under it, and in the windows of the same width either side
+    inside: int
+    around: int
+    p_value: float
+
+
+def detect_cap(talk_bins: Mapping[str, int], near_s: float, min_contacts: int) -> DetectedCap | None:
+    """The cap whose last ``near_s`` seconds hold more agent-ended calls than the floor's distribution
+    explains, or None. The distribution is smooth where no cap is gamed: the window just under a
+    candidate and the two windows of the same width either side of it hold about a third each of their
+    calls together; a cluster is tested against that (one-sided binomial, ``CAP_P_VALUE`` for all the
+    candidates together). Agent-ended calls only: the customer's hang-ups show no cap."""
+    counts = {int(k): n for k, n in talk_bins.items()}
+    if not counts:
+        return None
+    width = max(1, math.ceil(near_s / TALK_BIN_S))
+
+    def span(start: int) -> int:
+        return sum(counts.get(start + i * TALK_BIN_S, 0) for i in range(width))
+
+    best: DetectedCap | None = None
+    step = width * TALK_BIN_S
+    for edge in range(step * 2, max(counts) + TALK_BIN_S + step, TALK_BIN_S):
+        inside = span(edge - step)
+        if inside < min_contacts:
+            continue
+        around = span(edge - 2 * step) + span(edge)
+        p = binomial_tail(inside, inside + around, 1 / 3)
+        if p < CAP_P_VALUE and (best is None or p < best.p_value):
+            best = DetectedCap(float(edge), inside, around, p)
+    return best
 
 
 @dataclass(frozen=True)
@@ -132,6 +173,19 @@ def evaluate(agent_days: Mapping[tuple[str, str], AgentDay], first: str, last: s
         share_signal("cap_clustering", "near_cap_agent_ended", "handled", cfg.cap_ratio,
                      f"ended {{k}} of {{n}} calls ({{value}}) themselves in the last {cfg.near_cap_s:g} s "
                      f"before the {cfg.handle_cap_s:g} s handle-time cap")
+    else:
+        found = detect_cap(floor.agent_ended_talk, cfg.near_cap_s, cfg.min_contacts)
+        if found is not None:
+            # each agent's calls in the cluster's bins stand in for "near the cap" (the totals are copies)
+            lo = found.cap_s - max(1, math.ceil(cfg.near_cap_s / TALK_BIN_S)) * TALK_BIN_S
+            for a in totals.values():
+                a.near_cap_agent_ended = sum(n for k, n in a.agent_ended_talk.items() if lo <= int(k) < found.cap_s)
+            floor.near_cap_agent_ended = sum(a.near_cap_agent_ended for a in totals.values())
+            share_signal("cap_clustering", "near_cap_agent_ended", "handled", cfg.cap_ratio,
+                         f"ended {{k}} of {{n}} calls ({{value}}) themselves in the last {found.cap_s - lo:g} s "
+                         f"before {found.cap_s:g} s, where the floor's agent-ended calls cluster as under a "
+                         f"handle-time cap nobody configured ({found.inside} there against {found.around} in the "
+                         f"windows either side, p = {found.p_value:.1g})")
     share_signal("short_hangups", "short_agent_ended", "handled", cfg.short_hangup_ratio,
                  "ended {k} of {n} calls ({value}) themselves within the first seconds (a short call)")
     share_signal("contradicted_resolution", "resolved_repeat_72h", "resolved",
