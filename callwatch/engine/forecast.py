@@ -77,7 +77,10 @@ class _Recent:
         self.total += value
 
     def expire(self, before: float) -> None:
-        n = bisect_left(self.times, before)
+        times = self.times
+        if not times or times[0] >= before:
+            return
+        n = bisect_left(times, before)
         if n:
             self.total -= sum(self.values[:n])
             del self.times[:n], self.values[:n]
@@ -105,6 +108,8 @@ class _Queue:
     #: the early warning: when it falls due (inf: not predicted), whether it is on, when it was last sent
     due: float = INF
     due_value: float = 0.0
+    #: when the caller that warning is about would pass the window
+    due_cross: float = INF
     active_since: float | None = None
     last_sent: float = 0.0
     channel: str = "voice"
@@ -136,7 +141,7 @@ class Forecast:
         #: (due, queue) of the early warnings booked; stale entries are skipped when popped
         self._agenda: list[tuple[float, str]] = []
         #: alarms decided and not yet handed out (the clock had not reached them)
-        self._pending: list[tuple[float, int, str, str, float, float, float]] = []
+        self._pending: list[tuple[float, int, str, str, float, float, float, float]] = []
         self._seq = 0
         #: with a list here, every prediction at entry is recorded (the replay's --predictions)
         self.record: list[list[Any]] | None = None
@@ -339,13 +344,15 @@ class Forecast:
 
     # ------------------------------------------------------ early warning
 
-    def _predictions(self, queue: str, at: float, window: float, horizon: float) -> tuple[float, float, bool]:
+    def _predictions(self, queue: str, at: float, window: float,
+                     horizon: float) -> tuple[float, float, bool, float]:
         """(the instant a prediction first passes ``window``, given no further event; the highest
-        prediction a caller's crossing within ``horizon`` has at ``at``; whether a caller is over)."""
+        prediction a caller's crossing within ``horizon`` has at ``at``; whether a caller is over; when
+        the caller of the first instant would cross)."""
         s = self.between_answers(queue)
         if s is None:
-            return INF, 0.0, False
-        due, top, over = INF, 0.0, False
+            return INF, 0.0, False, INF
+        due, top, over, cross = INF, 0.0, False, INF
         line = self.in_line(queue)
         # callers ahead who give up do not delay the rest (Erlang A): each waiting caller leaves at the
         # abandonment hazard theta (abandons per second waited, the last 15 minutes), so with j callers
@@ -364,7 +371,9 @@ class Forecast:
             if crossing <= at:
                 over = True  # already over: the wait alarm's, not a forecast any more
                 continue
-            due = min(due, max(crossing - ahead, crossing - horizon))
+            mine = max(crossing - ahead, crossing - horizon)
+            if mine < due:
+                due, cross = mine, crossing
             if crossing - at <= horizon:
                 top = max(top, at - leg.wait_from + ahead)
         if horizon > window and 0 < s < INF:
@@ -374,11 +383,11 @@ class Forecast:
             paces = [rate + j * theta for j in range(int(n + growth) + 1)]
             future = sum(1.0 / p for p in paces) - CAUTION_Z * math.sqrt(sum(1.0 / p ** 2 for p in paces))
             if future > window:
-                due = min(due, at)
+                due, cross = min(due, at), min(cross, at + window)
             top = max(top, future)
         elif s == INF and line:
-            due, top = min(due, at), INF
-        return due, top, over
+            due, top, cross = min(due, at), INF, min(cross, at + window)
+        return due, top, over, cross
 
     def _recheck(self, queue: str, ts: float) -> None:
         """Something the queue's forecast depends on changed at ``ts``: start, book or resolve."""
@@ -389,15 +398,23 @@ class Forecast:
         if q.active_since is None and q.due <= ts:
             self._start(queue, q, q.due, q.due_value)  # it fell due before this change
         window = self._config(queue).wait_window_s
+        if not self.calls.waiting.get(queue):
+            # nobody waits: an agent is free, the next caller is answered at once — nothing to foretell
+            if q.active_since is not None:
+                self._emit(ts, "resolved", queue, q.active_since, 0.0, window)
+                q.active_since = None
+            q.due = INF
+            return
         if q.active_since is not None:
             # on while a caller is over the window: what it forecast has come, and it clears with it
-            _, top, over = self._predictions(queue, ts, window - rule.hysteresis_s, rule.horizon_s)
+            _, top, over, _ = self._predictions(queue, ts, window - rule.hysteresis_s, rule.horizon_s)
             if not over and top < window - rule.hysteresis_s:
                 self._emit(ts, "resolved", queue, q.active_since, top, window)
                 q.active_since = None
             q.due = INF
             return
-        due, top, _ = self._predictions(queue, ts, window, rule.horizon_s)
+        due, top, _, cross = self._predictions(queue, ts, window, rule.horizon_s)
+        q.due_cross = cross
         q.due, q.due_value = max(due, ts), top
         if due <= ts:
             self._start(queue, q, ts, top)
@@ -408,12 +425,13 @@ class Forecast:
         window = self._config(queue).wait_window_s
         q.active_since = q.last_sent = at
         q.due = INF
-        self._emit(at, "started", queue, at, max(value, window), window)
+        self._emit(at, "started", queue, at, max(value, window), window, q.due_cross)
         heapq.heappush(self._agenda, (at + self._rule(queue).repeat_s, queue))
 
-    def _emit(self, at: float, status: str, queue: str, since: float, value: float, window: float) -> None:
+    def _emit(self, at: float, status: str, queue: str, since: float, value: float, window: float,
+              cross: float = INF) -> None:
         self._seq += 1
-        heapq.heappush(self._pending, (at, self._seq, status, queue, since, value, window))
+        heapq.heappush(self._pending, (at, self._seq, status, queue, since, value, window, cross))
 
     def advance(self, clock: float, floor: FloorAsOf) -> list[Alarm]:
         """Hand out the early warnings decided up to ``clock`` (the engine's now)."""
@@ -431,19 +449,19 @@ class Forecast:
         out: list[Alarm] = []
         pending = self._pending
         while pending and pending[0][0] <= clock:
-            at, _, status, queue, since, value, window = heapq.heappop(pending)
-            out.append(self._alarm(status, queue, at, since, value, window, floor))
+            at, _, status, queue, since, value, window, cross = heapq.heappop(pending)
+            out.append(self._alarm(status, queue, at, since, value, window, cross, floor))
         return out
 
     def _alarm(self, status: str, queue: str, at: float, since: float, value: float, window: float,
-               floor: FloorAsOf) -> Alarm:
+               cross: float, floor: FloorAsOf) -> Alarm:
         rule = self._rule(queue)
         shown = min(value, 86400.0)  # "nobody will be answered" is shown as a day
         if status == "resolved":
             detail = f"{queue}: no caller predicted to pass {window:.0f} s any more"
         else:
-            detail = (f"{queue}: a caller will pass {window:.0f} s in about "
-                      f"{max(math.ceil((shown - window) / 60), 1) if shown > window else 1} min at this rate"
+            minutes = max(round((cross - at) / 60), 1) if cross < INF else 1
+            detail = (f"{queue}: a caller will pass {window:.0f} s in about {minutes} min at this rate"
                       f" (predicted wait {shown:.0f} s)")
         sl = floor.service_level_15m(queue, at)
         return Alarm(alarm=WARNING, status=status, queue=queue, at=at, started_at=since, severity=rule.severity,

@@ -59,13 +59,13 @@ def cap_clusters(totals: Mapping[str, AgentDay], near_s: float, min_ratio: float
     floor_handled = 0
     for a in totals.values():
         floor_handled += a.handled
-        for k, n in a.agent_ended_talk.items():
-            floor_bins[int(k)] = floor_bins.get(int(k), 0) + n
+        for key, n in a.agent_ended_talk.items():
+            floor_bins[int(key)] = floor_bins.get(int(key), 0) + n
     out: dict[str, CapCluster] = {}
     for agent, a in sorted(totals.items()):
         if a.handled < min_contacts or not a.agent_ended_talk:
             continue
-        bins = {int(k): n for k, n in a.agent_ended_talk.items()}
+        bins = {int(key): n for key, n in a.agent_ended_talk.items()}
         on = floor_handled - a.handled
         if on <= 0:
             continue
