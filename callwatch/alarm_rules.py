@@ -46,8 +46,13 @@ class WaitForecastRule(_Rule):
     times the queue's mean time between answers) goes over the window before the window is reached, or
     at the last 15 minutes' arrival and answer rates a caller arriving within the horizon would. A
     forecast, not the amber display threshold (``wait_warning_s``). Resolves when every prediction is
-    back under ``wait_window_s − hysteresis_s``."""
+    back under ``wait_window_s − hysteresis_s``, or nobody waits.
 
+    Off unless the rules file turns it on: a forecast is only as good as the source's agent states, and
+    a source without them (per-call records, like the bank's) gets a capacity guessed from who answered
+    lately, and warnings that are wrong more often than right."""
+
+    enabled: bool = False
     #: warn of a crossing predicted at most this far ahead
     horizon_s: Annotated[float, Field(gt=0, le=3600)] = 300.0
     #: resolved when every prediction is back under the window less this margin

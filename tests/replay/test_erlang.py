@@ -27,7 +27,6 @@ from producers import erlang
 from producers.scenario import Scenario
 from producers.simulator import simulate
 
-QUIET = MonitorConfig.model_validate({"alarms": {"wait_window_forecast": {"enabled": False}}})
 AGENTS = 10
 MEAN_SERVICE_S = 60.0
 T_S = 20.0
@@ -55,9 +54,7 @@ def replication(args: tuple[float, float, int]) -> tuple[float, float, float, in
     occupancy, hours, seed = args
     scenario = erlang_scenario(occupancy, hours)
     events, _ = simulate(scenario, seed)
-    # what is measured here is the figures: the early warning's forecasts (a third of the engine's time
-    # at these loads, whose lines are long) are not
-    engine = replay_events(Engine(QUIET), events)
+    engine = replay_events(Engine(MonitorConfig()), events)
     start = scenario.start.timestamp() + WARM_UP_H * 3600
     agg = interval_agg(engine, "q", None, start, start + hours * 3600)
     sl = service_level_of(agg, MonitorConfig().defaults)

@@ -18,6 +18,8 @@ from producers.scenario import Scenario
 from producers.simulator import simulate
 
 RATE_PER_H, HANDLE_S, T_S = 100.0, 260.0, 20.0
+#: the early warning turned on (it is off by default)
+WARNING_ON = MonitorConfig.model_validate({"alarms": {"wait_window_forecast": {"enabled": True}}})
 
 
 def steady(agents: int, hours: float) -> Scenario:
@@ -133,7 +135,7 @@ def test_the_advised_staffing_meets_the_target() -> None:
 def test_early_warning_comes_before_the_line_is_crossed_and_clears() -> None:
     """On a ramp past capacity the warning starts before the first caller passes the window, and it
     resolves once the peak is over; a steady day below capacity raises none."""
-    engine = replay_events(Engine(MonitorConfig()), list(simulate(Scenario.builtin("ramp"), 2)[0]))
+    engine = replay_events(Engine(WARNING_ON), list(simulate(Scenario.builtin("ramp"), 2)[0]))
     crossed = [a.at for a in engine.outbox if a.alarm == "wait_window_exceeded" and a.status == "started"]
     warned = [a for a in engine.outbox if a.alarm == "wait_window_forecast"]
     assert crossed and warned
@@ -142,13 +144,12 @@ def test_early_warning_comes_before_the_line_is_crossed_and_clears() -> None:
     assert first.metric == "predicted_wait" and "will pass 180 s" in first.detail
     assert any(a.status == "resolved" for a in warned)
     quiet = Scenario.builtin("steady").model_copy(update={"hours": 4})
-    calm = replay_events(Engine(MonitorConfig()), simulate(quiet, 4)[0])
+    calm = replay_events(Engine(WARNING_ON), simulate(quiet, 4)[0])
     end = quiet.start.timestamp() + 4 * 3600 - 300
     assert not [a for a in calm.outbox if a.alarm == "wait_window_forecast" and a.at < end]
 
 
-def test_early_warning_can_be_disabled() -> None:
-    """``enabled: false`` in the rule: no warning at all."""
-    config = MonitorConfig.model_validate({"alarms": {"wait_window_forecast": {"enabled": False}}})
-    engine = replay_events(Engine(config), list(simulate(Scenario.builtin("ramp"), 2)[0]))
+def test_early_warning_is_off_unless_the_rules_turn_it_on() -> None:
+    """Off by default (the rules file turns it on): no warning at all."""
+    engine = replay_events(Engine(MonitorConfig()), list(simulate(Scenario.builtin("ramp"), 2)[0]))
     assert not [a for a in engine.outbox if a.alarm == "wait_window_forecast"]
