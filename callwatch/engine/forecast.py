@@ -113,6 +113,13 @@ class _Queue:
     active_since: float | None = None
     last_sent: float = 0.0
     channel: str = "voice"
+    #: the earliest time in any of the recent windows (nothing to expire before it: cheap per event)
+    earliest: float = INF
+
+    def add(self, recent: _Recent, t: float, value: float = 1.0) -> None:
+        recent.add(t, value)
+        if t < self.earliest:
+            self.earliest = t
     #: agent -> their latest answer here (capacity, for a source that sends no agent states)
     answered_by: dict[str, float] = field(default_factory=dict)
 
@@ -169,8 +176,12 @@ class Forecast:
         if ts > self.newest:
             self.newest = ts
         before = self.newest - WINDOW_S
-        for recent in (q.arrivals, q.answers, q.abandons, q.waited, q.handle, q.ended):
+        if before <= q.earliest:
+            return
+        windows = (q.arrivals, q.answers, q.abandons, q.waited, q.handle, q.ended)
+        for recent in windows:
             recent.expire(before)
+        q.earliest = min((recent.times[0] for recent in windows if recent.times), default=INF)
 
     # ------------------------------------------------------------ events
 
@@ -185,7 +196,7 @@ class Forecast:
         q.entries[(leg.call_id, leg.seq)] = (cell, predicted)
         q.channel = leg.channel
         if ts >= self.newest - WINDOW_S:
-            q.arrivals.add(ts)
+            q.add(q.arrivals, ts)
         if self.record is not None:
             self._rows[(leg.queue, leg.call_id, leg.seq)] = len(self.record)
             entered = leg.arrived_at if leg.arrived_at is not None else ts
@@ -200,7 +211,7 @@ class Forecast:
         entry = q.entries.pop((leg.call_id, leg.seq), None)
         if outcome == "answered":
             if ts >= self.newest - WINDOW_S:
-                q.answers.add(ts)
+                q.add(q.answers, ts)
             if leg.agent is not None and ts > q.answered_by.get(leg.agent, -INF):
                 q.answered_by[leg.agent] = ts
             if entry is not None:
@@ -210,9 +221,9 @@ class Forecast:
                     have = self._estimate(q, cell)
                 q.cells[cell] = have + (STEP_S if wait > have else -STEP_S if wait < have else 0.0)
         elif outcome == "abandoned" and ts >= self.newest - WINDOW_S:
-            q.abandons.add(ts)
+            q.add(q.abandons, ts)
         if outcome != "dequeued" and ts >= self.newest - WINDOW_S:
-            q.waited.add(ts, wait)
+            q.add(q.waited, ts, wait)
         if self.record is not None:
             row = self._rows.pop((leg.queue, leg.call_id, leg.seq), None)
             if row is not None:
@@ -224,13 +235,13 @@ class Forecast:
         q = self._q(queue)
         self._tick(ts, q)
         if ts >= self.newest - WINDOW_S:
-            q.handle.add(ts, talk)
-            q.ended.add(ts)
+            q.add(q.handle, ts, talk)
+            q.add(q.ended, ts)
 
     def wrapped(self, queue: str, ended_at: float, acw: float) -> None:
         q = self._q(queue)
         if ended_at >= self.newest - WINDOW_S:
-            q.handle.add(ended_at, acw)
+            q.add(q.handle, ended_at, acw)
 
     def agent_changed(self, queues: list[str], ts: float) -> None:
         """An agent serving these queues changed state or skills: their capacity changed."""
@@ -304,6 +315,8 @@ class Forecast:
     def offered_load(self, queue: str) -> float:
         """Erlangs offered to the queue over the last 15 minutes: arrivals per second × AHT."""
         q = self._queues.get(queue)
+        if q is not None:
+            self._tick(self.newest, q)  # a quiet queue's windows move with the floor's newest event
         if q is None or not len(q.ended):
             return 0.0
         return len(q.arrivals) / WINDOW_S * (q.handle.total / len(q.ended))
@@ -330,6 +343,8 @@ class Forecast:
 
     def staffing(self, queue: str) -> Staffing:
         q = self._queues.get(queue)
+        if q is not None:
+            self._tick(self.newest, q)
         qc = self._config(queue)
         arrivals = len(q.arrivals) / WINDOW_S if q is not None else 0.0
         aht = q.handle.total / len(q.ended) if q is not None and len(q.ended) else None
@@ -491,12 +506,12 @@ class Forecast:
         for leg in sorted(calls.legs.values(), key=_leg_order):
             q = self._q(leg.queue)
             if leg.arrived_at is not None and leg.arrived_at >= since:
-                q.arrivals.add(leg.arrived_at)
+                q.add(q.arrivals, leg.arrived_at)
             if leg.answered_at is not None and leg.answered_at >= since and leg.wait_from is not None:
-                q.answers.add(leg.answered_at)
+                q.add(q.answers, leg.answered_at)
             if leg.ended_at is not None and leg.ended_at >= since and leg.answered_at is not None:
-                q.handle.add(leg.ended_at, leg.ended_at - leg.answered_at)
-                q.ended.add(leg.ended_at)
+                q.add(q.handle, leg.ended_at, leg.ended_at - leg.answered_at)
+                q.add(q.ended, leg.ended_at)
             if leg.status == "waiting" and leg.arrived_at is not None:
                 ahead = sum(1 for other in calls.waiting.get(leg.queue, {}).values()
                             if other.priority >= leg.priority and (other.arrived_at or 0) < leg.arrived_at)
