@@ -4,6 +4,10 @@ For each seed: 30 days of the built-in ``floor`` scenario (28 agents, four of th
 behaviour: cap hang-ups, survey selection, score begging, false resolution), replayed through the
 engine; the signals over the month against the ground truth. Results to stdout and
 bench/results/integrity.json.
+
+Then cap clustering with the defaults (no ``handle_cap_s`` configured) on floors whose cap is not the
+scenario's 420 s — 300 s and 600 s, ``CAP_DAYS`` days each: the cap must be found in the data, the
+planted agent flagged and no honest one (to stdout and bench/results/integrity-caps.json).
 """
 
 from __future__ import annotations
@@ -19,6 +23,8 @@ sys.path.insert(0, str(ROOT))
 from producers.integrity_eval import run_month  # noqa: E402
 
 SEEDS = (1, 2, 3)
+CAPS = (300.0, 600.0)
+CAP_DAYS = 10
 
 
 def main() -> None:
@@ -52,7 +58,29 @@ def main() -> None:
     out = ROOT / "bench" / "results"
     out.mkdir(exist_ok=True)
     (out / "integrity.json").write_text(json.dumps({"seeds": SEEDS, "summary": summary, "runs": results}, indent=1))
+    caps()
+
+
+def caps() -> None:
+    """Cap clustering with nothing configured, on caps other than the default."""
+    rows = []
+    for cap in CAPS:
+        for seed in SEEDS:
+            started = time.perf_counter()
+            month = run_month(seed, days=CAP_DAYS, cap_s=cap, configure_cap=False)
+            r = month.per_signal["cap_clustering"]
+            found = [s.reason for s in month.signals if s.signal == "cap_clustering"]
+            print(f"cap {cap:g} s, seed {seed}, {CAP_DAYS} days, handle_cap_s not configured: planted {r['planted']} "
+                  f"found {r['found']} honest flagged {r['honest_flagged']} ({time.perf_counter() - started:.0f} s)")
+            rows.append({"cap_s": cap, "seed": seed, "days": CAP_DAYS, **r, "reasons": found})
+    ok = all(not r["missed"] and not r["honest_flagged"] for r in rows)
+    print(f"every planted agent flagged and no honest one: {ok}")
+    (ROOT / "bench" / "results" / "integrity-caps.json").write_text(json.dumps(rows, indent=1))
 
 
 if __name__ == "__main__":
-    main()
+    if sys.argv[1:] == ["--caps"]:
+        (ROOT / "bench" / "results").mkdir(exist_ok=True)
+        caps()
+    else:
+        main()

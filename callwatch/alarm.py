@@ -212,6 +212,7 @@ class LinkedAlarm(Alarm):
 
 ALARM_TITLES = {
     "wait_window_exceeded": "Caller waiting longer than the wait window",
+    "wait_window_forecast": "Early warning: a caller is predicted to pass the wait window",
     "abandonment_high": "Abandonment over threshold",
     "service_level_low": "Service level under target",
     "no_agents": "Callers waiting with no agent",

@@ -18,7 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError
 from callwatch.alarm import PIPELINE_ALARMS, Severity
 
 __all__ = ["AlarmRules", "GoalRule", "IntegrityRule", "PipelineRule", "QueueRules", "RulesFileError", "Severity",
-           "load_rules"]
+           "WaitForecastRule", "load_rules"]
 
 
 class _Rule(BaseModel):
@@ -38,6 +38,25 @@ class WaitWindowRule(_Rule):
     from here once the engine side is wired (issue 11)."""
 
     severity: Severity = "critical"
+
+
+class WaitForecastRule(_Rule):
+    """``wait_window_forecast``: the early warning. A queue is predicted to pass its ``wait_window_s``
+    within ``horizon_s``: a waiting caller's predicted wait (its wait so far plus its place in line
+    times the queue's mean time between answers) goes over the window before the window is reached, or
+    at the last 15 minutes' arrival and answer rates a caller arriving within the horizon would. A
+    forecast, not the amber display threshold (``wait_warning_s``). Resolves when every prediction is
+    back under ``wait_window_s − hysteresis_s``, or nobody waits.
+
+    Off unless the rules file turns it on: a forecast is only as good as the source's agent states, and
+    a source without them (per-call records, like the bank's) gets a capacity guessed from who answered
+    lately, and warnings that are wrong more often than right."""
+
+    enabled: bool = False
+    #: warn of a crossing predicted at most this far ahead
+    horizon_s: Annotated[float, Field(gt=0, le=3600)] = 300.0
+    #: resolved when every prediction is back under the window less this margin
+    hysteresis_s: Annotated[float, Field(ge=0)] = 60.0
 
 
 class AbandonmentRule(_Rule):
@@ -117,6 +136,7 @@ class QueueRules(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     wait_window_exceeded: WaitWindowRule = WaitWindowRule()
+    wait_window_forecast: WaitForecastRule = WaitForecastRule()
     abandonment_high: AbandonmentRule = AbandonmentRule()
     service_level_low: ServiceLevelRule = ServiceLevelRule()
     no_agents: NoAgentsRule = NoAgentsRule()

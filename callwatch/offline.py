@@ -14,17 +14,21 @@ from callwatch.intake import admit
 
 
 def replay_log(path: str | Path, config: MonitorConfig,
-               progress: Callable[[int], None] | None = None) -> tuple[Engine, dict[str, Any]]:
+               progress: Callable[[int], None] | None = None,
+               predictions: list[list[Any]] | None = None) -> tuple[Engine, dict[str, Any]]:
     """Run a log through a fresh engine in event-time mode; returns the engine and its report.
 
     Lines are admitted as the live worker admits its messages (:func:`callwatch.intake.admit`: limits,
     personal identifiers pseudonymised or refused); invalid lines are counted by reason in
     ``pipeline.invalid``, as the live worker counts the dead letters it publishes for them. The report's
     ``alarms`` are the engine's alarm events, in the order raised: what a message on the alerts topic says
-    of them is the alerts' business, not the core's.
+    of them is the alerts' business, not the core's. With ``predictions``, a row is appended to it for
+    every call that entered a queue (``Forecast.record``: call id, queue, entered, predicted, realised
+    wait, outcome).
     """
     # a report covers the whole log: keep every interval (a live worker keeps history_days of them)
     engine = Engine(config.model_copy(update={"history_days": 400}))
+    engine.forecast.record = predictions
     step = engine.step
     for n, line in enumerate(read_lines(path, lambda raw: admit(raw, config)), 1):
         if line.event is None:

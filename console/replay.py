@@ -33,12 +33,17 @@ def replay(
     bootstrap: Annotated[str | None, typer.Option(help="Kafka bootstrap servers")] = None,
     topic: Annotated[str | None, typer.Option(help="the events topic")] = None,
     wait_for_broker: Annotated[float, typer.Option(help="seconds to wait for an unreachable broker")] = 60.0,
+    predictions: Annotated[Path | None, typer.Option(
+        help="with --offline: write each queued call's predicted wait at entry beside its realised wait (CSV)",
+        dir_okay=False)] = None,
 ) -> None:
     """Publish a recorded log to Kafka, paced by its timestamps; or, with --offline, print its figures."""
     settings = load_settings(kafka_bootstrap=bootstrap, events_topic=topic)
     if offline:
-        _replay_offline(log, settings, as_json)
+        _replay_offline(log, settings, as_json, predictions)
         return
+    if predictions is not None:
+        raise CommandError("--predictions needs --offline (the predictions are the engine's, run here)")
     from callwatch.eventlog import read_raw
     from producers.replay import parse_speed, prepare, shift_to, within
     from producers.replay import replay as publish
@@ -91,19 +96,38 @@ def _check_events(log: Path, counts: tuple[int, dict[str, int]], refused_by: str
         warn(f"{log}: {bad} of {events + bad} lines are not events and count in no figure ({reasons})")
 
 
-def offline_report(log: Path, settings: Settings,
-                   progress: Callable[[int], None] | None = None) -> dict[str, Any]:
+def offline_report(log: Path, settings: Settings, progress: Callable[[int], None] | None = None,
+                   predictions: list[list[Any]] | None = None) -> dict[str, Any]:
     """The offline replay's report with its alarms as the messages the alerts topic would carry
     (what ``replay --offline --json`` prints, and what a live run's published alarms are checked against)."""
     from callwatch.offline import replay_log
 
-    _, rep = replay_log(log, settings.monitor, progress=progress)
+    _, rep = replay_log(log, settings.monitor, progress=progress, predictions=predictions)
     # the v2 message without links: the dispatcher adds those for its receivers
     rep["alarms"] = [a.model_dump(mode="json") for a in rep["alarms"]]
     return rep
 
 
-def _replay_offline(log: Path, settings: Settings, as_json: bool) -> None:
+#: the --predictions file's header (issue 15); entered_at is RFC 3339 UTC, waits in seconds
+PREDICTIONS_HEADER = ("call_id", "queue", "entered_at", "predicted_wait_s", "realised_wait_s", "outcome")
+
+
+def write_predictions(path: Path, rows: list[list[Any]]) -> None:
+    """One row per call that entered a queue, in the order they entered; a call still waiting at the
+    log's end has no realised wait (empty). The csv module quotes what needs quoting in ids and names."""
+    import csv
+
+    from callwatch.alarm import iso_ms
+
+    with path.open("w", newline="", encoding="utf-8") as f:
+        out = csv.writer(f, lineterminator="\n")
+        out.writerow(PREDICTIONS_HEADER)
+        for call_id, queue, entered, predicted, realised, outcome in rows:
+            out.writerow((call_id, queue, iso_ms(entered), f"{predicted:.3f}",
+                          "" if realised is None else f"{realised:.3f}", outcome))
+
+
+def _replay_offline(log: Path, settings: Settings, as_json: bool, predictions: Path | None = None) -> None:
     from callwatch.eventlog import read_raw
 
     with reading(log):
@@ -111,7 +135,13 @@ def _replay_offline(log: Path, settings: Settings, as_json: bool) -> None:
         with Progress(TextColumn("replaying"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                       console=err, transient=True, disable=as_json or not err.is_terminal) as progress:
             task = progress.add_task("offline", total=total)
-            rep = offline_report(log, settings, progress=lambda n: progress.advance(task, n))
+            rows: list[list[Any]] | None = [] if predictions is not None else None
+            rep = offline_report(log, settings, progress=lambda n: progress.advance(task, n), predictions=rows)
+    if predictions is not None and rows is not None:
+        try:
+            write_predictions(predictions, rows)
+        except OSError as exc:
+            raise CommandError(f"{predictions}: {exc.strerror or exc}") from None
     # the engine also refuses events (a time outside the accepted range): counted with the lines
     _check_events(log, (rep["log"]["events"], rep["pipeline"]["invalid"]), "the contract or the engine")
     if as_json:

@@ -55,6 +55,12 @@ DEF = {
                    "The worldwide range is 5–8 %.",
     "agents": "Agents serving the queue (per their latest queues) in each state now: available, busy, wrap_up, "
               "away; staffed = not offline.",
+    "predicted_wait": "Predicted wait of a caller entering the queue now: the running median wait of the callers "
+                      "who entered with as many callers ahead (and the same priority). Amber from {warn:g} s, red "
+                      "from the wait window ({window:g} s). A forecast, not a measured wait.",
+    "agents_needed": "Agents needed now: the fewest agents whose Erlang C service level (last 15 min arrivals and "
+                     "AHT, the queue's T) reaches the target; beside them the agents serving the queue now, one "
+                     "serving several queues counted in each by its share of their offered load.",
     "offered": "Per 15 minutes: offered = call.queued events; answered = contacts answered; abandoned = "
                "abandoned with wait ≥ S (short abandons shown apart).",
     "wait_hist": "Waits of the contacts {what} over the window, by bucket (le = at most so many seconds).",
@@ -190,7 +196,17 @@ def floor(config: MonitorConfig) -> dashboard.Dashboard:
            .with_panel(big_stat("Agents", DEF["agents"],
                                 [q(f'max by (state) (callwatch_queue_agents{{queue=~"$queue", state="{s}"}})', s,
                                    ref=s[0].upper()) for s in ("available", "busy", "away")],
-                                "none", [(None, BLUE)], 6)))
+                                "none", [(None, BLUE)], 6))
+           .with_panel(big_stat("Predicted wait", DEF["predicted_wait"].format(warn=d.warning_s,
+                                                                                window=d.wait_window_s),
+                                [q('max by (queue) (callwatch_queue_predicted_wait_seconds{queue=~"$queue"})',
+                                   "{{queue}}")],
+                                "s", [(None, GREEN), (d.warning_s, AMBER), (d.wait_window_s, RED)], 12))
+           .with_panel(big_stat("Agents needed / staffed", DEF["agents_needed"],
+                                [q('max by (queue) (callwatch_queue_agents_needed{queue=~"$queue"})', "needed"),
+                                 q('max by (queue) (callwatch_queue_agents_staffed_shared{queue=~"$queue"})',
+                                   "staffed", ref="B")],
+                                "none", [(None, BLUE)], 12)))
     board = (base("callwatch-floor", "callwatch — floor wallboard",
                   "Per queue, now: are we OK, and where not? For a TV in kiosk mode (?kiosk).", "5s", "now-1h")
              .with_variable(site_variable()).with_variable(queue_variable(multi=True)).with_row(row))

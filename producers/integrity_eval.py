@@ -34,11 +34,16 @@ class MonthResult:
 MONTH_CUSTOMERS = 2_000_000
 
 
-def run_month(seed: int, days: int = 30, scenario: str = "floor") -> MonthResult:
+def run_month(seed: int, days: int = 30, scenario: str = "floor", cap_s: float | None = None,
+              configure_cap: bool = True) -> MonthResult:
+    """``cap_s``: the floor's handle-time cap (the scenario's by default); ``configure_cap``: tell the
+    monitor it (False: the defaults, which find a cap in the data)."""
     sc = Scenario.builtin(scenario)
-    sc = sc.model_copy(update={"outcomes": sc.outcomes.model_copy(update={"customers": MONTH_CUSTOMERS})})
+    outcomes = {"customers": MONTH_CUSTOMERS, **({} if cap_s is None else {"handle_cap_s": cap_s})}
+    sc = sc.model_copy(update={"outcomes": sc.outcomes.model_copy(update=outcomes)})
     cap = sc.outcomes.handle_cap_s
-    config = MonitorConfig(integrity=IntegrityConfig(handle_cap_s=cap), history_days=max(8, days + 1))
+    config = MonitorConfig(integrity=IntegrityConfig(handle_cap_s=cap if configure_cap else None),
+                           history_days=max(8, days + 1))
     engine = Engine(config)
     planted: dict[str, list[str]] = {}
     count = 0

@@ -86,6 +86,15 @@ class MonitorCollector(Collector):
         agents = g("callwatch_queue_agents", "Agents serving the queue, by state (staffed = not offline)",
                    labels=["queue", "state"])
         alarm = g("callwatch_queue_wait_alarm_active", "1 while the wait-window alarm is on", labels=["queue"])
+        predicted = g("callwatch_queue_predicted_wait_seconds",
+                      "Predicted wait of a caller entering the queue now (running median by callers ahead)",
+                      labels=["queue"])
+        needed = g("callwatch_queue_agents_needed",
+                   "Agents Erlang C needs now for the service-level target (last 15 min arrivals and AHT)",
+                   labels=["queue"])
+        shared = g("callwatch_queue_agents_staffed_shared",
+                   "Agents serving the queue now, one serving several queues shared by their offered load",
+                   labels=["queue"])
         sl = g("callwatch_window_service_level_ratio",
                "Service level over the window, by the queue's formula (label formula)",
                labels=["queue", "channel", "window", "formula"])
@@ -191,6 +200,11 @@ class MonitorCollector(Collector):
                 window_s.add_metric([q], qc.wait_window_s)
                 target.add_metric([q], qc.service_level_target)
                 alarm.add_metric([q], 1.0 if q in eng.alarms else 0.0)
+                predicted.add_metric([q], eng.forecast.predicted_wait(q))
+                advice = eng.forecast.staffing(q)
+                if advice.agents_needed is not None:
+                    needed.add_metric([q], advice.agents_needed)
+                shared.add_metric([q], advice.agents_staffed_shared)
                 for state, n in live["agents"].items():
                     agents.add_metric([q, state], n)
                 for wname, wfig in queue_windows(eng, q, now).items():
@@ -208,7 +222,8 @@ class MonitorCollector(Collector):
                             value = figs[name]
                             if value is not None:
                                 figures[suffix].add_metric([q, channel, wname], value)
-        yield from (waiting, oldest, over, window_s, target, agents, alarm, sl, *figures.values(),
+        yield from (waiting, oldest, over, window_s, target, agents, alarm, predicted, needed, shared, sl,
+                    *figures.values(),
                     hist_answered, hist_abandoned, floor_agents, *floor_sums.values(), floor_state_s, signals,
                     events, dup, late, incons, dead, lag, wm, src, assigned, conditions)
         if per_agent:

@@ -18,6 +18,9 @@ MINUTE_S = 60  # rolling windows are kept to the minute
 #: a later contact of the same customer within these horizons makes a contact a repeat (METRICS.md)
 REPEAT_SHORT_S = 24 * 3600.0
 REPEAT_LONG_S = 72 * 3600.0
+#: agent-ended calls are counted by talk time in bins this wide, up to TALK_MAX_S (cap detection)
+TALK_BIN_S = 10
+TALK_MAX_S = 7200
 
 
 def wait_bucket(wait_s: float) -> int:
@@ -147,6 +150,9 @@ class AgentDay:
     short_agent_ended: int = 0
     #: contact ids behind each integrity signal (a few per day, for a supervisor to listen to)
     evidence: dict[str, list[str]] = field(default_factory=dict)
+    #: agent-ended calls by talk time, in bins of ``TALK_BIN_S`` (key: the bin's start in seconds), so
+    #: that a handle-time cap can be found in the data when none is configured (engine/integrity.py)
+    agent_ended_talk: dict[str, int] = field(default_factory=dict)
 
     def add_evidence(self, signal: str, call_id: str, limit: int) -> None:
         ids = self.evidence.setdefault(signal, [])
@@ -162,10 +168,13 @@ class AgentDay:
             self.state_s[k] = self.state_s.get(k, 0.0) + v
         for k, v in other.away_reason_s.items():
             self.away_reason_s[k] = self.away_reason_s.get(k, 0.0) + v
+        for k, n in other.agent_ended_talk.items():
+            self.agent_ended_talk[k] = self.agent_ended_talk.get(k, 0) + n
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> AgentDay:
         return cls(**data)
 
 
-_DAY_SUM = tuple(f.name for f in fields(AgentDay) if f.name not in {"state_s", "away_reason_s", "evidence"})
+_DAY_SUM = tuple(f.name for f in fields(AgentDay)
+                 if f.name not in {"state_s", "away_reason_s", "evidence", "agent_ended_talk"})

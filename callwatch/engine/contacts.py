@@ -16,9 +16,10 @@ from typing import Any
 from callwatch.config import MonitorConfig, QueueConfig
 from callwatch.engine.agent_days import AgentDays, FloorCalendar
 from callwatch.engine.agents import Agents
-from callwatch.engine.aggregates import MINUTE_S, AgentDay, Agg, wait_bucket
+from callwatch.engine.aggregates import MINUTE_S, TALK_BIN_S, TALK_MAX_S, AgentDay, Agg, wait_bucket
 from callwatch.engine.buckets import MINUTE_RETENTION_S, Buckets
 from callwatch.engine.customers import Customers, Repeat
+from callwatch.engine.forecast import Forecast
 from callwatch.engine.holding import HeldEvents
 from callwatch.engine.queue_calls import QueueCalls
 from callwatch.engine.records import ContactRef, Leg
@@ -48,7 +49,8 @@ class ContactEvents:
     def __init__(self, config: MonitorConfig, *, calls: QueueCalls, wait_alarm: WaitAlarm, buckets: Buckets,
                  rolling: RollingCounts, thresholds: ThresholdAlarms, agents: Agents, agent_days: AgentDays,
                  customers: Customers, holding: HeldEvents, calendar: FloorCalendar,
-                 newest: Callable[[], float], inconsistent: Callable[[str, str], None]) -> None:
+                 newest: Callable[[], float], inconsistent: Callable[[str, str], None],
+                 forecast: Forecast | None = None) -> None:
         self.config = config
         self.calls = calls
         self.wait_alarm = wait_alarm
@@ -60,6 +62,8 @@ class ContactEvents:
         self.customers = customers
         self.holding = holding
         self.calendar = calendar
+        #: the predictions (engine/forecast.py) learn from arrivals, answers and handle times
+        self.forecast = forecast
         #: the newest event time (minute buckets are kept 75 minutes behind it)
         self._newest = newest
         self._report_inconsistent = inconsistent
@@ -186,6 +190,8 @@ class ContactEvents:
         if ev.customer and not self.customers.knows_call(ev.call_id):
             self._customer_contact(ev.customer, ev.call_id, ev.queue, leg.channel, ts)
         self.wait_alarm.entered(leg)
+        if self.forecast is not None:
+            self.forecast.entered(leg, ts)
         self._release(key)
 
     def _leave(self, leg: Leg, ts: float) -> float:
@@ -234,6 +240,8 @@ class ContactEvents:
         leg.status = "answered"
         leg.agent = ev.agent
         leg.answered_at = ts
+        if self.forecast is not None:
+            self.forecast.left(leg, ts, wait, "answered")
         ref = self.customers.ref(ev.call_id)
         # an answer the source credits to nobody (agent null) counts in the queue's figures only
         if ev.agent is not None and ref is not None and ref.agent is None:
@@ -251,6 +259,8 @@ class ContactEvents:
         if taken is None:
             return
         leg, wait = taken
+        if self.forecast is not None:
+            self.forecast.left(leg, ts, wait, "dequeued" if isinstance(ev, CallDequeued) else "abandoned")
         if isinstance(ev, CallDequeued):
             self._count(ev.queue, ts, ((DEQUEUED, 1),))
             for agg in self._buckets(ev.queue, leg.channel, ts):
@@ -333,6 +343,9 @@ class ContactEvents:
                 if talk < qc.short_call_s:
                     day.short_agent_ended += 1
                     day.add_evidence("short_hangups", leg.call_id, integrity.evidence_per_day)
+                if talk < TALK_MAX_S:  # the floor's distribution, where a cap nobody configured shows
+                    bin_key = str(int(talk // TALK_BIN_S) * TALK_BIN_S)
+                    day.agent_ended_talk[bin_key] = day.agent_ended_talk.get(bin_key, 0) + 1
                 if cap is not None and cap - integrity.near_cap_s <= talk < cap:
                     day.near_cap_agent_ended += 1
                     day.add_evidence("cap_clustering", leg.call_id, integrity.evidence_per_day)
@@ -342,6 +355,8 @@ class ContactEvents:
             day.agent_ended += by_agent
             day.short_calls += short
             day.transfers += transfer
+        if self.forecast is not None and leg.answered_at is not None:
+            self.forecast.conversation_ended(leg.queue, ts, talk)
         leg.status = "ended" if ended else "transferred"
         leg.ended_at = ts
         leg.agent = agent
@@ -368,6 +383,8 @@ class ContactEvents:
         for agg in self._buckets(leg.queue, leg.channel, leg.ended_at):
             agg.acw_s += acw
         self.agent_days.day(ev.agent, leg.ended_at).acw_s += acw
+        if self.forecast is not None:
+            self.forecast.wrapped(leg.queue, leg.ended_at, acw)
         leg.wrapped = True
         self.calls.touch(leg, ts)
 

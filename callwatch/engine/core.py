@@ -41,6 +41,7 @@ from callwatch.engine.buckets import MINUTE_RETENTION_S, Buckets
 from callwatch.engine.contacts import CONTACT_EVENTS, ContactEvents
 from callwatch.engine.customers import Customers
 from callwatch.engine.eventclock import ClockLimits, EventClock, Refusal
+from callwatch.engine.forecast import Forecast
 from callwatch.engine.holding import HeldEvents
 from callwatch.engine.integrity import Signal
 from callwatch.engine.integrity import evaluate as evaluate_integrity
@@ -115,12 +116,14 @@ class Engine:
         self._integrity_sent: dict[str, float] = {}
         self._qc: dict[str, QueueConfig] = {}
         self._lateness = config.allowed_lateness_s
+        #: predicted waits, the early warning and the staffing advice (derived; its cells in meta)
+        self.forecast = Forecast(config, self.calls, self.agents_room)
         #: what contact events do to the rooms (the engine routes agent events and heartbeats itself)
         self.contacts = ContactEvents(
             config, calls=self.calls, wait_alarm=self.wait_alarm, buckets=self.buckets, rolling=self.rolling,
             thresholds=self.threshold_alarms, agents=self.agents_room, agent_days=self.agent_days_room,
             customers=self.customers_room, holding=self.holding, calendar=self.calendar,
-            newest=lambda: self.max_ts, inconsistent=self._inconsistent)
+            newest=lambda: self.max_ts, inconsistent=self._inconsistent, forecast=self.forecast)
         self.outbox: list[Alarm] = []
         #: whether each event's time is believable, before it reaches apply() (engine/eventclock.py)
         self.clock = EventClock(ClockLimits.from_settings(config))
@@ -319,6 +322,7 @@ class Engine:
         for q in moved:  # who serves the queue counts at once, for every instant still to come
             if q in staffed:
                 thresholds.queue_changed(q, NEG_INF)
+        self.forecast.agent_changed(sorted(set(self.agents_room.queues_of(ev.agent)) | moved), ts)
         if not placed:
             self._inconsistent("agent_state_too_late", ev.source or "")
             return
@@ -343,6 +347,7 @@ class Engine:
         # lies after every change already final
         clock = wm if now is None else now
         outbox += self.wait_alarm.sweep(clock, self.calls, self)
+        outbox += self.forecast.advance(clock, self)
         thresholds = self.threshold_alarms
         if clock >= thresholds.evaluated_to + EVAL_S:  # otherwise no instant is due
             outbox += thresholds.advance(clock, self.known_queues, self.agents_room.staffed, self.sources, self)
@@ -495,6 +500,7 @@ class Engine:
             "integrity_sent": self._integrity_sent,
             "counters": dict(self.counters),
             "event_clock": self.clock.to_state(),
+            "forecast": self.forecast.to_state(),
         }
 
     @classmethod
@@ -521,6 +527,7 @@ class Engine:
             "clocks": dict(eng.sources), "newest": None if eng.max_ts == NEG_INF else eng.max_ts}
         eng.clock = EventClock.from_state(eng.clock.limits, clock_state)
         eng._reindex()
+        eng.forecast.load((meta or {}).get("forecast", {}), eng.calls, eng.max_ts)
         return eng
 
     def _reindex(self) -> None:

@@ -396,16 +396,46 @@ def queue_windows(engine: Engine, queue: str, now: float) -> dict[str, Any]:
     return out
 
 
+#: the snapshot's keys that the forecast learns from the traffic it sees (engine/forecast.py). A state
+#: written before the forecast existed (format 1) carries nothing it learned, so after an upgrade these
+#: start from what the worker sees next; everything else in the snapshot is restored exactly
+LEARNED_KEYS = ("predicted_wait_s", "agents_needed", "agents_staffed_shared", "offered_load_erlangs",
+                "expected_answer_in_s")
+
+
+def without_learned(snap: dict[str, Any]) -> dict[str, Any]:
+    """A snapshot without the forecast's learned keys: what restoring a format-1 state reproduces."""
+    return {**snap, "queues": {q: {k: v for k, v in fig.items() if k not in LEARNED_KEYS}
+                               for q, fig in snap["queues"].items()}}
+
+
+def ahead(engine: Engine, queue: str, now: float) -> dict[str, Any]:
+    """Ahead of the line (engine/forecast.py): the predicted wait of a caller entering now, the agents
+    Erlang C needs now for the service-level target beside those staffed, and per waiting caller (the
+    longest-waiting list's) the expected seconds until answer."""
+    forecast = engine.forecast
+    advice = forecast.staffing(queue)
+    return {
+        "predicted_wait_s": forecast.predicted_wait(queue),
+        "agents_needed": advice.agents_needed,
+        "agents_staffed": engine.agents_at(queue)["staffed"],
+        "agents_staffed_shared": advice.agents_staffed_shared,
+        "offered_load_erlangs": advice.offered_load,
+        "expected_answer_in_s": forecast.expected_answer_in(queue, now),
+    }
+
+
 def snapshot(engine: Engine, now: float) -> dict[str, Any]:
     """Everything a wallboard shows, all as of ``now``: per queue the live figures, the windows (each
-    named for its span), the alarm rules' windows and every alarm on with its reason; for the floor, the
-    alarms that are not a queue's and the agents."""
+    named for its span), the alarm rules' windows, every alarm on with its reason and what is ahead of
+    the line (:func:`ahead`); for the floor, the alarms that are not a queue's and the agents."""
     queues: dict[str, Any] = {}
     for q in queues_of(engine):
         live = live_queue(engine, q, now)
         windows = rule_windows(engine, q, now)
         queues[q] = {**live, "closed": is_closed(live), "windows": queue_windows(engine, q, now),
-                     "rule_windows": windows, "alarms": queue_alarms(engine, q, now, live, windows)}
+                     "rule_windows": windows, "alarms": queue_alarms(engine, q, now, live, windows),
+                     **ahead(engine, q, now)}
     return {"now": now, "queues": queues, "alarms": floor_alarms(engine, now), "agents": agent_list(engine, now)}
 
 

@@ -20,11 +20,71 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
 from callwatch.config import IntegrityConfig
-from callwatch.engine.aggregates import AgentDay
+from callwatch.engine.aggregates import TALK_BIN_S, AgentDay
 
 SIGNALS = ("cap_clustering", "short_hangups", "survey_selection", "contradicted_resolution",
            "contradicted_satisfaction", "perfect_scores", "clock_anomalies")
 EVIDENCE_MAX = 50
+#: the longest talk time a cap is looked for under (an hour)
+CAP_SEARCH_MAX_S = 3600
+
+
+@dataclass(frozen=True)
+class CapCluster:
+    """One agent's agent-ended calls clustered in the window just under ``cap_s``."""
+
+    cap_s: float
+    width_s: float
+    inside: int
+    handled: int
+    floor_inside: int
+    floor_handled: int
+    p_value: float
+
+
+def cap_clusters(totals: Mapping[str, AgentDay], near_s: float, min_ratio: float, min_contacts: int,
+                 alpha: float) -> dict[str, CapCluster]:
+    """Per agent, the duration under which their agent-ended calls cluster as under a handle-time cap
+    the rest of the floor's calls do not explain — found in the data, whatever the cap.
+
+    Every window of ``near_s`` (in ``TALK_BIN_S`` steps, up to an hour) is a candidate cap: the agent's
+    share of handled calls they ended themselves in it must be at least ``min_ratio`` times the rest of
+    the floor's and beyond chance (one-sided binomial) at ``alpha`` divided by the number of windows
+    tried (the level holds for all of them together)."""
+    width = max(1, math.ceil(near_s / TALK_BIN_S))
+    step = width * TALK_BIN_S
+    edges = range(step, CAP_SEARCH_MAX_S + TALK_BIN_S, TALK_BIN_S)
+    level = alpha / len(edges)
+    floor_bins: dict[int, int] = {}
+    floor_handled = 0
+    for a in totals.values():
+        floor_handled += a.handled
+        for key, n in a.agent_ended_talk.items():
+            floor_bins[int(key)] = floor_bins.get(int(key), 0) + n
+    out: dict[str, CapCluster] = {}
+    for agent, a in sorted(totals.items()):
+        if a.handled < min_contacts or not a.agent_ended_talk:
+            continue
+        bins = {int(key): n for key, n in a.agent_ended_talk.items()}
+        on = floor_handled - a.handled
+        if on <= 0:
+            continue
+        best: CapCluster | None = None
+        for edge in edges:
+            k = sum(bins.get(edge - step + i * TALK_BIN_S, 0) for i in range(width))
+            if k < 5:
+                continue
+            ok = sum(floor_bins.get(edge - step + i * TALK_BIN_S, 0) for i in range(width)) - k
+            value, base = k / a.handled, ok / on
+            if base > 0 and value < min_ratio * base:
+                continue
+            p = binomial_tail(k, a.handled, max(base, 0.5 / on))
+            # ties (tails too small for a float) go to the window holding more of the agent's calls
+            if p < level and (best is None or (p, -k) < (best.p_value, -best.inside)):
+                best = CapCluster(float(edge), float(step), k, a.handled, ok, on, p)
+        if best is not None:
+            out[agent] = best
+    return out
 
 
 @dataclass(frozen=True)
@@ -132,6 +192,18 @@ def evaluate(agent_days: Mapping[tuple[str, str], AgentDay], first: str, last: s
         share_signal("cap_clustering", "near_cap_agent_ended", "handled", cfg.cap_ratio,
                      f"ended {{k}} of {{n}} calls ({{value}}) themselves in the last {cfg.near_cap_s:g} s "
                      f"before the {cfg.handle_cap_s:g} s handle-time cap")
+    else:  # no cap configured: look for one in each agent's hang-ups, against the rest of the floor
+        for agent, c in cap_clusters(totals, cfg.near_cap_s, cfg.cap_ratio, cfg.min_contacts, alpha).items():
+            base = c.floor_inside / c.floor_handled
+            value = c.inside / c.handled
+            ratio = value / base if base > 0 else None
+            times = f"{ratio:.1f}× as often" if ratio else "where the rest of the floor had none"
+            out.append(Signal(
+                "cap_clustering", agent, c.inside, c.handled, value, base, ratio, c.p_value,
+                f"{agent} ended {c.inside} of {c.handled} calls ({_pct(value)}) themselves in the last "
+                f"{c.width_s:g} s before {c.cap_s:g} s, as under a handle-time cap nobody configured; the rest "
+                f"of the floor: {_pct(base)} — {times} (p = {c.p_value:.1g}, every window up to an hour tried).",
+                (), (first, last), {"cap_s": c.cap_s}))
     share_signal("short_hangups", "short_agent_ended", "handled", cfg.short_hangup_ratio,
                  "ended {k} of {n} calls ({value}) themselves within the first seconds (a short call)")
     share_signal("contradicted_resolution", "resolved_repeat_72h", "resolved",

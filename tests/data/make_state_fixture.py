@@ -53,7 +53,7 @@ import orjson
 
 from callwatch.config import MonitorConfig
 from callwatch.engine import Engine
-from callwatch.engine.figures import report, snapshot
+from callwatch.engine.figures import report, snapshot, without_learned
 from callwatch.eventlog import read_lines, read_raw
 from streams.partition import PartitionRunner
 from streams.state_store import MemoryStateStore
@@ -123,7 +123,9 @@ def expected_of(records: list[tuple[int, bytes]], config: MonitorConfig) -> dict
     fresh = PartitionRunner(TOPIC, PARTITION, Engine(config))
     run_all(records[:CUT], fresh)
     now = fresh.engine.watermark
-    at_cut = {"now": now, "report": plain(report(fresh.engine)), "snapshot": plain(snapshot(fresh.engine, now))}
+    # the forecast's learned figures are not in a format-1 state: its upgrade reproduces the rest exactly
+    at_cut = {"now": now, "report": plain(report(fresh.engine)),
+              "snapshot": plain(without_learned(snapshot(fresh.engine, now)))}
     alarms = run_all(records[CUT:], fresh)
     return {**at_cut, "continuation": {"first_offset": CUT, "records": len(records) - CUT,
                                        "batch": BATCH, "alarms": alarms, "report": plain(report(fresh.engine))}}
@@ -160,7 +162,7 @@ async def check_restored(state: dict[str, Any], expected: dict[str, Any], record
     engine = runner.engine
     now = expected["now"]
     assert plain(report(engine)) == expected["report"], "the restored report differs from a fresh run's"
-    assert plain(snapshot(engine, now)) == expected["snapshot"], "the restored snapshot differs"
+    assert plain(without_learned(snapshot(engine, now))) == expected["snapshot"], "the restored snapshot differs"
     alarms = run_all(records[CUT:], runner)
     assert alarms == expected["continuation"]["alarms"], "the continuation's alarms differ"
     assert plain(report(engine)) == expected["continuation"]["report"], "the continuation's report differs"

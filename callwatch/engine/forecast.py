@@ -1,0 +1,524 @@
+"""Ahead of the line: predicted waits, the early warning and the staffing advice, per queue.
+
+Fed by the contact handlers (a caller entered, left, a conversation ended, its after-contact work) and
+by agent state changes, with their event time; it reads the waiting callers (:mod:`queue_calls`) and
+who serves which queue (:mod:`agents`), and owns only what it derives.
+
+**Predicted wait at entry.** Chosen by measurement on the bank's three months (``bench/predict_eval.py``):
+per queue, the running *median* wait of the callers that entered with the same number of callers ahead
+of them (waiting, of their priority or higher; 30 or more is one cell) and the same priority. Each
+answer moves its cell's estimate ``STEP_S`` toward the wait it realised (a stochastic median: O(1) per
+answer, no window to scan, adapts to a changing floor). The mean absolute error is what is judged, and
+a median minimises it; the mean of the same cells did markedly worse on the bank's skewed waits. A cell
+not seen yet borrows from the nearest cell with fewer callers ahead. A prediction uses only what was
+applied before the caller's ``call.queued``, so a log cut after it gives the same prediction.
+
+**Per waiting caller and the early warning.** A queue-position estimate: the caller at place ``k`` in
+line (priority, then wait) is answered after about ``k × s``, ``s`` the mean time between answers: the
+average handle time of the last 15 minutes over the agents serving the queue (an agent serving several
+queues counts in each by the share of their offered load, see :meth:`Forecast.staffed_share`), or, with
+no agent states from the source, over the agents who answered in the queue in the last 15 minutes. A
+caller's predicted wait is its wait so far plus that. For the early warning, callers ahead who give up
+move the line too (Erlang A: each waiting caller leaves at the abandonment hazard of the last 15
+minutes), and a prediction counts only when it stays over the window less ``CAUTION_Z`` standard
+deviations of the time the line takes. As every wait grows with the clock, the instant a prediction
+will pass the window is known in advance, and is the only instant booked (a heap of deadlines).
+
+**Staffing advice.** Erlang C (:mod:`callwatch.erlang`) on the last 15 minutes' arrivals and average
+handle time: the fewest agents that meet the queue's service-level target at its threshold T.
+"""
+
+from __future__ import annotations
+
+import heapq
+import math
+from bisect import bisect_left
+from dataclasses import dataclass, field
+from typing import Any
+
+from callwatch.alarm import Alarm
+from callwatch.alarm_rules import WaitForecastRule
+from callwatch.config import MonitorConfig, QueueConfig
+from callwatch.engine.agents import Agents
+from callwatch.engine.queue_calls import QueueCalls
+from callwatch.engine.records import Leg
+from callwatch.engine.views import FloorAsOf
+from callwatch.erlang import agents_needed
+from callwatch.events import Channel
+
+#: the recent past the rates and handle times are taken from
+WINDOW_S = 900.0
+#: callers ahead from which the wait is one cell
+MAX_AHEAD = 30
+#: how far one answer moves its cell's median estimate, seconds
+STEP_S = 3.0
+WARNING = "wait_window_forecast"
+#: the early warning counts a caller's predicted wait less this many standard deviations of the time
+#: the line ahead takes (measured on the simulated ramps, bench/warning_eval.py: 0 warns earlier and
+#: falsely more often, 1 warns too late; 0.5 keeps a two-minute median lead)
+CAUTION_Z = 0.5
+INF = math.inf
+#: agent states that serve a queue now (not away, not offline)
+SERVING = ("available", "busy", "wrap_up")
+
+
+@dataclass(slots=True)
+class _Recent:
+    """Times (sorted) and values of what happened in a queue in the last ``WINDOW_S``, with their sum."""
+
+    times: list[float] = field(default_factory=list)
+    values: list[float] = field(default_factory=list)
+    total: float = 0.0
+
+    def add(self, t: float, value: float = 1.0) -> None:
+        i = len(self.times) if not self.times or self.times[-1] <= t else bisect_left(self.times, t)
+        self.times.insert(i, t)
+        self.values.insert(i, value)
+        self.total += value
+
+    def expire(self, before: float) -> None:
+        times = self.times
+        if not times or times[0] >= before:
+            return
+        n = bisect_left(times, before)
+        if n:
+            self.total -= sum(self.values[:n])
+            del self.times[:n], self.values[:n]
+            if not self.times:
+                self.total = 0.0  # no float dust left behind
+
+    def __len__(self) -> int:
+        return len(self.times)
+
+
+@dataclass(slots=True)
+class _Queue:
+    arrivals: _Recent = field(default_factory=_Recent)
+    answers: _Recent = field(default_factory=_Recent)
+    abandons: _Recent = field(default_factory=_Recent)
+    #: the waits of the callers who left (answered or abandoned), for the abandonment hazard
+    waited: _Recent = field(default_factory=_Recent)
+    #: talk + after-contact work of the conversations that ended (ACW counted when it comes)
+    handle: _Recent = field(default_factory=_Recent)
+    ended: _Recent = field(default_factory=_Recent)
+    #: (callers ahead, priority) -> the running median wait
+    cells: dict[tuple[int, int], float] = field(default_factory=dict)
+    #: the waiting callers' cells and predictions at entry, by (call id, leg seq)
+    entries: dict[tuple[str, int], tuple[tuple[int, int], float]] = field(default_factory=dict)
+    #: the early warning: when it falls due (inf: not predicted), whether it is on, when it was last sent
+    due: float = INF
+    due_value: float = 0.0
+    #: when the caller that warning is about would pass the window
+    due_cross: float = INF
+    active_since: float | None = None
+    last_sent: float = 0.0
+    channel: str = "voice"
+    #: the earliest time in any of the recent windows (nothing to expire before it: cheap per event)
+    earliest: float = INF
+
+    def add(self, recent: _Recent, t: float, value: float = 1.0) -> None:
+        recent.add(t, value)
+        if t < self.earliest:
+            self.earliest = t
+    #: agent -> their latest answer here (capacity, for a source that sends no agent states)
+    answered_by: dict[str, float] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class Staffing:
+    """The staffing advice of one queue now."""
+
+    agents_needed: int | None
+    #: agents serving the queue, each shared between its queues by their offered load
+    agents_staffed_shared: float
+    offered_load: float
+    aht_s: float | None
+    arrivals_per_s: float
+
+
+class Forecast:
+    def __init__(self, config: MonitorConfig, calls: QueueCalls, agents: Agents) -> None:
+        self.config = config
+        self.calls = calls
+        self.agents = agents
+        self._queues: dict[str, _Queue] = {}
+        self._qc: dict[str, QueueConfig] = {}
+        self._rules: dict[str, WaitForecastRule] = {}
+        self.newest = -INF
+        #: (due, queue) of the early warnings booked; stale entries are skipped when popped
+        self._agenda: list[tuple[float, str]] = []
+        #: alarms decided and not yet handed out (the clock had not reached them)
+        self._pending: list[tuple[float, int, str, str, float, float, float, float]] = []
+        self._seq = 0
+        #: with a list here, every prediction at entry is recorded (the replay's --predictions)
+        self.record: list[list[Any]] | None = None
+        self._rows: dict[tuple[str, str, int], int] = {}
+
+    def _q(self, queue: str) -> _Queue:
+        found = self._queues.get(queue)
+        if found is None:
+            found = self._queues[queue] = _Queue()
+        return found
+
+    def _config(self, queue: str) -> QueueConfig:
+        qc = self._qc.get(queue)
+        if qc is None:
+            qc = self._qc[queue] = self.config.for_queue(queue)
+        return qc
+
+    def _rule(self, queue: str) -> WaitForecastRule:
+        rule = self._rules.get(queue)
+        if rule is None:
+            rule = self._rules[queue] = self.config.alarms.for_queue(queue).wait_window_forecast
+        return rule
+
+    def _tick(self, ts: float, q: _Queue) -> None:
+        if ts > self.newest:
+            self.newest = ts
+        before = self.newest - WINDOW_S
+        if before <= q.earliest:
+            return
+        windows = (q.arrivals, q.answers, q.abandons, q.waited, q.handle, q.ended)
+        for recent in windows:
+            recent.expire(before)
+        q.earliest = min((recent.times[0] for recent in windows if recent.times), default=INF)
+
+    # ------------------------------------------------------------ events
+
+    def entered(self, leg: Leg, ts: float) -> float:
+        """A caller entered the queue (already among its waiting): its predicted wait, recorded."""
+        q = self._q(leg.queue)
+        self._tick(ts, q)
+        ahead = sum(1 for other in self.calls.waiting.get(leg.queue, {}).values()
+                    if other is not leg and other.priority >= leg.priority)
+        cell = (min(ahead, MAX_AHEAD), leg.priority)
+        predicted = self._estimate(q, cell)
+        q.entries[(leg.call_id, leg.seq)] = (cell, predicted)
+        q.channel = leg.channel
+        if ts >= self.newest - WINDOW_S:
+            q.add(q.arrivals, ts)
+        if self.record is not None:
+            self._rows[(leg.queue, leg.call_id, leg.seq)] = len(self.record)
+            entered = leg.arrived_at if leg.arrived_at is not None else ts
+            self.record.append([leg.call_id, leg.queue, entered, round(predicted, 3), None, "waiting"])
+        self._recheck(leg.queue, ts)
+        return predicted
+
+    def left(self, leg: Leg, ts: float, wait: float, outcome: str) -> None:
+        """A caller left the queue: answered (its wait teaches its cell), abandoned or dequeued."""
+        q = self._q(leg.queue)
+        self._tick(ts, q)
+        entry = q.entries.pop((leg.call_id, leg.seq), None)
+        if outcome == "answered":
+            if ts >= self.newest - WINDOW_S:
+                q.add(q.answers, ts)
+            if leg.agent is not None and ts > q.answered_by.get(leg.agent, -INF):
+                q.answered_by[leg.agent] = ts
+            if entry is not None:
+                cell = entry[0]
+                have = q.cells.get(cell)
+                if have is None:
+                    have = self._estimate(q, cell)
+                q.cells[cell] = have + (STEP_S if wait > have else -STEP_S if wait < have else 0.0)
+        elif outcome == "abandoned" and ts >= self.newest - WINDOW_S:
+            q.add(q.abandons, ts)
+        if outcome != "dequeued" and ts >= self.newest - WINDOW_S:
+            q.add(q.waited, ts, wait)
+        if self.record is not None:
+            row = self._rows.pop((leg.queue, leg.call_id, leg.seq), None)
+            if row is not None:
+                self.record[row][4] = round(wait, 3)
+                self.record[row][5] = outcome
+        self._recheck(leg.queue, ts)
+
+    def conversation_ended(self, queue: str, ts: float, talk: float) -> None:
+        q = self._q(queue)
+        self._tick(ts, q)
+        if ts >= self.newest - WINDOW_S:
+            q.add(q.handle, ts, talk)
+            q.add(q.ended, ts)
+
+    def wrapped(self, queue: str, ended_at: float, acw: float) -> None:
+        q = self._q(queue)
+        if ended_at >= self.newest - WINDOW_S:
+            q.add(q.handle, ended_at, acw)
+
+    def agent_changed(self, queues: list[str], ts: float) -> None:
+        """An agent serving these queues changed state or skills: their capacity changed."""
+        for queue in queues:
+            if queue in self._queues:
+                self._recheck(queue, ts)
+
+    # ------------------------------------------------------- predictions
+
+    def _estimate(self, q: _Queue, cell: tuple[int, int]) -> float:
+        cells = q.cells
+        ahead, priority = cell
+        while ahead >= 0:
+            found = cells.get((ahead, priority))
+            if found is not None:
+                return max(found, 0.0)
+            ahead -= 1
+        return 0.0
+
+    def predicted_wait(self, queue: str) -> float:
+        """The predicted wait of a caller of priority 0 entering the queue now, seconds."""
+        q = self._queues.get(queue)
+        if q is None:
+            return 0.0
+        ahead = len(self.calls.waiting.get(queue, {}))
+        return round(self._estimate(q, (min(ahead, MAX_AHEAD), 0)), 3)
+
+    def between_answers(self, queue: str) -> float | None:
+        """The mean time between answers while every agent is busy (None: nothing to go by)."""
+        q = self._queues.get(queue)
+        if q is None:
+            return None
+        aht = q.handle.total / len(q.ended) if len(q.ended) else None
+        if self.agents.by_queue.get(queue):
+            share = self.staffed_share(queue)
+            if aht is not None and share > 0:
+                return aht / share
+            return None if share > 0 else INF  # no agent serving: nobody will be answered
+        # no agent states from this source: the agents who answered here in the last 15 minutes
+        since = self.newest - WINDOW_S
+        for name in [n for n, t in q.answered_by.items() if t < since]:
+            del q.answered_by[name]
+        if aht is not None and q.answered_by:
+            return aht / len(q.answered_by)
+        return None
+
+    def in_line(self, queue: str) -> list[Leg]:
+        """The waiting callers in the order they are answered: priority, then wait."""
+        legs = [leg for leg in self.calls.waiting.get(queue, {}).values() if leg.wait_from is not None]
+        legs.sort(key=lambda leg: (-leg.priority, leg.wait_from, leg.seq))
+        return legs
+
+    def expected_answer_in(self, queue: str, now: float) -> dict[str, float]:
+        """Per waiting caller, the expected seconds until answer (its place in line × time between answers,
+        or, with nothing to go by, its prediction at entry less its wait so far)."""
+        s = self.between_answers(queue)
+        q = self._queues.get(queue)
+        out: dict[str, float] = {}
+        for k, leg in enumerate(self.in_line(queue), start=1):
+            if s is not None and s < INF:
+                out[leg.call_id] = round(k * s, 3)
+            else:
+                entry = q.entries.get((leg.call_id, leg.seq)) if q is not None else None
+                assert leg.wait_from is not None
+                guess = entry[1] - (now - leg.wait_from) if entry is not None else 0.0
+                out[leg.call_id] = round(max(guess, 0.0), 3)
+        return out
+
+    # ----------------------------------------------------------- staffing
+
+    def offered_load(self, queue: str) -> float:
+        """Erlangs offered to the queue over the last 15 minutes: arrivals per second × AHT."""
+        q = self._queues.get(queue)
+        if q is not None:
+            self._tick(self.newest, q)  # a quiet queue's windows move with the floor's newest event
+        if q is None or not len(q.ended):
+            return 0.0
+        return len(q.arrivals) / WINDOW_S * (q.handle.total / len(q.ended))
+
+    def staffed_share(self, queue: str) -> float:
+        """Agents serving the queue now (available, busy or in wrap-up), an agent who serves several
+        queues counting in each by its share of their offered load (equal shares when none is offered)."""
+        total = 0.0
+        records = self.agents.records
+        loads: dict[str, float] = {}
+        for name in self.agents.by_queue.get(queue, ()):
+            rec = records[name]
+            if rec.current[0] not in SERVING:
+                continue
+            if len(rec.queues) == 1:
+                total += 1.0
+                continue
+            for other in rec.queues:
+                if other not in loads:
+                    loads[other] = self.offered_load(other)
+            together = sum(loads[other] for other in rec.queues)
+            total += loads[queue] / together if together > 0 else 1.0 / len(rec.queues)
+        return total
+
+    def staffing(self, queue: str) -> Staffing:
+        q = self._queues.get(queue)
+        if q is not None:
+            self._tick(self.newest, q)
+        qc = self._config(queue)
+        arrivals = len(q.arrivals) / WINDOW_S if q is not None else 0.0
+        aht = q.handle.total / len(q.ended) if q is not None and len(q.ended) else None
+        load = arrivals * aht if aht is not None else 0.0
+        needed = None
+        if aht is not None:
+            # T of the channel the queue's callers came on last (a queue is in practice one channel)
+            threshold = qc.threshold_s(Channel(q.channel if q is not None else "voice"))
+            needed = agents_needed(load, aht, threshold, qc.service_level_target)
+        return Staffing(needed, round(self.staffed_share(queue), 3), round(load, 3),
+                        None if aht is None else round(aht, 3), arrivals)
+
+    # ------------------------------------------------------ early warning
+
+    def _predictions(self, queue: str, at: float, window: float,
+                     horizon: float) -> tuple[float, float, bool, float]:
+        """(the instant a prediction first passes ``window``, given no further event; the highest
+        prediction a caller's crossing within ``horizon`` has at ``at``; whether a caller is over; when
+        the caller of the first instant would cross)."""
+        s = self.between_answers(queue)
+        if s is None:
+            return INF, 0.0, False, INF
+        due, top, over, cross = INF, 0.0, False, INF
+        line = self.in_line(queue)
+        # callers ahead who give up do not delay the rest (Erlang A): each waiting caller leaves at the
+        # abandonment hazard theta (abandons per second waited, the last 15 minutes), so with j callers
+        # ahead the line moves at 1/s + j*theta; the caller at place k waits the sum over j < k
+        q = self._queues[queue]
+        theta = len(q.abandons) / q.waited.total if q.waited.total > 0 else 0.0
+        rate = 1.0 / s if s > 0 else INF
+        mean = var = 0.0
+        for k, leg in enumerate(line, start=1):
+            assert leg.wait_from is not None
+            pace = rate + (k - 1) * theta
+            mean += 0.0 if pace == INF else 1.0 / pace if pace > 0 else INF
+            var += 0.0 if pace == INF else 1.0 / pace ** 2 if pace > 0 else INF
+            ahead = mean - CAUTION_Z * math.sqrt(var) if mean < INF else INF
+            crossing = leg.wait_from + window
+            if crossing <= at:
+                over = True  # already over: the wait alarm's, not a forecast any more
+                continue
+            mine = max(crossing - ahead, crossing - horizon)
+            if mine < due:
+                due, cross = mine, crossing
+            if crossing - at <= horizon:
+                top = max(top, at - leg.wait_from + ahead)
+        if horizon > window and 0 < s < INF:
+            # a caller arriving before the horizon's end less the window, at the recent rates
+            n = len(line)
+            growth = max(len(q.arrivals) / WINDOW_S - rate - n * theta, 0.0) * (horizon - window)
+            paces = [rate + j * theta for j in range(int(n + growth) + 1)]
+            future = sum(1.0 / p for p in paces) - CAUTION_Z * math.sqrt(sum(1.0 / p ** 2 for p in paces))
+            if future > window:
+                due, cross = min(due, at), min(cross, at + window)
+            top = max(top, future)
+        elif s == INF and line:
+            due, top, cross = min(due, at), INF, min(cross, at + window)
+        return due, top, over, cross
+
+    def _recheck(self, queue: str, ts: float) -> None:
+        """Something the queue's forecast depends on changed at ``ts``: start, book or resolve."""
+        rule = self._rule(queue)
+        if not rule.enabled:
+            return
+        q = self._q(queue)
+        if q.active_since is None and q.due <= ts:
+            self._start(queue, q, q.due, q.due_value)  # it fell due before this change
+        window = self._config(queue).wait_window_s
+        if not self.calls.waiting.get(queue):
+            # nobody waits: an agent is free, the next caller is answered at once — nothing to foretell
+            if q.active_since is not None:
+                self._emit(ts, "resolved", queue, q.active_since, 0.0, window)
+                q.active_since = None
+            q.due = INF
+            return
+        if q.active_since is not None:
+            # on while a caller is over the window: what it forecast has come, and it clears with it
+            _, top, over, _ = self._predictions(queue, ts, window - rule.hysteresis_s, rule.horizon_s)
+            if not over and top < window - rule.hysteresis_s:
+                self._emit(ts, "resolved", queue, q.active_since, top, window)
+                q.active_since = None
+            q.due = INF
+            return
+        due, top, _, cross = self._predictions(queue, ts, window, rule.horizon_s)
+        q.due_cross = cross
+        q.due, q.due_value = max(due, ts), top
+        if due <= ts:
+            self._start(queue, q, ts, top)
+        elif due < INF:
+            heapq.heappush(self._agenda, (due, queue))
+
+    def _start(self, queue: str, q: _Queue, at: float, value: float) -> None:
+        window = self._config(queue).wait_window_s
+        q.active_since = q.last_sent = at
+        q.due = INF
+        self._emit(at, "started", queue, at, max(value, window), window, q.due_cross)
+        heapq.heappush(self._agenda, (at + self._rule(queue).repeat_s, queue))
+
+    def _emit(self, at: float, status: str, queue: str, since: float, value: float, window: float,
+              cross: float = INF) -> None:
+        self._seq += 1
+        heapq.heappush(self._pending, (at, self._seq, status, queue, since, value, window, cross))
+
+    def advance(self, clock: float, floor: FloorAsOf) -> list[Alarm]:
+        """Hand out the early warnings decided up to ``clock`` (the engine's now)."""
+        agenda = self._agenda
+        while agenda and agenda[0][0] <= clock:
+            at, queue = heapq.heappop(agenda)
+            q = self._queues[queue]
+            if q.active_since is None:
+                if q.due == at:
+                    self._start(queue, q, at, q.due_value)
+            elif at == q.last_sent + self._rule(queue).repeat_s:
+                q.last_sent = at
+                self._emit(at, "repeated", queue, q.active_since, q.due_value, self._config(queue).wait_window_s)
+                heapq.heappush(agenda, (at + self._rule(queue).repeat_s, queue))
+        out: list[Alarm] = []
+        pending = self._pending
+        while pending and pending[0][0] <= clock:
+            at, _, status, queue, since, value, window, cross = heapq.heappop(pending)
+            out.append(self._alarm(status, queue, at, since, value, window, cross, floor))
+        return out
+
+    def _alarm(self, status: str, queue: str, at: float, since: float, value: float, window: float,
+               cross: float, floor: FloorAsOf) -> Alarm:
+        rule = self._rule(queue)
+        shown = min(value, 86400.0)  # "nobody will be answered" is shown as a day
+        if status == "resolved":
+            detail = f"{queue}: no caller predicted to pass {window:.0f} s any more"
+        else:
+            minutes = max(round((cross - at) / 60), 1) if cross < INF else 1
+            detail = (f"{queue}: a caller will pass {window:.0f} s in about {minutes} min at this rate"
+                      f" (predicted wait {shown:.0f} s)")
+        sl = floor.service_level_15m(queue, at)
+        return Alarm(alarm=WARNING, status=status, queue=queue, at=at, started_at=since, severity=rule.severity,
+                     value=round(shown, 3), threshold=window, unit="seconds", metric="predicted_wait",
+                     waiting=floor.waiting_at(queue, at), agents_available=floor.agents_at(queue, at)["available"],
+                     service_level=None if sl is None else round(min(max(sl, 0.0), 1.0), 6), detail=detail)
+
+    # --------------------------------------------------------- persistence
+
+    def to_state(self) -> dict[str, Any]:
+        """What cannot be rebuilt from the legs: the learned cells and the warnings on."""
+        return {queue: {"cells": [[a, p, v] for (a, p), v in sorted(q.cells.items())],
+                        "active_since": q.active_since, "last_sent": q.last_sent}
+                for queue, q in sorted(self._queues.items())}
+
+    def load(self, state: dict[str, Any], calls: QueueCalls, newest: float) -> None:
+        """After a restore: the cells and warnings from ``state``, the recent windows from the legs."""
+        self.newest = newest
+        for queue, saved in state.items():
+            q = self._q(queue)
+            q.cells = {(int(a), int(p)): float(v) for a, p, v in saved.get("cells", [])}
+            q.active_since = saved.get("active_since")
+            q.last_sent = saved.get("last_sent", 0.0)
+            if q.active_since is not None:
+                heapq.heappush(self._agenda, (q.last_sent + self._rule(queue).repeat_s, queue))
+        since = newest - WINDOW_S
+        for leg in sorted(calls.legs.values(), key=_leg_order):
+            q = self._q(leg.queue)
+            if leg.arrived_at is not None and leg.arrived_at >= since:
+                q.add(q.arrivals, leg.arrived_at)
+            if leg.answered_at is not None and leg.answered_at >= since and leg.wait_from is not None:
+                q.add(q.answers, leg.answered_at)
+            if leg.ended_at is not None and leg.ended_at >= since and leg.answered_at is not None:
+                q.add(q.handle, leg.ended_at, leg.ended_at - leg.answered_at)
+                q.add(q.ended, leg.ended_at)
+            if leg.status == "waiting" and leg.arrived_at is not None:
+                ahead = sum(1 for other in calls.waiting.get(leg.queue, {}).values()
+                            if other.priority >= leg.priority and (other.arrived_at or 0) < leg.arrived_at)
+                cell = (min(ahead, MAX_AHEAD), leg.priority)
+                q.entries[(leg.call_id, leg.seq)] = (cell, self._estimate(q, cell))
+
+
+def _leg_order(leg: Leg) -> tuple[float, int]:
+    return (leg.arrived_at if leg.arrived_at is not None else leg.last_ts, leg.seq)
+

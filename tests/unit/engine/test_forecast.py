@@ -1,0 +1,155 @@
+"""Ahead of the line (engine/forecast.py): predictions at entry, staffing advice, the early warning."""
+
+from __future__ import annotations
+
+import statistics
+from functools import cache
+from typing import Any
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from callwatch import erlang
+from callwatch.config import MonitorConfig
+from callwatch.engine import Engine, replay_events
+from callwatch.engine.figures import interval_agg, service_level_of, snapshot
+from callwatch.events import Event
+from producers.scenario import Scenario
+from producers.simulator import simulate
+
+RATE_PER_H, HANDLE_S, T_S = 100.0, 260.0, 20.0
+#: the early warning turned on (it is off by default)
+WARNING_ON = MonitorConfig.model_validate({"alarms": {"wait_window_forecast": {"enabled": True}}})
+
+
+def steady(agents: int, hours: float) -> Scenario:
+    """One queue, Poisson arrivals, exponential handle time, patient callers: Erlang C's own world."""
+    return Scenario.model_validate({
+        "name": "steady-erlang", "hours": hours, "heartbeat_s": 0,
+        "queues": {"q": {"arrivals": [[0, RATE_PER_H]]}},
+        "agents": [{"prefix": "a", "count": agents, "queues": ["q"]}],
+        "service": {"kind": "exponential", "mean_s": HANDLE_S}, "patience": {"kind": "none"},
+        "acw": {"kind": "none"},
+        "outcomes": {"dispositions": False, "survey_offer_rate": 0, "callback_rate": 0, "transfer_rate": 0},
+    })
+
+
+@cache
+def ramp_events() -> tuple[Event, ...]:
+    sc = Scenario.builtin("ramp")
+    return tuple(simulate(sc.model_copy(update={"hours": 2.5}), 3)[0])
+
+
+def predictions(events: tuple[Event, ...] | list[Event]) -> list[list[Any]]:
+    engine = Engine(MonitorConfig())
+    engine.forecast.record = []
+    replay_events(engine, events)
+    return engine.forecast.record
+
+
+@cache
+def full_predictions() -> tuple[tuple[str, str, float, float], ...]:
+    return tuple((r[0], r[1], r[2], r[3]) for r in predictions(ramp_events()))
+
+
+@settings(max_examples=8, deadline=None)
+@given(st.floats(0.05, 0.95))
+def test_a_prediction_uses_only_what_was_known_at_entry(share: float) -> None:
+    """The same log cut at any event time gives the same predictions for the calls that entered before."""
+    events = ramp_events()
+    cut = int(len(events) * share)
+    cut_at = events[cut].ts.timestamp()
+    before = [e for e in events if e.ts.timestamp() < cut_at]
+    mine = {(r[0], r[1], r[2]): r[3] for r in predictions(before)}
+    full = {(c, q, t): p for c, q, t, p in full_predictions() if t < cut_at}
+    assert mine == full
+    assert len(full) > 10 or share < 0.2
+
+
+def test_predictions_follow_the_line() -> None:
+    """A caller who enters behind a longer line is predicted a longer wait, and waiting callers each get
+    an expected time until answer in the page's JSON."""
+    rows = predictions(ramp_events())
+    answered = [r for r in rows if r[5] == "answered"]
+    assert answered and all(r[3] >= 0 for r in rows)
+    late = [r[3] for r in answered if r[2] > answered[0][2] + 5400]  # the peak, past capacity
+    early = [r[3] for r in answered if r[2] < answered[0][2] + 3000]
+    assert statistics.mean(late) > statistics.mean(early) + 30
+    engine = replay_events(Engine(MonitorConfig()), list(ramp_events())[: len(ramp_events()) * 3 // 4])
+    q = snapshot(engine, engine.watermark)["queues"]["billing"]
+    assert q["predicted_wait_s"] >= 0 and q["agents_staffed"] == 12
+    assert set(q["expected_answer_in_s"]) == set(engine.waiting["billing"])
+
+
+def test_staffing_advice_is_erlang_c_on_the_last_15_minutes() -> None:
+    """On steady simulated traffic the advice is Erlang C's on the last 15 minutes' arrivals and handle
+    times, and over the day it centres on the formula's answer for the true load."""
+    sc = steady(agents=11, hours=8)
+    events, _ = simulate(sc, 5)
+    end = sc.start.timestamp() + 8 * 3600  # the agents' shift ends there
+    engine = Engine(MonitorConfig())
+    arrivals: list[float] = []
+    ended: list[tuple[float, float]] = []
+    answered_at: dict[str, float] = {}
+    advice: list[int] = []
+    next_sample = events[0].ts.timestamp() + 3600
+    for ev in events:
+        ts = ev.ts.timestamp()
+        if next_sample <= ts < end:
+            got = engine.forecast.staffing("q")
+            recent = [t for t in arrivals if t >= engine.forecast.newest - 900]
+            handles = [h for t, h in ended if t >= engine.forecast.newest - 900]
+            aht = sum(handles) / len(handles)
+            load = len(recent) / 900 * aht
+            assert got.agents_needed == erlang.agents_needed(load, aht, T_S, 0.8)
+            assert got.agents_staffed_shared == 11.0
+            advice.append(got.agents_needed)
+            next_sample += 900
+        engine.step(ev)
+        if ev.type == "call.queued":
+            arrivals.append(ts)
+        elif ev.type == "call.answered":
+            answered_at[ev.call_id] = ts  # type: ignore[attr-defined]
+        elif ev.type == "call.ended":
+            ended.append((ts, ts - answered_at[ev.call_id]))  # type: ignore[attr-defined]
+    theory = erlang.agents_needed(RATE_PER_H / 3600 * HANDLE_S, HANDLE_S, T_S, 0.8)
+    assert len(advice) >= 25
+    # 15 minutes hold about 25 arrivals: each sample is noisy, their centre is the formula's answer
+    assert abs(statistics.median(advice) - theory) <= 0.5
+    assert abs(statistics.mean(advice) - theory) <= 1.0
+
+
+def test_the_advised_staffing_meets_the_target() -> None:
+    """Staffed as advised for the true load, the simulated floor's service level (measured by the
+    engine over 12 hours after a warm-up hour) meets the 80 % target."""
+    theory = erlang.agents_needed(RATE_PER_H / 3600 * HANDLE_S, HANDLE_S, T_S, 0.8)
+    sc = steady(agents=theory, hours=13)
+    engine = replay_events(Engine(MonitorConfig()), simulate(sc, 11)[0])
+    start = sc.start.timestamp() + 3600
+    agg = interval_agg(engine, "q", None, start, start + 12 * 3600)
+    sl = service_level_of(agg, MonitorConfig().defaults)
+    assert agg.answered > 1000
+    assert sl is not None and sl >= 0.8, sl
+
+
+def test_early_warning_comes_before_the_line_is_crossed_and_clears() -> None:
+    """On a ramp past capacity the warning starts before the first caller passes the window, and it
+    resolves once the peak is over; a steady day below capacity raises none."""
+    engine = replay_events(Engine(WARNING_ON), list(simulate(Scenario.builtin("ramp"), 2)[0]))
+    crossed = [a.at for a in engine.outbox if a.alarm == "wait_window_exceeded" and a.status == "started"]
+    warned = [a for a in engine.outbox if a.alarm == "wait_window_forecast"]
+    assert crossed and warned
+    first = warned[0]
+    assert first.status == "started" and first.severity == "warning" and first.at < crossed[0]
+    assert first.metric == "predicted_wait" and "will pass 180 s" in first.detail
+    assert any(a.status == "resolved" for a in warned)
+    quiet = Scenario.builtin("steady").model_copy(update={"hours": 4})
+    calm = replay_events(Engine(WARNING_ON), simulate(quiet, 4)[0])
+    end = quiet.start.timestamp() + 4 * 3600 - 300
+    assert not [a for a in calm.outbox if a.alarm == "wait_window_forecast" and a.at < end]
+
+
+def test_early_warning_is_off_unless_the_rules_turn_it_on() -> None:
+    """Off by default (the rules file turns it on): no warning at all."""
+    engine = replay_events(Engine(MonitorConfig()), list(simulate(Scenario.builtin("ramp"), 2)[0]))
+    assert not [a for a in engine.outbox if a.alarm == "wait_window_forecast"]
