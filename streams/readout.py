@@ -17,7 +17,7 @@ from typing import Any, Generic, TypeVar
 
 import orjson
 
-from callwatch.engine import Engine
+from callwatch.engine import Engine, Sites
 from callwatch.engine.figures import report
 from callwatch.settings import Settings
 from streams.state_store import RedisStateStore
@@ -28,15 +28,31 @@ def _store(settings: Settings) -> RedisStateStore:
 
 
 def merge_snapshots(snaps: dict[int, bytes]) -> dict[str, Any]:
-    """The snapshots of every partition as one floor (what ``callwatch stats --json`` prints)."""
-    queues: dict[str, Any] = {}
+    """The snapshots of every partition as one floor (what ``callwatch stats --json`` prints).
+
+    ``sites``: site → ``queues`` → queue → its figures, each site as its partition wrote it. ``queues``:
+    every site's queues in one map, each entry with its ``site``, keyed by the queue's name — or by
+    ``queue@site`` for a name that two sites use, so that both survive.
+    """
+    sites: dict[str, dict[str, Any]] = {}
     partitions = []
     for p, raw in sorted(snaps.items()):
         snap = orjson.loads(raw)
         partitions.append({"partition": p, "now": snap["now"], "clock": snap["clock"],
                            "written_at": snap["written_at"], "offset": snap["offset"]})
-        queues.update(snap["queues"])
-    return {"generated_at": time.time(), "partitions": partitions, "queues": dict(sorted(queues.items()))}
+        if "sites" in snap:
+            for site, held in snap["sites"].items():
+                sites.setdefault(site, {}).update(held["queues"])
+        else:  # written by a worker from before sites: one site, unnamed
+            sites.setdefault("", {}).update(snap["queues"])
+    names: dict[str, int] = {}
+    for held in sites.values():
+        for q in held:
+            names[q] = names.get(q, 0) + 1
+    queues = {(q if names[q] == 1 else f"{q}@{site}"): {**figures, "site": site}
+              for site, held in sites.items() for q, figures in held.items()}
+    return {"generated_at": time.time(), "partitions": partitions, "queues": dict(sorted(queues.items())),
+            "sites": {site: {"queues": dict(sorted(held.items()))} for site, held in sorted(sites.items())}}
 
 
 async def _snapshots(settings: Settings) -> dict[int, bytes]:
@@ -52,17 +68,23 @@ def live_figures(settings: Settings) -> dict[str, Any]:
     return merge_snapshots(asyncio.run(_snapshots(settings)))
 
 
-async def stored_engine(settings: Settings) -> Engine:
-    """One engine holding what every partition's worker committed (per-agent days included)."""
+async def stored_sites(settings: Settings) -> Sites:
+    """Every site's engine, as the partitions' workers committed them (what the report is built from)."""
     store = _store(settings)
     try:
         parts = await store.load_all(settings.events_topic)
     finally:
         await store.close()
-    merged = Engine(settings.monitor)
+    merged = Sites(settings.monitor)
     for part in parts:
-        merged.absorb(Engine.restore(settings.monitor, part.meta, part.containers))
+        merged.absorb(Sites.restore(settings.monitor, part.meta, part.containers))
     return merged
+
+
+async def stored_engine(settings: Settings) -> Engine:
+    """One engine holding what every partition's worker committed, all sites together (per-agent days
+    included: the scorecards')."""
+    return (await stored_sites(settings)).merged()
 
 
 def read_stored_engine(settings: Settings) -> Engine:
@@ -137,5 +159,6 @@ class SharedRead(Generic[T]):
 
 
 def stored_report(settings: Settings) -> dict[str, Any]:
-    """The offline replay's report, computed from the state the workers committed to Redis."""
-    return report(asyncio.run(stored_engine(settings)))
+    """The offline replay's report, computed from the state the workers committed to Redis: the same days,
+    flags and alarms (:func:`callwatch.offline.replay_log`)."""
+    return report(asyncio.run(stored_sites(settings)))

@@ -37,9 +37,11 @@ from callwatch.engine import codec
 from callwatch.engine.agent_days import AgentDays, FloorCalendar
 from callwatch.engine.agents import Agents
 from callwatch.engine.aggregates import INTERVAL_S, MINUTE_S, REPEAT_LONG_S, AgentDay, Agg
+from callwatch.engine.alarm_log import AlarmLog
 from callwatch.engine.buckets import MINUTE_RETENTION_S, Buckets
 from callwatch.engine.contacts import CONTACT_EVENTS, ContactEvents
 from callwatch.engine.customers import Customers
+from callwatch.engine.daily import QueueDays, day_of_interval
 from callwatch.engine.eventclock import ClockLimits, EventClock, Refusal
 from callwatch.engine.holding import HeldEvents
 from callwatch.engine.integrity import Signal
@@ -84,13 +86,20 @@ MAX_REFUSALS = 10_000
 
 
 class Engine:
-    """Live queue state, interval figures, agent figures and the alarms for one event stream."""
+    """Live queue state, interval figures, agent figures and the alarms for one event stream: one site's
+    (:class:`callwatch.engine.sites.Sites` runs one per site).
 
-    def __init__(self, config: MonitorConfig) -> None:
+    ``site``: the name its alarms carry (None: they carry none).
+    """
+
+    def __init__(self, config: MonitorConfig, site: str | None = None) -> None:
         self.config = config
+        self.site = site
         self.calls = QueueCalls()
         self.wait_alarm = WaitAlarm(config)
         self.buckets = Buckets()
+        self.queue_days = QueueDays()
+        self.alarm_log = AlarmLog()
         self.rolling = RollingCounts()
         self.threshold_alarms = ThresholdAlarms(config, self.rolling)
         self.agents_room = Agents()
@@ -194,6 +203,8 @@ class Engine:
             "thresholds": (self.threshold_alarms.active, self.threshold_alarms.dirty),
             "sources": (self.sources, self._dirty_sources),
             "customers": (self.customers_room.histories, self.customers_room.dirty),
+            "days": (self.queue_days.days, self.queue_days.dirty),
+            "alarm_log": (self.alarm_log.entries, self.alarm_log.dirty),
         }
 
     @property
@@ -361,7 +372,11 @@ class Engine:
             # the timer and the threshold evaluations each handle every instant up to the clock, so
             # ordering what one call decided by time orders the whole sequence, whatever the batching
             outbox[start:] = sorted(outbox[start:], key=lambda a: (a.at, a.alarm, a.queue, a.status))
-        return outbox[start:]
+        if self.site is not None:
+            outbox[start:] = [a.model_copy(update={"site": self.site}) for a in outbox[start:]]
+        raised = outbox[start:]
+        self.alarm_log.add(raised)
+        return raised
 
     def next_deadline(self) -> float | None:
         """When the alarm timer next has something to decide (for a driver's sleep)."""
@@ -449,8 +464,14 @@ class Engine:
         # the wait alarm's context looks back no further than a contact is remembered
         self.calls.expire(int((wm - cfg.contact_retention_s) // 3600), wm - cfg.contact_retention_s)
         self.customers_room.expire(int((wm - REPEAT_LONG_S) // 3600))
-        self.buckets.expire(wm - cfg.history_days * 86400, self.max_ts - MINUTE_RETENTION_S)
+        self.buckets.expire(wm - cfg.history_days * 86400, self.max_ts - MINUTE_RETENTION_S, self._roll_up)
         self.agent_days_room.expire(self.day_of(wm - cfg.agent_history_days * 86400))
+        self.queue_days.expire(self.day_of(wm - cfg.daily_history_days * 86400))
+        self.alarm_log.expire(wm - cfg.daily_history_days * 86400)
+
+    def _roll_up(self, queue: str, channel: str, start: int, agg: Agg) -> None:
+        """An interval leaving the 15-minute history: its figures join its day's."""
+        self.queue_days.fold(queue, channel, start, agg, day_of_interval(start, self._queue_config(queue)))
 
     # ---------------------------------------------------------- persistence
 
@@ -499,9 +520,9 @@ class Engine:
 
     @classmethod
     def restore(cls, config: MonitorConfig, meta: dict[str, Any] | None,
-                containers: dict[str, dict[Any, bytes]]) -> Engine:
+                containers: dict[str, dict[Any, bytes]], site: str | None = None) -> Engine:
         """Rebuild an engine from the change sets :meth:`take_dirty` produced, as a store holds them."""
-        eng = cls(config)
+        eng = cls(config, site)
         if meta:
             eng.max_ts = _or(meta.get("max_ts"), NEG_INF)
             eng.min_ts = _or(meta.get("min_ts"), float("inf"))
@@ -528,6 +549,7 @@ class Engine:
         self.calls.reindex(self.threshold_alarms.evaluated_to)
         self.wait_alarm.reindex(self.calls)
         self.holding.reindex()
+        self.alarm_log.reindex()
         self.agents_room.reindex()
         self.customers_room.reindex()
         self.buckets.reindex()
@@ -555,6 +577,7 @@ class Engine:
         _merge_into(self.buckets.intervals, other.buckets.intervals)
         _merge_into(self.buckets.minutes, other.buckets.minutes)
         _merge_into(self.agent_days_room.days, other.agent_days_room.days)
+        _merge_into(self.queue_days.days, other.queue_days.days)
         self.agents_room.absorb(other.agents_room)
         self.wait_alarm.alarms.update(other.wait_alarm.alarms)
         self.threshold_alarms.active.update(other.threshold_alarms.active)
