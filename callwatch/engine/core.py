@@ -1,4 +1,5 @@
-"""The call-center engine: a pure, deterministic coordinator of the rooms that hold the floor's state.
+"""The call-center engine: a pure, deterministic coordinator of the rooms that hold one site's state
+(:mod:`sites` runs one per site, an event's ``source``).
 
 No I/O, no wall clock: time comes in with each event (its ``ts``) and with :meth:`Engine.advance`
 (``now``: the wall clock live, the event-time watermark in a replay). The Faust worker and the offline
@@ -6,7 +7,8 @@ replay drive the same class, so the same events give the same figures either way
 
 Each kind of state has one owner, a room with a narrow interface: the contacts in their queues
 (:mod:`queue_calls`), the wait alarm's timer (:mod:`wait_alarm`), the interval and minute buckets
-(:mod:`buckets`) and the alarms' running windows (:mod:`rolling`), the threshold alarms
+(:mod:`buckets`) and the days they are rolled up into (:mod:`daily`), the alarms' running windows
+(:mod:`rolling`), the alarms raised (:mod:`alarm_log`), the threshold alarms
 (:mod:`thresholds`), agents (:mod:`agents`) and their days (:mod:`agent_days`), customers' recent
 contacts (:mod:`customers`), events held for their prerequisite (:mod:`holding`) and the ids already
 applied (:mod:`seen`). The event clock (:mod:`eventclock`) refuses times that cannot be believed

@@ -271,11 +271,11 @@ def report(engine: Engine | Sites) -> dict[str, Any]:
     agents) and ``alarms`` the alarms they raised and keep.
     """
     if not isinstance(engine, Sites):
-        return _report([engine], engine.counters)
+        return _report([engine], engine.counters, engine.config)
     units = sorted(engine.units.items())
     # no site yet (nothing applied): the report of an engine that saw nothing
-    out = _report([u for _, u in units] or [Engine(engine.config)], engine.all_counters())
-    out["sites"] = {site: {k: v for k, v in _report([u], u.counters).items() if k != "agents"}
+    out = _report([u for _, u in units] or [Engine(engine.config)], engine.all_counters(), engine.config)
+    out["sites"] = {site: {k: v for k, v in _report([u], u.counters, u.config).items() if k != "agents"}
                     for site, u in units}
     out["alarms"] = engine.alarms()
     return out
@@ -285,9 +285,9 @@ def report(engine: Engine | Sites) -> dict[str, Any]:
 _SETTLES_S = INTERVAL_S + REPEAT_LONG_S
 
 
-def _report(units: list[Engine], counters: Mapping[str, int]) -> dict[str, Any]:
-    """The report of one or several sites' engines, merged (each site's days in its own calendar)."""
-    cfg: MonitorConfig = units[0].config if len(units) == 1 else _base_config(units)
+def _report(units: list[Engine], counters: Mapping[str, int], cfg: MonitorConfig) -> dict[str, Any]:
+    """The report of one or several sites' engines, merged (each site's days in its own calendar); ``cfg``:
+    the configuration of the all-queues figures (their formula)."""
     per_queue: dict[str, dict[str, dict[str, Agg]]] = defaultdict(lambda: defaultdict(dict))
     per_queue_total: dict[str, dict[str, Agg]] = defaultdict(dict)
     floor_days: dict[str, dict[str, Agg]] = defaultdict(dict)
@@ -390,11 +390,6 @@ def _report(units: list[Engine], counters: Mapping[str, int]) -> dict[str, Any]:
         },
         "agents": agents,
     }
-
-
-def _base_config(units: list[Engine]) -> MonitorConfig:
-    """The configuration the sites share (the all-queues figures' formula), whatever their zones."""
-    return units[0].config
 
 
 def _now_of(queue: str, units: list[Engine]) -> dict[str, Any] | None:
