@@ -48,8 +48,9 @@ def _sites_log(path: Path) -> int:
             for e in demo_events(start, seed=100 * n + day, hours=3, scale=0.15):
                 tag = f"{site}-{day}-"  # the simulator numbers ids and calls from 1 every day
                 update: dict[str, Any] = {"source": site, "id": tag + e.id}
-                if getattr(e, "call_id", None):
-                    update["call_id"] = tag + e.call_id  # type: ignore[attr-defined]
+                call_id = getattr(e, "call_id", None)
+                if call_id:
+                    update["call_id"] = tag + call_id
                 events.append(e.model_copy(update=update))
     events.sort(key=lambda e: e.ts)
     return write_events(path, events)
