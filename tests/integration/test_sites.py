@@ -4,6 +4,7 @@ offline replay — the same days, flags and alarms — with a history shorter th
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -18,7 +19,7 @@ from callwatch.events import Event
 from console.replay import offline_report
 from producers.simulator import demo_events
 from streams.readout import stored_report
-from tests.integration.harness import Stack, Worker, publish, wait_until_applied
+from tests.integration.harness import Stack, Worker, applied_offsets, publish, wait_until_applied
 
 pytestmark = pytest.mark.integration
 
@@ -66,6 +67,11 @@ def test_three_sites_live_report_equals_offline(kafka_bootstrap: str, redis_url:
     workers.append(Worker(stack, tmp_path).start())
     assert publish(stack, read_raw(log)) == n
     wait_until_applied(stack, timeout=300)
+    # every record, counted (the broker's end offsets, read once, may not show the last records yet)
+    deadline = time.monotonic() + 300
+    while sum(o + 1 for o in applied_offsets(stack).values()) < n:
+        assert time.monotonic() < deadline, "the worker did not apply every event"
+        time.sleep(0.2)
     settings = stack.settings().model_copy(update={"monitor": MONITOR})
 
     live: dict[str, Any] = stored_report(settings)
