@@ -12,6 +12,7 @@ the offline replay of the same log. Prints the timings and the outcome. A measur
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import tempfile
@@ -27,7 +28,8 @@ sys.path.insert(0, str(ROOT))
 from console.embedded import free_port, start_redis, start_tansu  # noqa: E402
 from tests.integration.harness import Stack, Worker, applied_offsets, publish  # noqa: E402
 
-CACHE = ROOT / "bench" / ".cache"
+#: the converted months (``make bench`` writes them; another checkout's: ``CALLWATCH_BENCH_CACHE``)
+CACHE = Path(os.environ.get("CALLWATCH_BENCH_CACHE", ROOT / "bench" / ".cache"))
 MONTHS = ("1999-01", "1999-02", "1999-10")
 
 
