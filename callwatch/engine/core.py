@@ -253,6 +253,11 @@ class Engine:
         released, refused = self.clock.flush()
         return self._admit(released, refused, None, None)
 
+    @property
+    def refused(self) -> bool:
+        """Whether events were refused since the last :meth:`take_refusals`."""
+        return bool(self._refusals)
+
     def take_refusals(self) -> list[Refusal]:
         """The events refused by the event clock since the last call (a driver dead-letters them)."""
         out, self._refusals = self._refusals, []

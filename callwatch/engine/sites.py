@@ -91,20 +91,22 @@ class Sites:
              on_error: Callable[[Event, Exception], None] | None = None,
              wall: float | None = None) -> list[Alarm]:
         """:meth:`Engine.step` on the engine of the event's site (its clock alone moves in event time)."""
-        unit = self.units.get(event.source or "")
+        site = event.source or ""
+        unit = self.units.get(site)
         if unit is None:
-            unit = self.unit(event.source or "")
+            unit = self.unit(site)
         alarms = unit.step(event, now, on_error, wall)
-        return self._collect(unit, alarms)
+        if alarms or unit.refused:  # the common case, an event applied and nothing raised: nothing to do
+            self._collect(unit, alarms)
+        return alarms
 
     def _collect(self, unit: Engine, alarms: list[Alarm]) -> list[Alarm]:
         if unit.outbox:
             unit.outbox.clear()  # kept here, in the order raised across sites
         if alarms:
             self.outbox.extend(alarms)
-        refused = unit.take_refusals()
-        if refused:
-            self._refusals.extend(refused)
+        if unit.refused:
+            self._refusals.extend(unit.take_refusals())
         return alarms
 
     def advance(self, now: float | None = None) -> list[Alarm]:
