@@ -45,6 +45,9 @@ class Route(BaseModel):
     severities: list[str] | None = None
     queues: list[str] | None = None
     alarms: list[str] | None = None
+    #: the sites (an event's ``source``) whose alarms match; ``""`` matches an alarm without a site (events
+    #: with no source, the pipeline's own alarms)
+    sites: list[str] | None = None
     #: stop at this route when it matches (like Alertmanager's ``continue: false``)
     stop: bool = False
 
@@ -53,7 +56,8 @@ class Route(BaseModel):
         subject = alarm.queue if alarm.subject_kind != "agent" else None
         return ((self.severities is None or alarm.severity in self.severities)
                 and (self.queues is None or subject in self.queues)
-                and (self.alarms is None or alarm.alarm in self.alarms))
+                and (self.alarms is None or alarm.alarm in self.alarms)
+                and (self.sites is None or (alarm.site or "") in self.sites))
 
 
 class DeliveryConfig(BaseModel):

@@ -135,13 +135,15 @@ class Alarm(BaseModel):
     over_window: int = Field(default=0, ge=0, description="wait alarm: contacts waiting longer than the window")
     detail: str = Field(default="", description="integrity signals and goals: the sentence saying why")
     evidence: tuple[str, ...] = Field(default=(), description="integrity signals: the contacts behind it (ids)")
+    site: str | None = Field(default=None, description="the site whose engine raised it: the source of its "
+                             "events; null for events without a source, and for the pipeline's own alarms")
 
     if TYPE_CHECKING:  # the engine's keywords (v1 AlarmEvent's); at run time pydantic's, validated
         def __init__(self, *, alarm: str, status: str, queue: str, at: float | str | datetime,
                      started_at: float | str | datetime, severity: str, value: float | None, threshold: float,
                      unit: str, metric: str, waiting: int, agents_available: int, service_level: float | None,
                      call_id: str = "", over_window: int = 0, detail: str = "", evidence: Iterable[str] = (),
-                     threshold_unit: str | None = None, v: int = 2) -> None: ...
+                     threshold_unit: str | None = None, v: int = 2, site: str | None = None) -> None: ...
 
     @model_validator(mode="wrap")
     @classmethod
@@ -161,11 +163,13 @@ class Alarm(BaseModel):
                 raise ValueError(f"{name} {claimed!r} is not the one its fields give ({getattr(alarm, name)!r})")
         return alarm
 
-    @computed_field(description="the incident: alarm and subject; stable for the incident's whole life")  # type: ignore[prop-decorator]
+    @computed_field(description="the incident: alarm, subject and, when there is one, @site; stable for the "  # type: ignore[prop-decorator]
+                    "incident's whole life")
     @property
     def key(self) -> str:
-        """Stable for the life of the incident: a restart neither pages again nor forgets to resolve."""
-        return f"{self.alarm}:{self.queue}"
+        """Stable for the life of the incident: a restart neither pages again nor forgets to resolve. The
+        site is part of it: two sites' queues of the same name are two incidents."""
+        return f"{self.alarm}:{self.queue}" if self.site is None else f"{self.alarm}:{self.queue}@{self.site}"
 
     @property
     def incident(self) -> str:

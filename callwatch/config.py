@@ -138,10 +138,17 @@ class MonitorConfig(BaseModel):
     history_days: Annotated[int, Field(ge=1, le=400)] = 8
     #: finished contacts are remembered this long for late ACW, dispositions and surveys
     contact_retention_s: Annotated[float, Field(gt=0)] = 86400.0
-    #: per-agent daily figures kept this long (the seeds' "this month and the three before")
-    agent_history_days: Annotated[int, Field(ge=1)] = 130
+    #: per-agent daily figures kept this long (as long as the queues' daily figures: a report over a year
+    #: of log holds every agent's days, live as offline)
+    agent_history_days: Annotated[int, Field(ge=1)] = 400
+    #: daily figures per queue and channel (15-minute intervals rolled up once they leave the
+    #: ``history_days`` history) and the alarms raised, kept this long: what the report holds
+    daily_history_days: Annotated[int, Field(ge=1)] = 400
     #: time zone of the floor: per-agent days and the all-queues day are counted in it
     floor_timezone: str = "UTC"
+    #: a site (an event's ``source``) → its time zone: its agent days, its queues' days (those without a
+    #: ``timezone`` of their own) and its all-queues days are counted in it; other sites use the defaults
+    site_timezones: dict[str, str] = Field(default_factory=dict)
     #: how many entries the longest-waiting list shows
     longest_waiting_size: Annotated[int, Field(ge=1, le=1000)] = 10
     #: export per-agent series to Prometheus (state now and today's figures). Off by default: a floor of
@@ -172,11 +179,22 @@ class MonitorConfig(BaseModel):
     pseudonym_key: SecretStr | None = Field(default=None, exclude=True, repr=False)
 
     _queue_cache: dict[str, QueueConfig] = PrivateAttr(default_factory=dict)
+    _site_cache: dict[str, MonitorConfig] = PrivateAttr(default_factory=dict)
 
     @field_validator("floor_timezone")
     @classmethod
     def _known_zone(cls, value: str) -> str:
         return QueueConfig._known_zone(value)
+
+    @field_validator("site_timezones")
+    @classmethod
+    def _known_site_zones(cls, value: dict[str, str]) -> dict[str, str]:
+        for site, zone in value.items():
+            try:
+                QueueConfig._known_zone(zone)
+            except ValueError:
+                raise ValueError(f"site {site!r}: unknown IANA time zone {zone!r}") from None
+        return value
 
     @field_validator("queues")
     @classmethod
@@ -218,3 +236,19 @@ class MonitorConfig(BaseModel):
     @cached_property
     def floor_zone(self) -> ZoneInfo:
         return ZoneInfo(self.floor_timezone)
+
+    def for_site(self, site: str) -> MonitorConfig:
+        """The configuration a site's engine runs with: its time zone (``site_timezones``) as the floor's and
+        the queues' default zone; the configuration itself for a site without one."""
+        zone = self.site_timezones.get(site)
+        if zone is None or (zone == self.floor_timezone and zone == self.defaults.timezone):
+            return self
+        cache = self._site_cache
+        found = cache.get(site)
+        if found is None:
+            # validated afresh (not model_copy): the copy must not inherit cached zones and queue configs
+            found = cache[site] = MonitorConfig.model_validate({
+                **self.model_dump(exclude={"pseudonym_key"}), "floor_timezone": zone,
+                "defaults": {**self.defaults.model_dump(), "timezone": zone},
+                "pseudonym_key": self.pseudonym_key})
+        return found

@@ -192,8 +192,8 @@ def floor_engine(log: Path | None, settings: Settings) -> Engine:
         with reading(log), Progress(TextColumn("replaying {task.description}"), BarColumn(), MofNCompleteColumn(),
                                     TimeElapsedColumn(), console=err, transient=True) as bar:
             task = bar.add_task(safe(log.name), total=None)
-            engine, _ = replay_log(log, settings.monitor, progress=lambda n: bar.advance(task, n))
-        return engine
+            sites, _ = replay_log(log, settings.monitor, progress=lambda n: bar.advance(task, n))
+        return sites.merged()
     import asyncio
 
     from streams.readout import stored_engine

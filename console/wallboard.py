@@ -67,7 +67,10 @@ def report(
     from streams.readout import stored_report
 
     settings = load_settings(redis_url=redis_url)
-    sys.stdout.write(json.dumps(read_redis(stored_report, settings), indent=1, sort_keys=True) + "\n")
+    rep = read_redis(stored_report, settings)
+    # the alarms as `replay --offline --json` prints them: the alerts topic's message, without links
+    rep["alarms"] = [a.model_dump(mode="json") for a in rep["alarms"]]
+    sys.stdout.write(json.dumps(rep, indent=1, sort_keys=True) + "\n")
 
 
 def wallboard(

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import collections
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 
 from prometheus_client import CollectorRegistry, Counter, Histogram
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
@@ -17,6 +18,7 @@ from prometheus_client.registry import Collector
 
 from callwatch.alarm import PIPELINE_ALARMS, Alarm
 from callwatch.engine.aggregates import WAIT_BUCKETS_S, AgentDay
+from callwatch.engine.core import Engine
 from callwatch.engine.figures import live_queue, queue_windows, queues_of
 from callwatch.engine.integrity import SIGNALS
 from callwatch.engine.records import AGENT_STATES
@@ -73,42 +75,42 @@ class MonitorCollector(Collector):
     def collect(self) -> Iterator[Metric]:
         svc = self.service
         g = GaugeMetricFamily
-        waiting = g("callwatch_queue_waiting_contacts", "Contacts waiting in the queue now", labels=["queue"])
+        waiting = g("callwatch_queue_waiting_contacts", "Contacts waiting in the queue now", labels=["site", "queue"])
         oldest = g("callwatch_queue_oldest_wait_seconds",
                    "Age of the longest-waiting contact now (from waiting_since if set); 0 when none waits",
-                   labels=["queue"])
+                   labels=["site", "queue"])
         over = g("callwatch_queue_over_window_contacts", "Waiting contacts whose wait is over the window",
-                 labels=["queue"])
+                 labels=["site", "queue"])
         window_s = g("callwatch_queue_wait_window_seconds", "The queue's wait window (alarm threshold)",
-                     labels=["queue"])
+                     labels=["site", "queue"])
         target = g("callwatch_queue_service_level_target_ratio", "The queue's service-level target",
-                   labels=["queue"])
+                   labels=["site", "queue"])
         agents = g("callwatch_queue_agents", "Agents serving the queue, by state (staffed = not offline)",
-                   labels=["queue", "state"])
-        alarm = g("callwatch_queue_wait_alarm_active", "1 while the wait-window alarm is on", labels=["queue"])
+                   labels=["site", "queue", "state"])
+        alarm = g("callwatch_queue_wait_alarm_active", "1 while the wait-window alarm is on", labels=["site", "queue"])
         predicted = g("callwatch_queue_predicted_wait_seconds",
                       "Predicted wait of a caller entering the queue now (running median by callers ahead)",
-                      labels=["queue"])
+                      labels=["site", "queue"])
         needed = g("callwatch_queue_agents_needed",
                    "Agents Erlang C needs now for the service-level target (last 15 min arrivals and AHT)",
-                   labels=["queue"])
+                   labels=["site", "queue"])
         shared = g("callwatch_queue_agents_staffed_shared",
                    "Agents serving the queue now, one serving several queues shared by their offered load",
-                   labels=["queue"])
+                   labels=["site", "queue"])
         sl = g("callwatch_window_service_level_ratio",
                "Service level over the window, by the queue's formula (label formula)",
-               labels=["queue", "channel", "window", "formula"])
+               labels=["site", "queue", "channel", "window", "formula"])
         figures = {
             suffix: g(f"callwatch_window_{suffix}", f"{helptext} over the window",
-                      labels=["queue", "channel", "window"])
+                      labels=["site", "queue", "channel", "window"])
             for suffix, _, helptext in WINDOW_FIGURES
         }
         hist_answered = g("callwatch_window_answered_wait_contacts",
                           "Answered contacts whose wait was <= le seconds, over the window (cumulative)",
-                          labels=["queue", "window", "le"])
+                          labels=["site", "queue", "window", "le"])
         hist_abandoned = g("callwatch_window_abandoned_wait_contacts",
                            "Abandoned contacts whose wait was <= le seconds, over the window (cumulative)",
-                           labels=["queue", "window", "le"])
+                           labels=["site", "queue", "window", "le"])
         floor_agents = g("callwatch_agents", "Agents by their state now (each agent once)",
                          labels=["partition", "state"])
         floor_sums = {name: g(f"callwatch_agents_today_{name}", helptext, labels=["partition"])
@@ -147,11 +149,12 @@ class MonitorCollector(Collector):
         on = {c.reason for c in svc.health.conditions.values()}
         for reason in PIPELINE_ALARMS:
             conditions.add_metric([reason], 1.0 if reason in on else 0.0)
+        families = _QueueFamilies(waiting, oldest, over, window_s, target, agents, alarm, predicted, needed, shared,
+                                  sl, figures, hist_answered, hist_abandoned)
         for p, runner in sorted(svc.runners.items()):
-            eng = runner.engine
+            sites = runner.engine
             part = str(p)
-            now = svc.wall() if svc.live else eng.watermark
-            counters = eng.counters
+            counters = sites.all_counters()
             events.add_metric([part], counters.get("events", 0))
             dup.add_metric([part], counters.get("duplicate", 0))
             late.add_metric([part], counters.get("late", 0))
@@ -164,70 +167,98 @@ class MonitorCollector(Collector):
             behind = self.lag(p, runner.offset)
             if behind is not None:
                 lag.add_metric([part], behind)
-            if eng.max_ts > float("-inf"):
-                wm.add_metric([part], eng.watermark)
-            for source, ts in sorted(eng.sources.items()):
-                src.add_metric([source], ts)
-            if now == float("-inf"):
-                continue
-            today = eng.day_of(now)
+            if sites.max_ts > float("-inf"):
+                wm.add_metric([part], sites.watermark)
             states = dict.fromkeys(AGENT_STATES, 0)
             floor_day = AgentDay()
-            for agent, rec in eng.agents.items():
-                state = rec.current[0]
-                if state in states:
-                    states[state] += 1
-                day = eng.agent_days.get((agent, today))
-                if day is not None:
-                    floor_day.merge(day)
-                if per_agent:
+            flagged: collections.Counter[str] = collections.Counter()
+            for site, eng in sorted(sites.units.items()):
+                for source, ts in sorted(eng.sources.items()):
+                    src.add_metric([source], ts)
+                # each site at its own clock: the wall clock live, its watermark in event time
+                now = svc.wall() if svc.live else eng.watermark
+                if now == float("-inf"):
+                    continue
+                today = eng.day_of(now)
+                for agent, rec in eng.agents.items():
+                    state = rec.current[0]
                     if state in states:
-                        agent_state.add_metric([agent, state], 1.0)
+                        states[state] += 1
+                    day = eng.agent_days.get((agent, today))
                     if day is not None:
-                        _agent_sums(agent_sums, agent_state_s, day, [agent])
+                        floor_day.merge(day)
+                    if per_agent:
+                        if state in states:
+                            agent_state.add_metric([agent, state], 1.0)
+                        if day is not None:
+                            _agent_sums(agent_sums, agent_state_s, day, [agent])
+                flagged.update(s.signal for s in eng.integrity_signals())
+                _queue_series(families, eng, site, now)
             for state, n in states.items():
                 floor_agents.add_metric([part, state], n)
-            flagged = collections.Counter(s.signal for s in eng.integrity_signals())
             for signal in SIGNALS:
                 signals.add_metric([part, signal], flagged.get(signal, 0))
             _agent_sums(floor_sums, floor_state_s, floor_day, [part])
-            for q in queues_of(eng):
-                qc = eng.config.for_queue(q)
-                live = live_queue(eng, q, now)
-                waiting.add_metric([q], live["waiting"])
-                oldest.add_metric([q], live["oldest_wait"])
-                over.add_metric([q], live["over_window"])
-                window_s.add_metric([q], qc.wait_window_s)
-                target.add_metric([q], qc.service_level_target)
-                alarm.add_metric([q], 1.0 if q in eng.alarms else 0.0)
-                predicted.add_metric([q], eng.forecast.predicted_wait(q))
-                advice = eng.forecast.staffing(q)
-                if advice.agents_needed is not None:
-                    needed.add_metric([q], advice.agents_needed)
-                shared.add_metric([q], advice.agents_staffed_shared)
-                for state, n in live["agents"].items():
-                    agents.add_metric([q, state], n)
-                for wname, wfig in queue_windows(eng, q, now).items():
-                    for family, key in ((hist_answered, "wait_answered_histogram"),
-                                        (hist_abandoned, "wait_abandoned_histogram")):
-                        total = 0
-                        for le, n in zip(HIST_LE, wfig[key].values(), strict=True):
-                            total += n
-                            family.add_metric([q, wname, le], total)
-                    for channel, figs in [("all", wfig), *wfig["channels"].items()]:
-                        if figs["service_level"] is not None:
-                            sl.add_metric([q, channel, wname, figs["service_level_formula"]],
-                                          figs["service_level"])
-                        for suffix, name, _ in WINDOW_FIGURES:
-                            value = figs[name]
-                            if value is not None:
-                                figures[suffix].add_metric([q, channel, wname], value)
         yield from (waiting, oldest, over, window_s, target, agents, alarm, predicted, needed, shared, sl,
                     *figures.values(),
                     hist_answered, hist_abandoned, floor_agents, *floor_sums.values(), floor_state_s, signals,
                     events, dup, late, incons, dead, lag, wm, src, assigned, conditions)
         if per_agent:
             yield from (agent_state, *agent_sums.values(), agent_state_s)
+
+
+@dataclass(frozen=True, slots=True)
+class _QueueFamilies:
+    """The per-queue series (labelled ``site``, ``queue``, …) one scrape fills."""
+
+    waiting: GaugeMetricFamily
+    oldest: GaugeMetricFamily
+    over: GaugeMetricFamily
+    window_s: GaugeMetricFamily
+    target: GaugeMetricFamily
+    agents: GaugeMetricFamily
+    alarm: GaugeMetricFamily
+    predicted: GaugeMetricFamily
+    needed: GaugeMetricFamily
+    shared: GaugeMetricFamily
+    sl: GaugeMetricFamily
+    figures: dict[str, GaugeMetricFamily]
+    hist_answered: GaugeMetricFamily
+    hist_abandoned: GaugeMetricFamily
+
+
+def _queue_series(f: _QueueFamilies, eng: Engine, site: str, now: float) -> None:
+    """One site's queues: live figures and the windows, each series labelled with the site."""
+    for q in queues_of(eng):
+        qc = eng.config.for_queue(q)
+        live = live_queue(eng, q, now)
+        f.waiting.add_metric([site, q], live["waiting"])
+        f.oldest.add_metric([site, q], live["oldest_wait"])
+        f.over.add_metric([site, q], live["over_window"])
+        f.window_s.add_metric([site, q], qc.wait_window_s)
+        f.target.add_metric([site, q], qc.service_level_target)
+        f.alarm.add_metric([site, q], 1.0 if q in eng.alarms else 0.0)
+        f.predicted.add_metric([site, q], eng.forecast.predicted_wait(q))
+        advice = eng.forecast.staffing(q)
+        if advice.agents_needed is not None:
+            f.needed.add_metric([site, q], advice.agents_needed)
+        f.shared.add_metric([site, q], advice.agents_staffed_shared)
+        for state, n in live["agents"].items():
+            f.agents.add_metric([site, q, state], n)
+        for wname, wfig in queue_windows(eng, q, now).items():
+            for family, key in ((f.hist_answered, "wait_answered_histogram"),
+                                (f.hist_abandoned, "wait_abandoned_histogram")):
+                total = 0
+                for le, n in zip(HIST_LE, wfig[key].values(), strict=True):
+                    total += n
+                    family.add_metric([site, q, wname, le], total)
+            for channel, figs in [("all", wfig), *wfig["channels"].items()]:
+                if figs["service_level"] is not None:
+                    f.sl.add_metric([site, q, channel, wname, figs["service_level_formula"]], figs["service_level"])
+                for suffix, name, _ in WINDOW_FIGURES:
+                    value = figs[name]
+                    if value is not None:
+                        f.figures[suffix].add_metric([site, q, channel, wname], value)
 
 
 def _agent_sums(families: dict[str, GaugeMetricFamily], state_s: GaugeMetricFamily, day: AgentDay,

@@ -412,13 +412,11 @@ class MonitorService:
         async with self.lock:
             items = []
             for p, runner in self.runners.items():
-                engine = runner.engine
-                # the instant the wait alarm's timer has decided to: the wall clock live (a backlog: its
-                # event time), the watermark in a replay
-                now = engine.swept_to
-                if now == float("-inf"):
+                # each site as of the instant its wait alarm's timer has decided to: the wall clock live
+                # (a backlog: its event time), its watermark in a replay
+                snap = snapshot(runner.engine, None)
+                if not snap["sites"]:
                     continue
-                snap = snapshot(engine, now)
                 snap["alarms"] = snap["alarms"] + pipeline
                 snap.update({"partition": p, "clock": self.settings.clock.value, "written_at": self.wall(),
                              "offset": runner.offset, "worker": health["worker"]})

@@ -27,7 +27,7 @@ from tenacity import AsyncRetrying, retry_if_exception_type, wait_exponential
 
 from callwatch.alarm import Alarm
 from callwatch.config import MonitorConfig
-from callwatch.engine import Engine
+from callwatch.engine import Sites
 from callwatch.engine.eventclock import Refusal
 from callwatch.events import Event, InvalidEvent, encode, one_line
 from callwatch.intake import admit
@@ -128,7 +128,7 @@ class BatchResult:
 class PartitionRunner:
     """The engine of one partition and the offset it has applied up to."""
 
-    def __init__(self, topic: str, partition: int, engine: Engine, offset: int = -1) -> None:
+    def __init__(self, topic: str, partition: int, engine: Sites, offset: int = -1) -> None:
         self.topic = topic
         self.partition = partition
         self.engine = engine
@@ -173,7 +173,7 @@ class PartitionRunner:
             await store.replace(topic, partition, stored)
             log.warning("partition %d: state upgraded from format %d to %d", partition, stored.upgraded_from,
                         stored.format)
-        engine = Engine.restore(config, stored.meta, stored.containers)
+        engine = Sites.restore(config, stored.meta, stored.containers)
         return cls(topic, partition, engine, stored.offset)
 
     def process(self, records: list[tuple[int, bytes]], now: Now, wall: float | None = None) -> BatchResult:

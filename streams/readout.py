@@ -17,7 +17,7 @@ from typing import Any, Generic, TypeVar
 
 import orjson
 
-from callwatch.engine import Engine
+from callwatch.engine import Engine, Sites
 from callwatch.engine.figures import report
 from callwatch.settings import Settings
 from streams.state_store import RedisStateStore
@@ -28,29 +28,46 @@ def _store(settings: Settings) -> RedisStateStore:
 
 
 def merge_snapshots(snaps: dict[int, bytes]) -> dict[str, Any]:
-    """The snapshots of every partition as one floor (what ``callwatch stats --json`` prints): the
-    queues, the floor's alarms (one per alarm and subject: a worker's health is in each of its
-    partitions) and the agents (counts added, lists joined; an agent is in the partition of its source)."""
-    queues: dict[str, Any] = {}
+    """The snapshots of every partition as one floor (what ``callwatch stats --json`` prints).
+
+    ``sites``: site → ``queues`` → queue → its figures, each site as its partition wrote it. ``queues``:
+    every site's queues in one map, each entry with its ``site``, keyed by the queue's name — or by
+    ``queue@site`` for a name that two sites use, so that both survive. ``alarms``: the floor's (one per
+    alarm, site and subject: a worker's health is in each of its partitions). ``agents``: counts added,
+    lists joined (an agent is in the partition of its source).
+    """
+    sites: dict[str, dict[str, Any]] = {}
     partitions = []
-    alarms: dict[tuple[str, str | None], dict[str, Any]] = {}
+    alarms: dict[tuple[str, str | None, str | None], dict[str, Any]] = {}
     counts: dict[str, int] = {}
     listed: dict[str, dict[str, Any]] = {}
     for p, raw in sorted(snaps.items()):
         snap = orjson.loads(raw)
         partitions.append({"partition": p, "now": snap["now"], "clock": snap["clock"],
                            "written_at": snap["written_at"], "offset": snap["offset"]})
-        queues.update(snap["queues"])
+        if "sites" in snap:
+            for site, held in snap["sites"].items():
+                sites.setdefault(site, {}).update(held["queues"])
+        else:  # written by a worker from before sites: one site, unnamed
+            sites.setdefault("", {}).update(snap["queues"])
         for alarm in snap.get("alarms", ()):
-            alarms.setdefault((alarm["alarm"], alarm.get("subject")), alarm)
+            alarms.setdefault((alarm["alarm"], alarm.get("site"), alarm.get("subject")), alarm)
         agents = snap.get("agents") or {}
         for state, n in agents.get("counts", {}).items():
             counts[state] = counts.get(state, 0) + n
         for row in agents.get("listed", ()):
             listed.setdefault(row["agent"], row)
+    names: dict[str, int] = {}
+    for held in sites.values():
+        for q in held:
+            names[q] = names.get(q, 0) + 1
+    queues = {(q if names[q] == 1 else f"{q}@{site}"): {**figures, "site": site}
+              for site, held in sites.items() for q, figures in held.items()}
     order = {"busy": 0, "wrap_up": 1, "away": 2, "available": 3}
     return {"generated_at": time.time(), "partitions": partitions, "queues": dict(sorted(queues.items())),
-            "alarms": sorted(alarms.values(), key=lambda a: (a["since"], a["alarm"], a.get("subject") or "")),
+            "sites": {site: {"queues": dict(sorted(held.items()))} for site, held in sorted(sites.items())},
+            "alarms": sorted(alarms.values(), key=lambda a: (a["since"], a["alarm"], a.get("site") or "",
+                                                            a.get("subject") or "")),
             "agents": {"counts": counts,
                        "listed": sorted(listed.values(), key=lambda r: (order.get(r["state"], 9), -r["for"],
                                                                          r["agent"]))}}
@@ -78,17 +95,23 @@ def live_figures(settings: Settings) -> dict[str, Any]:
     return merge_snapshots(asyncio.run(_snapshots(settings)))
 
 
-async def stored_engine(settings: Settings) -> Engine:
-    """One engine holding what every partition's worker committed (per-agent days included)."""
+async def stored_sites(settings: Settings) -> Sites:
+    """Every site's engine, as the partitions' workers committed them (what the report is built from)."""
     store = _store(settings)
     try:
         parts = await store.load_all(settings.events_topic)
     finally:
         await store.close()
-    merged = Engine(settings.monitor)
+    merged = Sites(settings.monitor)
     for part in parts:
-        merged.absorb(Engine.restore(settings.monitor, part.meta, part.containers))
+        merged.absorb(Sites.restore(settings.monitor, part.meta, part.containers))
     return merged
+
+
+async def stored_engine(settings: Settings) -> Engine:
+    """One engine holding what every partition's worker committed, all sites together (per-agent days
+    included: the scorecards')."""
+    return (await stored_sites(settings)).merged()
 
 
 def read_stored_engine(settings: Settings) -> Engine:
@@ -163,5 +186,6 @@ class SharedRead(Generic[T]):
 
 
 def stored_report(settings: Settings) -> dict[str, Any]:
-    """The offline replay's report, computed from the state the workers committed to Redis."""
-    return report(asyncio.run(stored_engine(settings)))
+    """The offline replay's report, computed from the state the workers committed to Redis: the same days,
+    flags and alarms (:func:`callwatch.offline.replay_log`)."""
+    return report(asyncio.run(stored_sites(settings)))

@@ -42,9 +42,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from callwatch import __version__
+from callwatch.engine.codec import TUPLE_KEYED
+from callwatch.engine.sites import site_key
 
 #: the format this version of callwatch writes
-STATE_FORMAT = 1
+STATE_FORMAT = 2
 #: the format of a state stored without a ``format`` field (callwatch 0.1.0)
 UNMARKED_FORMAT = 1
 #: the command that starts a partition's state over from the events topic
@@ -54,6 +56,9 @@ REBUILD_COMMAND = "callwatch state rebuild"
 CONTAINERS_BY_FORMAT: dict[int, tuple[str, ...]] = {
     1: ("legs", "intervals", "minutes", "agents", "agent_days", "held", "alarms", "thresholds", "sources",
         "customers", "seen"),
+    # one engine per site: every key has its site in front; the days rolled up and the alarms raised
+    2: ("legs", "intervals", "minutes", "agents", "agent_days", "held", "alarms", "thresholds", "sources",
+        "customers", "seen", "days", "alarm_log"),
 }
 
 
@@ -104,9 +109,30 @@ def _unchanged(state: StoredPartition) -> StoredPartition:
     return state
 
 
+def _one_site(state: StoredPartition) -> StoredPartition:
+    """Format 1 → 2: the one engine of a partition becomes the engine of one site.
+
+    Its site is the one source it has seen, or the site ``""`` when it saw none or several (the events of
+    a source that shares a partition with others were one clock then, and cannot be told apart now: they
+    go on in the site ``""``, and their source's next events start a site of its own). Days not rolled up
+    yet are still in the intervals; no alarm was kept.
+    """
+    sources = [k.decode() if isinstance(k, bytes) else str(k) for k in state.containers.get("sources", {})]
+    site = sources[0] if len(sources) == 1 else ""
+    containers: dict[str, dict[str, bytes]] = {}
+    for name, items in state.containers.items():
+        tupled = name in TUPLE_KEYED
+        containers[name] = {site_key(site, k.decode() if isinstance(k, bytes) else str(k), tupled): v
+                            for k, v in items.items()}
+    # its counters (the invalid inputs' too) stay with the site: the report sums them all the same
+    meta = {"sites": {site: state.meta or {}}, "counters": {}}
+    return dataclasses.replace(state, containers=containers, meta=meta)
+
+
 #: format → the function that brings a state stored in it to :data:`STATE_FORMAT`
 UPGRADES: dict[int, Upgrade] = {
-    1: _unchanged,
+    1: _one_site,
+    2: _unchanged,
 }
 
 

@@ -178,3 +178,19 @@ class AgentDay:
 
 _DAY_SUM = tuple(f.name for f in fields(AgentDay)
                  if f.name not in {"state_s", "away_reason_s", "evidence", "agent_ended_talk"})
+
+
+@dataclass(slots=True)
+class DayAgg(Agg):
+    """One queue × channel's figures for one day: its 15-minute intervals summed as they leave the history.
+
+    ``last_interval`` is the start of the latest interval in it: a day's repeat rates and FCR are final
+    72 h after it, whether the day is still in intervals or rolled up.
+    """
+
+    last_interval: int = 0
+
+    def merge(self, other: Agg) -> None:
+        Agg.merge(self, other)  # (slots dataclasses cannot use a bare super())
+        if isinstance(other, DayAgg):
+            self.last_interval = max(self.last_interval, other.last_interval)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import heapq
 from bisect import bisect_left, bisect_right
+from collections.abc import Callable
 
 from callwatch.engine.aggregates import INTERVAL_S, MINUTE_S, Agg
 
@@ -162,8 +163,10 @@ class Buckets:
 
     # ---------------------------------------------------------- retention
 
-    def expire(self, intervals_before: float, minutes_before: float) -> None:
-        """Drop intervals that ended by ``intervals_before`` and minutes that ended by ``minutes_before``."""
+    def expire(self, intervals_before: float, minutes_before: float,
+               interval_gone: Callable[[str, str, int, Agg], None] | None = None) -> None:
+        """Drop intervals that ended by ``intervals_before`` and minutes that ended by ``minutes_before``;
+        ``interval_gone`` is told of each interval dropped, in the order they started."""
         for index, container, dirty, length, cut in (
                 (self._interval_index, self.intervals, self.dirty_intervals, INTERVAL_S, intervals_before),
                 (self._minute_index, self.minutes, self.dirty_minutes, MINUTE_S, minutes_before)):
@@ -172,9 +175,12 @@ class Buckets:
             while heap and heap[0][0] + length <= cut:
                 start, queue, channel = heapq.heappop(heap)
                 key = (queue, channel, start)
-                if container.pop(key, None) is not None:
+                gone = container.pop(key, None)
+                if gone is not None:
                     dirty.add(key)
                     touched.add(queue)
+                    if interval_gone is not None and length == INTERVAL_S:
+                        interval_gone(queue, channel, start, gone)
             for queue in touched:
                 index.trim(queue, int(cut - length) + 1)
 

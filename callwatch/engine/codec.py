@@ -13,7 +13,8 @@ from typing import Any
 
 import orjson
 
-from callwatch.engine.aggregates import AgentDay, Agg
+from callwatch.alarm import DERIVED, Alarm
+from callwatch.engine.aggregates import AgentDay, Agg, DayAgg
 from callwatch.engine.records import ActiveAlarm, ActiveThreshold, AgentRecord, CustomerHistory, Leg
 from callwatch.events import decode, encode
 
@@ -30,10 +31,12 @@ CONTAINERS: dict[str, Any] = {
     "thresholds": ActiveThreshold,
     "sources": float,
     "customers": CustomerHistory,
+    "days": DayAgg,
+    "alarm_log": Alarm,
 }
 
 #: containers keyed by a tuple (stored as a JSON array); the others are keyed by a plain string
-TUPLE_KEYED = frozenset({"legs", "intervals", "minutes", "agent_days", "held"})
+TUPLE_KEYED = frozenset({"legs", "intervals", "minutes", "agent_days", "held", "days"})
 
 
 def key_out(key: Any) -> str:
@@ -50,6 +53,8 @@ def value_out(value: Any) -> bytes | None:
         return None
     if isinstance(value, list):  # held events
         return b"[" + b",".join(encode(e) for e in value) + b"]"
+    if isinstance(value, Alarm):  # its fields (what is derived from them is derived again on reading)
+        return value.model_dump_json(exclude=set(DERIVED)).encode()
     return orjson.dumps(value)
 
 
@@ -64,6 +69,9 @@ def load(name: str, stored: dict[Any, bytes], target: dict[Any, Any]) -> None:
     tupled = name in TUPLE_KEYED
     for raw_key, raw_value in stored.items():
         key = key_in(raw_key, tupled)
+        if kind is Alarm:
+            target[key] = Alarm.model_validate_json(raw_value)
+            continue
         value = orjson.loads(raw_value)
         if kind is float:
             target[key] = value

@@ -1,4 +1,5 @@
-"""The call-center engine: a pure, deterministic coordinator of the rooms that hold the floor's state.
+"""The call-center engine: a pure, deterministic coordinator of the rooms that hold one site's state
+(:mod:`sites` runs one per site, an event's ``source``).
 
 No I/O, no wall clock: time comes in with each event (its ``ts``) and with :meth:`Engine.advance`
 (``now``: the wall clock live, the event-time watermark in a replay). The Faust worker and the offline
@@ -6,7 +7,8 @@ replay drive the same class, so the same events give the same figures either way
 
 Each kind of state has one owner, a room with a narrow interface: the contacts in their queues
 (:mod:`queue_calls`), the wait alarm's timer (:mod:`wait_alarm`), the interval and minute buckets
-(:mod:`buckets`) and the alarms' running windows (:mod:`rolling`), the threshold alarms
+(:mod:`buckets`) and the days they are rolled up into (:mod:`daily`), the alarms' running windows
+(:mod:`rolling`), the alarms raised (:mod:`alarm_log`), the threshold alarms
 (:mod:`thresholds`), agents (:mod:`agents`) and their days (:mod:`agent_days`), customers' recent
 contacts (:mod:`customers`), events held for their prerequisite (:mod:`holding`) and the ids already
 applied (:mod:`seen`). The event clock (:mod:`eventclock`) refuses times that cannot be believed
@@ -37,9 +39,11 @@ from callwatch.engine import codec
 from callwatch.engine.agent_days import AgentDays, FloorCalendar
 from callwatch.engine.agents import Agents
 from callwatch.engine.aggregates import INTERVAL_S, MINUTE_S, REPEAT_LONG_S, AgentDay, Agg
+from callwatch.engine.alarm_log import AlarmLog
 from callwatch.engine.buckets import MINUTE_RETENTION_S, Buckets
 from callwatch.engine.contacts import CONTACT_EVENTS, ContactEvents
 from callwatch.engine.customers import Customers
+from callwatch.engine.daily import QueueDays, day_of_interval
 from callwatch.engine.eventclock import ClockLimits, EventClock, Refusal
 from callwatch.engine.forecast import Forecast
 from callwatch.engine.holding import HeldEvents
@@ -85,13 +89,20 @@ MAX_REFUSALS = 10_000
 
 
 class Engine:
-    """Live queue state, interval figures, agent figures and the alarms for one event stream."""
+    """Live queue state, interval figures, agent figures and the alarms for one event stream: one site's
+    (:class:`callwatch.engine.sites.Sites` runs one per site).
 
-    def __init__(self, config: MonitorConfig) -> None:
+    ``site``: the name its alarms carry (None: they carry none).
+    """
+
+    def __init__(self, config: MonitorConfig, site: str | None = None) -> None:
         self.config = config
+        self.site = site
         self.calls = QueueCalls()
         self.wait_alarm = WaitAlarm(config)
         self.buckets = Buckets()
+        self.queue_days = QueueDays()
+        self.alarm_log = AlarmLog()
         self.rolling = RollingCounts()
         self.threshold_alarms = ThresholdAlarms(config, self.rolling)
         self.agents_room = Agents()
@@ -197,6 +208,8 @@ class Engine:
             "thresholds": (self.threshold_alarms.active, self.threshold_alarms.dirty),
             "sources": (self.sources, self._dirty_sources),
             "customers": (self.customers_room.histories, self.customers_room.dirty),
+            "days": (self.queue_days.days, self.queue_days.dirty),
+            "alarm_log": (self.alarm_log.entries, self.alarm_log.dirty),
         }
 
     @property
@@ -242,6 +255,11 @@ class Engine:
         """The end of a replay: candidates the event clock still holds were never confirmed (refused)."""
         released, refused = self.clock.flush()
         return self._admit(released, refused, None, None)
+
+    @property
+    def refused(self) -> bool:
+        """Whether events were refused since the last :meth:`take_refusals`."""
+        return bool(self._refusals)
 
     def take_refusals(self) -> list[Refusal]:
         """The events refused by the event clock since the last call (a driver dead-letters them)."""
@@ -366,7 +384,11 @@ class Engine:
             # the timer and the threshold evaluations each handle every instant up to the clock, so
             # ordering what one call decided by time orders the whole sequence, whatever the batching
             outbox[start:] = sorted(outbox[start:], key=lambda a: (a.at, a.alarm, a.queue, a.status))
-        return outbox[start:]
+        if self.site is not None:
+            outbox[start:] = [a.model_copy(update={"site": self.site}) for a in outbox[start:]]
+        raised = outbox[start:]
+        self.alarm_log.add(raised)
+        return raised
 
     def next_deadline(self) -> float | None:
         """When the alarm timer next has something to decide (for a driver's sleep)."""
@@ -454,8 +476,14 @@ class Engine:
         # the wait alarm's context looks back no further than a contact is remembered
         self.calls.expire(int((wm - cfg.contact_retention_s) // 3600), wm - cfg.contact_retention_s)
         self.customers_room.expire(int((wm - REPEAT_LONG_S) // 3600))
-        self.buckets.expire(wm - cfg.history_days * 86400, self.max_ts - MINUTE_RETENTION_S)
+        self.buckets.expire(wm - cfg.history_days * 86400, self.max_ts - MINUTE_RETENTION_S, self._roll_up)
         self.agent_days_room.expire(self.day_of(wm - cfg.agent_history_days * 86400))
+        self.queue_days.expire(self.day_of(wm - cfg.daily_history_days * 86400))
+        self.alarm_log.expire(wm - cfg.daily_history_days * 86400)
+
+    def _roll_up(self, queue: str, channel: str, start: int, agg: Agg) -> None:
+        """An interval leaving the 15-minute history: its figures join its day's."""
+        self.queue_days.fold(queue, channel, start, agg, day_of_interval(start, self._queue_config(queue)))
 
     # ---------------------------------------------------------- persistence
 
@@ -505,9 +533,9 @@ class Engine:
 
     @classmethod
     def restore(cls, config: MonitorConfig, meta: dict[str, Any] | None,
-                containers: dict[str, dict[Any, bytes]]) -> Engine:
+                containers: dict[str, dict[Any, bytes]], site: str | None = None) -> Engine:
         """Rebuild an engine from the change sets :meth:`take_dirty` produced, as a store holds them."""
-        eng = cls(config)
+        eng = cls(config, site)
         if meta:
             eng.max_ts = _or(meta.get("max_ts"), NEG_INF)
             eng.min_ts = _or(meta.get("min_ts"), float("inf"))
@@ -535,6 +563,7 @@ class Engine:
         self.calls.reindex(self.threshold_alarms.evaluated_to)
         self.wait_alarm.reindex(self.calls)
         self.holding.reindex()
+        self.alarm_log.reindex()
         self.agents_room.reindex()
         self.customers_room.reindex()
         self.buckets.reindex()
@@ -562,6 +591,7 @@ class Engine:
         _merge_into(self.buckets.intervals, other.buckets.intervals)
         _merge_into(self.buckets.minutes, other.buckets.minutes)
         _merge_into(self.agent_days_room.days, other.agent_days_room.days)
+        _merge_into(self.queue_days.days, other.queue_days.days)
         self.agents_room.absorb(other.agents_room)
         self.wait_alarm.alarms.update(other.wait_alarm.alarms)
         self.threshold_alarms.active.update(other.threshold_alarms.active)

@@ -8,18 +8,18 @@ from __future__ import annotations
 
 import math
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from callwatch.config import MonitorConfig, QueueConfig, ServiceLevelFormula
 from callwatch.engine.agent_days import AgentDays
 from callwatch.engine.agents import open_spell
 from callwatch.engine.aggregates import INTERVAL_S, MINUTE_S, REPEAT_LONG_S, WAIT_BUCKETS_S, AgentDay, Agg
-
-if TYPE_CHECKING:
-    from callwatch.engine.core import Engine
-
+from callwatch.engine.core import Engine
+from callwatch.engine.daily import day_of_interval
+from callwatch.engine.records import AgentRecord
+from callwatch.engine.sites import Sites
 
 
 def _ratio(num: float, den: float) -> float | None:
@@ -405,6 +405,8 @@ LEARNED_KEYS = ("predicted_wait_s", "agents_needed", "agents_staffed_shared", "o
 
 def without_learned(snap: dict[str, Any]) -> dict[str, Any]:
     """A snapshot without the forecast's learned keys: what restoring a format-1 state reproduces."""
+    if "sites" in snap:
+        return {**snap, "sites": {site: without_learned(held) for site, held in snap["sites"].items()}}
     return {**snap, "queues": {q: {k: v for k, v in fig.items() if k not in LEARNED_KEYS}
                                for q, fig in snap["queues"].items()}}
 
@@ -425,10 +427,18 @@ def ahead(engine: Engine, queue: str, now: float) -> dict[str, Any]:
     }
 
 
-def snapshot(engine: Engine, now: float) -> dict[str, Any]:
+def snapshot(engine: Engine | Sites, now: float | None) -> dict[str, Any]:
     """Everything a wallboard shows, all as of ``now``: per queue the live figures, the windows (each
     named for its span), the alarm rules' windows, every alarm on with its reason and what is ahead of
-    the line (:func:`ahead`); for the floor, the alarms that are not a queue's and the agents."""
+    the line (:func:`ahead`); for the floor, the alarms that are not a queue's and the agents. Over
+    several sites (:class:`Sites`), the queues per site (``sites`` → site → ``now`` and ``queues``: two
+    sites' queues of one name are two queues), each site as of ``now`` or, None, as of the instant its
+    own alarm timer has decided to (each site has its own clock); the floor's alarms and agents of every
+    site together."""
+    if isinstance(engine, Sites):
+        return _sites_snapshot(engine, now)
+    if now is None:
+        now = engine.swept_to
     queues: dict[str, Any] = {}
     for q in queues_of(engine):
         live = live_queue(engine, q, now)
@@ -439,16 +449,29 @@ def snapshot(engine: Engine, now: float) -> dict[str, Any]:
     return {"now": now, "queues": queues, "alarms": floor_alarms(engine, now), "agents": agent_list(engine, now)}
 
 
+def _sites_snapshot(sites: Sites, at: float | None) -> dict[str, Any]:
+    held: dict[str, Any] = {}
+    newest = float("-inf")
+    alarms: list[dict[str, Any]] = []
+    counts = dict.fromkeys(AGENT_ORDER, 0)
+    listed: list[dict[str, Any]] = []
+    for site, unit in sorted(sites.units.items()):
+        now = unit.swept_to if at is None else at
+        if now == float("-inf"):  # a site whose timer never ran: nothing to show as of any instant yet
+            continue
+        newest = max(newest, now)
+        one = snapshot(unit, now)
+        held[site] = {"now": now, "queues": one["queues"]}
+        alarms.extend({**a, "site": site} for a in one["alarms"])
+        for state, n in one["agents"]["counts"].items():
+            counts[state] = counts.get(state, 0) + n
+        listed.extend(one["agents"]["listed"])
+    listed.sort(key=lambda r: (AGENT_ORDER.get(r["state"], len(AGENT_ORDER)), -r["for"], r["agent"]))
+    return {"now": newest, "sites": held, "alarms": alarms,
+            "agents": {"counts": counts, "listed": listed[:MAX_AGENTS_LISTED]}}
+
+
 # -------------------------------------------------------------------- report
-
-
-def _day_of(ts: float, qc: QueueConfig) -> str:
-    """The day (in the queue's zone, counted from its reset time) that an interval start belongs to."""
-    local = datetime.fromtimestamp(ts, qc.zone)
-    reset_today = local.replace(hour=qc.day_starts_at.hour, minute=qc.day_starts_at.minute, second=0,
-                                microsecond=0)
-    day = local.date() if local >= reset_today else (local - timedelta(days=1)).date()
-    return day.isoformat()
 
 
 def _with_channels(aggs: dict[str, Agg], qc: QueueConfig, provisional: bool = True) -> dict[str, Any]:
@@ -497,74 +520,117 @@ def agent_figures(day: AgentDay, provisional: bool = True) -> dict[str, Any]:
     }
 
 
-def report(engine: Engine) -> dict[str, Any]:
+def report(engine: Engine | Sites) -> dict[str, Any]:
     """The offline replay's output: per queue and for all queues, per day and for the whole log.
 
-    Deterministic: it depends only on the engine's state, whose "now" is the event-time watermark.
+    Deterministic: it depends only on the engines' state, whose "now" is each site's event-time watermark.
+    Over several sites (a :class:`Sites`) the top level is the merge of the sites (a queue name at two
+    sites is one queue here, its figures summed), ``sites`` holds each site's own report (without the
+    agents) and ``alarms`` the alarms they raised and keep.
     """
-    cfg: MonitorConfig = engine.config
+    if not isinstance(engine, Sites):
+        return _report([engine], engine.counters, engine.config)
+    units = sorted(engine.units.items())
+    # no site yet (nothing applied): the report of an engine that saw nothing
+    out = _report([u for _, u in units] or [Engine(engine.config)], engine.all_counters(), engine.config)
+    out["sites"] = {site: {k: v for k, v in _report([u], u.counters, u.config).items() if k != "agents"}
+                    for site, u in units}
+    out["alarms"] = engine.alarms()
+    return out
+
+
+#: a day's repeat rates and FCR are final this long after its last interval started
+_SETTLES_S = INTERVAL_S + REPEAT_LONG_S
+
+
+def _report(units: list[Engine], counters: Mapping[str, int], cfg: MonitorConfig) -> dict[str, Any]:
+    """The report of one or several sites' engines, merged (each site's days in its own calendar); ``cfg``:
+    the configuration of the all-queues figures (their formula)."""
     per_queue: dict[str, dict[str, dict[str, Agg]]] = defaultdict(lambda: defaultdict(dict))
     per_queue_total: dict[str, dict[str, Agg]] = defaultdict(dict)
     floor_days: dict[str, dict[str, Agg]] = defaultdict(dict)
     floor_total: dict[str, Agg] = {}
-    wm = engine.watermark
-    last_interval: dict[tuple[str, str], int] = {}
-    for (q, ch, i), agg in sorted(engine.intervals.items()):
-        qc = cfg.for_queue(q)
-        day = _day_of(i, qc)
-        for scope in ((q, day), ("", day)):
-            last_interval[scope] = max(i, last_interval.get(scope, i))
+    #: the scopes (queue or "" for all queues, day) whose repeat rates and FCR may still change
+    unsettled: set[tuple[str, str]] = set()
+    by_agent: dict[str, dict[str, AgentDay]] = defaultdict(dict)
+    agents_unsettled: set[tuple[str, str]] = set()
+    known_agents: dict[str, AgentRecord] = {}
+    queue_units: dict[str, list[Engine]] = defaultdict(list)
+
+    def add(q: str, ch: str, day: str, agg: Agg) -> None:
         for target in (per_queue[q][day], per_queue_total[q], floor_days[day], floor_total):
             have = target.get(ch)
             if have is None:
                 have = target[ch] = Agg()
             have.merge(agg)
-    def unsettled(scope: tuple[str, str]) -> bool:
-        """A day's repeat rates and FCR are final 72 h after its last interval."""
-        return wm < last_interval.get(scope, wm) + INTERVAL_S + REPEAT_LONG_S
+
+    for unit in units:
+        wm = unit.watermark
+        last_interval: dict[tuple[str, str], int] = {}
+        # the days rolled up first, then the intervals still held: each day's figures are added in the
+        # order its intervals started, as when every interval was still held
+        for (q, ch, day), dagg in sorted(unit.queue_days.days.items()):
+            for scope in ((q, day), ("", day)):
+                last_interval[scope] = max(dagg.last_interval, last_interval.get(scope, dagg.last_interval))
+            add(q, ch, day, dagg)
+        for (q, ch, i), agg in sorted(unit.intervals.items()):
+            day = day_of_interval(i, unit.config.for_queue(q))
+            for scope in ((q, day), ("", day)):
+                last_interval[scope] = max(i, last_interval.get(scope, i))
+            add(q, ch, day, agg)
+        unsettled.update(scope for scope, last in last_interval.items() if wm < last + _SETTLES_S)
+        for q in set(q for q, _, _ in unit.queue_days.days) | set(unit.buckets.channels) | set(queues_of(unit)):
+            queue_units[q].append(unit)
+        # the state each agent is in now has lasted since its last change: count it up to the watermark
+        open_spells = AgentDays(unit.calendar)
+        for rec in unit.agents.values():
+            if rec.since is not None and wm > rec.since:
+                open_spells.account(open_spell(rec, wm, next_state=None))
+        for kept in (unit.agent_days, open_spells.days):
+            for (name, day), figures in kept.items():
+                have = by_agent[name].get(day)
+                if have is None:
+                    have = by_agent[name][day] = AgentDay()
+                have.merge(figures)
+                # a day with no interval of its own (no contact that day) stays provisional
+                if wm < last_interval.get(("", day), wm) + _SETTLES_S:
+                    agents_unsettled.add((name, day))
+        for name, rec in unit.agents.items():
+            known_agents.setdefault(name, rec)
 
     queues: dict[str, Any] = {}
-    for q in sorted(set(per_queue) | set(queues_of(engine))):
-        qc = cfg.for_queue(q)
+    for q in sorted(queue_units):
+        qc = queue_units[q][0].config.for_queue(q)
+        days = per_queue[q]
         queues[q] = {
             "timezone": qc.timezone,
-            "days": {d: _with_channels(aggs, qc, unsettled((q, d))) for d, aggs in sorted(per_queue[q].items())},
+            "days": {d: _with_channels(aggs, qc, (q, d) in unsettled) for d, aggs in sorted(days.items())},
             "total": _with_channels(per_queue_total.get(q, {}), qc,
-                                    any(unsettled((q, d)) for d in per_queue[q]) or not per_queue[q]),
-            "now": live_queue(engine, q, wm) if wm > float("-inf") else None,
+                                    any((q, d) in unsettled for d in days) or not days),
+            "now": _now_of(q, queue_units[q]),
         }
     agents: dict[str, Any] = {}
-    by_agent: dict[str, dict[str, AgentDay]] = defaultdict(dict)
-    for (name, day), figures in engine.agent_days.items():
-        copy = AgentDay()
-        copy.merge(figures)
-        by_agent[name][day] = copy
-    # the state each agent is in now has lasted since its last change: count it up to the watermark
-    open_spells = AgentDays(engine.calendar)
-    for rec in engine.agents.values():
-        if rec.since is not None and wm > rec.since:
-            open_spells.account(open_spell(rec, wm, next_state=None))
-    for (name, day), extra in open_spells.days.items():
-        by_agent[name].setdefault(day, AgentDay()).merge(extra)
     for name in sorted(by_agent):
         total = AgentDay()
         for d in by_agent[name].values():
             total.merge(d)
-        known = engine.agents.get(name)
+        known = known_agents.get(name)
         agents[name] = {
             "queues": known.queues if known else [],
             "team": known.team if known else None,
             "state": known.current[0] if known else None,
-            "days": {d: agent_figures(a, unsettled(("", d))) for d, a in sorted(by_agent[name].items())},
-            "total": agent_figures(total, any(unsettled(("", d)) for d in by_agent[name])),
+            "days": {d: agent_figures(a, (name, d) in agents_unsettled) for d, a in sorted(by_agent[name].items())},
+            "total": agent_figures(total, any((name, d) in agents_unsettled for d in by_agent[name])),
         }
-    counters = engine.counters
+    max_ts = max(u.max_ts for u in units)
+    min_ts = min(u.min_ts for u in units)
+    wms = [u.watermark for u in units if u.watermark > float("-inf")]
     return {
         "log": {
             "events": counters.get("events", 0),
-            "first_ts": None if engine.min_ts == float("inf") else engine.min_ts,
-            "last_ts": None if engine.max_ts == float("-inf") else engine.max_ts,
-            "watermark": None if wm == float("-inf") else wm,
+            "first_ts": None if min_ts == float("inf") else min_ts,
+            "last_ts": None if max_ts == float("-inf") else max_ts,
+            "watermark": max(wms) if wms else None,
         },
         "pipeline": {
             "duplicates": counters.get("duplicate", 0),
@@ -575,10 +641,35 @@ def report(engine: Engine) -> dict[str, Any]:
         },
         "queues": queues,
         "all_queues": {
-            "days": {d: _with_channels(aggs, cfg.defaults, unsettled(("", d)))
+            "days": {d: _with_channels(aggs, cfg.defaults, ("", d) in unsettled)
                      for d, aggs in sorted(floor_days.items())},
             "total": _with_channels(floor_total, cfg.defaults,
-                                    any(unsettled(("", d)) for d in floor_days) or not floor_days),
+                                    any(("", d) in unsettled for d in floor_days) or not floor_days),
         },
         "agents": agents,
+    }
+
+
+def _now_of(queue: str, units: list[Engine]) -> dict[str, Any] | None:
+    """A queue's "now" at its sites' watermarks: one site's as it is, several summed."""
+    nows = [live_queue(u, queue, u.watermark) for u in units if u.watermark > float("-inf")]
+    if not nows:
+        return None
+    if len(nows) == 1:
+        return nows[0]
+    first = nows[0]
+    agents: dict[str, int] = {}
+    for n in nows:
+        for state, count in n["agents"].items():
+            agents[state] = agents.get(state, 0) + count
+    longest = sorted((w for n in nows for w in n["longest_waiting"]), key=lambda w: (-w["wait"], w["call_id"]))
+    alarms = [n["alarm"] for n in nows if n["alarm"] is not None]
+    return {
+        **first,
+        "waiting": sum(n["waiting"] for n in nows),
+        "oldest_wait": max(n["oldest_wait"] for n in nows),
+        "over_window": sum(n["over_window"] for n in nows),
+        "agents": agents,
+        "longest_waiting": longest[:units[0].config.longest_waiting_size],
+        "alarm": min(alarms, key=lambda a: a["started_at"]) if alarms else None,
     }

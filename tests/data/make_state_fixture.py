@@ -26,8 +26,11 @@ When to regenerate:
 
       PYTHONPATH=. python tests/data/make_state_fixture.py --skip-check
 
-  When a release changes the state format to N, run a copy of this script with that release's code to
-  add ``state-vN.json`` (and its expected file) beside this one; keep the older ones.
+  When a release changes the state format to N, run this script with that release's code and
+  ``--format N`` to add ``state-vN.json`` (and its expected file) beside this one; keep the older ones.
+  ``state-v2.json`` (one engine per site: keys with their site in front) was written so::
+
+      PYTHONPATH=. python tests/data/make_state_fixture.py --format 2
 
 * ``state-v1.expected.json`` only, when a change alters figures or alarms on purpose (say why in the
   commit)::
@@ -52,18 +55,22 @@ from typing import Any
 import orjson
 
 from callwatch.config import MonitorConfig
-from callwatch.engine import Engine
+from callwatch.engine import Sites
 from callwatch.engine.figures import report, snapshot, without_learned
 from callwatch.eventlog import read_lines, read_raw
 from streams.partition import PartitionRunner
 from streams.state_store import MemoryStateStore
+from streams.state_upgrade import STATE_FORMAT
 
 ROOT = Path(__file__).resolve().parents[2]
 LOG = ROOT / "producers" / "data" / "demo-day.jsonl.gz"
 HERE = Path(__file__).resolve().parent
-STATE = HERE / "state-v1.json"
-REST = HERE / "state-v1.rest.jsonl.gz"
-EXPECTED = HERE / "state-v1.expected.json"
+
+
+def paths(fmt: int) -> tuple[Path, Path, Path]:
+    """The state, the rest of the day and the expected figures of format ``fmt``."""
+    return HERE / f"state-v{fmt}.json", HERE / f"state-v{fmt}.rest.jsonl.gz", HERE / f"state-v{fmt}.expected.json"
+
 
 TOPIC = "callwatch-events"
 PARTITION = 0
@@ -98,9 +105,27 @@ def delivered() -> list[bytes]:
 
 
 def alarm_dict(alarm: Any) -> dict[str, Any]:
-    """An alarm as plain JSON data: its fields (a dataclass's in 0.1.0, a model's since), tuples as lists."""
+    """An alarm as plain JSON data: its fields (a dataclass's in 0.1.0, a model's since), tuples as lists;
+    without its site (format 2), which 0.1.0's alarms did not have."""
     names = getattr(type(alarm), "model_fields", None) or [f.name for f in dataclasses.fields(alarm)]
-    return json.loads(orjson.dumps({name: getattr(alarm, name) for name in names}))
+    return json.loads(orjson.dumps({name: getattr(alarm, name) for name in names if name != "site"}))
+
+
+def released_report(engine: Any) -> dict[str, Any]:
+    """The report in the shape every fixture records (0.1.0's): the merged figures, without the per-site
+    breakdown and the kept alarms of format 2 (the alarms are recorded as the runner raised them)."""
+    return plain({k: v for k, v in report(engine).items() if k not in ("sites", "alarms")})
+
+
+def released_snapshot(engine: Any, now: float) -> dict[str, Any]:
+    """The wallboard snapshot in the one-site shape the fixtures record: the site's queues, the floor's
+    alarms and agents; without what the forecast learns (a state from before it carries none of it, so
+    after an upgrade it starts from what the worker sees next: ``figures.without_learned``)."""
+    snap = plain(snapshot(engine, now))
+    (site,) = snap["sites"].values()
+    alarms = [{k: v for k, v in a.items() if k != "site"} for a in snap["alarms"]]
+    return without_learned({"now": snap["now"], "queues": site["queues"], "alarms": alarms,
+                            "agents": snap["agents"]})
 
 
 def plain(value: Any) -> Any:
@@ -120,15 +145,13 @@ def run_all(records: list[tuple[int, bytes]], runner: PartitionRunner) -> list[d
 
 def expected_of(records: list[tuple[int, bytes]], config: MonitorConfig) -> dict[str, Any]:
     """What the state at the cut must give, from a fresh engine over the same delivered records."""
-    fresh = PartitionRunner(TOPIC, PARTITION, Engine(config))
+    fresh = PartitionRunner(TOPIC, PARTITION, Sites(config))
     run_all(records[:CUT], fresh)
     now = fresh.engine.watermark
-    # the forecast's learned figures are not in a format-1 state: its upgrade reproduces the rest exactly
-    at_cut = {"now": now, "report": plain(report(fresh.engine)),
-              "snapshot": plain(without_learned(snapshot(fresh.engine, now)))}
+    at_cut = {"now": now, "report": released_report(fresh.engine), "snapshot": released_snapshot(fresh.engine, now)}
     alarms = run_all(records[CUT:], fresh)
     return {**at_cut, "continuation": {"first_offset": CUT, "records": len(records) - CUT,
-                                       "batch": BATCH, "alarms": alarms, "report": plain(report(fresh.engine))}}
+                                       "batch": BATCH, "alarms": alarms, "report": released_report(fresh.engine)}}
 
 
 async def stored_at_cut(records: list[tuple[int, bytes]], config: MonitorConfig) -> dict[str, Any]:
@@ -141,8 +164,8 @@ async def stored_at_cut(records: list[tuple[int, bytes]], config: MonitorConfig)
         await runner.commit(store)
     part = store.parts[(TOPIC, PARTITION)]
     return {
-        "format": 1,
-        "written_by": "callwatch 0.1.0 (tests/data/make_state_fixture.py)",
+        "format": STATE_FORMAT,
+        "written_by": f"callwatch, state format {STATE_FORMAT} (tests/data/make_state_fixture.py)",
         "topic": TOPIC,
         "partition": PARTITION,
         "offset": part.offset,
@@ -158,14 +181,15 @@ async def check_restored(state: dict[str, Any], expected: dict[str, Any], record
     store = MemoryStateStore()
     await store.commit(TOPIC, PARTITION, {n: {k: v.encode() for k, v in c.items()}
                                           for n, c in state["containers"].items()}, state["meta"], state["offset"])
+    store.parts[(TOPIC, PARTITION)].format = state["format"]  # as its release left it: opening upgrades it
     runner = await PartitionRunner.open(store, TOPIC, PARTITION, config)
     engine = runner.engine
     now = expected["now"]
-    assert plain(report(engine)) == expected["report"], "the restored report differs from a fresh run's"
-    assert plain(without_learned(snapshot(engine, now))) == expected["snapshot"], "the restored snapshot differs"
+    assert released_report(engine) == expected["report"], "the restored report differs from a fresh run's"
+    assert released_snapshot(engine, now) == expected["snapshot"], "the restored snapshot differs"
     alarms = run_all(records[CUT:], runner)
     assert alarms == expected["continuation"]["alarms"], "the continuation's alarms differ"
-    assert plain(report(engine)) == expected["continuation"]["report"], "the continuation's report differs"
+    assert released_report(engine) == expected["continuation"]["report"], "the continuation's report differs"
     assert state["containers"].get("held"), "no held event in the state: the cut was chosen for one"
 
 
@@ -182,27 +206,33 @@ def describe(state: dict[str, Any], expected: dict[str, Any]) -> str:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
+    parser.add_argument("--format", type=int, default=1,
+                        help="the state format of the files (1: release 0.1.0's; a new one: this code's)")
     parser.add_argument("--expected-only", action="store_true",
-                        help="rewrite state-v1.expected.json only (never the state of release 0.1.0)")
+                        help="rewrite state-vN.expected.json only (never a released state)")
     parser.add_argument("--skip-check", action="store_true",
                         help="write without reading the state back through the store (0.1.0 could not: "
                              "its Engine.restore failed on held events)")
     args = parser.parse_args()
+    state_path, rest_path, expected_path = paths(args.format)
+    if not args.expected_only and args.format != STATE_FORMAT:
+        parser.error(f"this code writes state format {STATE_FORMAT}: a format-{args.format} state was written "
+                     "once by its release, and is never written again (--expected-only rewrites its figures)")
     config = MonitorConfig()
     records = list(enumerate(delivered()))
     expected = expected_of(records, config)
     if args.expected_only:
-        state = json.loads(STATE.read_text())
-        assert list(read_raw(REST)) == [raw for _, raw in records[CUT:]], "the example day has changed"
+        state = json.loads(state_path.read_text())
+        assert list(read_raw(rest_path)) == [raw for _, raw in records[CUT:]], "the example day has changed"
     else:
         state = asyncio.run(stored_at_cut(records, config))
     if not args.skip_check:
         asyncio.run(check_restored(state, expected, records, config))
     if not args.expected_only:
-        STATE.write_text(json.dumps(state, indent=1, sort_keys=True) + "\n")
-        with open(REST, "wb") as fh, gzip.GzipFile(fileobj=fh, mode="wb", mtime=0) as gz:  # same bytes every run
+        state_path.write_text(json.dumps(state, indent=1, sort_keys=True) + "\n")
+        with open(rest_path, "wb") as fh, gzip.GzipFile(fileobj=fh, mode="wb", mtime=0) as gz:  # same bytes every run
             gz.writelines(raw + b"\n" for _, raw in records[CUT:])
-    EXPECTED.write_text(json.dumps(expected, indent=1, sort_keys=True) + "\n")
+    expected_path.write_text(json.dumps(expected, indent=1, sort_keys=True) + "\n")
     print(describe(state, expected), file=sys.stderr)
     return 0
 

@@ -52,7 +52,7 @@ def test_wait_alarm_fires_within_a_second_of_the_crossing_and_resolves(
     crossing = queued_at + WINDOW_S
     delay = published_ms / 1000 - crossing
     assert 0 <= delay < 1.0, f"alarm published {delay:.3f}s after the crossing"
-    assert started["key"] == resolved["key"] == "wait_window_exceeded:sales"
+    assert started["key"] == resolved["key"] == "wait_window_exceeded:sales@pbx-live"
     assert started["started_at"] == iso(crossing)
     assert resolved["at"] == iso(answered_at)
     (artifacts / "alarm-delay.json").write_text(json.dumps({"delay_after_crossing_s": delay}))
@@ -102,8 +102,9 @@ def test_prometheus_scrapes_the_figures_the_wallboard_shows(
     samples = {(s.name, tuple(sorted(s.labels.items()))): s.value
                for fam in families.values() for s in fam.samples}
     for queue, live in figures["queues"].items():
-        assert samples[("callwatch_queue_waiting_contacts", (("queue", queue),))] == live["waiting"]
-        assert samples[("callwatch_queue_oldest_wait_seconds", (("queue", queue),))] == live["oldest_wait"]
+        labels = (("queue", queue), ("site", live["site"]))  # every per-queue series names its site
+        assert samples[("callwatch_queue_waiting_contacts", labels)] == live["waiting"]
+        assert samples[("callwatch_queue_oldest_wait_seconds", labels)] == live["oldest_wait"]
     assert figures["queues"]["billing"]["waiting"] > 0
     prom, port = _prometheus(tmp_path, worker.port)
     try:

@@ -12,7 +12,7 @@ import orjson
 import pytest
 
 from callwatch.config import MonitorConfig
-from callwatch.engine import Engine
+from callwatch.engine import Sites
 from callwatch.engine.figures import report
 from callwatch.events import encode
 from callwatch.settings import Settings
@@ -73,7 +73,7 @@ class TestStateStore:
             return report(reread.engine), result.skipped
 
         restarted, skipped = run(go())
-        whole = PartitionRunner("t", 0, Engine(CFG))
+        whole = PartitionRunner("t", 0, Sites(CFG))
         whole.process(records, None)
         assert skipped == 250
         assert restarted == report(whole.engine)
@@ -117,7 +117,7 @@ def test_failing_store_is_retried_and_loses_nothing() -> None:
             await service.handle({0: records[i:i + 500]})
     run(go())
     reopened = run(PartitionRunner.open(store, settings.events_topic, 0, CFG))
-    whole = PartitionRunner("t", 0, Engine(CFG))
+    whole = PartitionRunner("t", 0, Sites(CFG))
     whole.process(records, None)
     assert store.failures == 0
     assert report(reopened.engine) == report(whole.engine)
@@ -132,4 +132,4 @@ def test_invalid_records_become_dead_letters_with_their_position() -> None:
     body = orjson.loads(dead.encode())
     assert (body["partition"], body["offset"], body["code"]) == (2, 1, "not_json")
     assert body["original_encoding"] == "base64"
-    assert service.runners[2].engine.counters["events"] == 2
+    assert service.runners[2].engine.all_counters()["events"] == 2

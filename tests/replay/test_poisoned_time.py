@@ -25,6 +25,9 @@ def test_poisoned_times_change_nothing_but_the_invalid_counts(tmp_path: Path) ->
 
     invalid = dirty_report["pipeline"].pop("invalid")
     assert clean_report["pipeline"].pop("invalid") == {}
+    for site in dirty_report["sites"]:  # and each site's part of them
+        assert sum(dirty_report["sites"][site]["pipeline"].pop("invalid").values()) == sum(
+            clean_report["sites"][site]["pipeline"].pop("invalid").values()) + sum(invalid.values())
     assert invalid == dict(Counter(codes.values()))
     assert set(invalid) == {"ts_out_of_range", "clock_jump_unconfirmed", "waiting_since_out_of_range"}
     assert dirty_report == clean_report  # figures, pipeline counts and the alarm history alike

@@ -38,7 +38,7 @@ def test_a_quiet_floor_keeps_writing_its_heartbeat_and_a_live_snapshot_stands_at
     first, second = asyncio.run(go())
     assert second["written_at"] == first["written_at"] + 200  # type: ignore[operator]
     assert second["now"] == pytest.approx(BASE_TS + 300)
-    billing = second["queues"]["billing"]  # type: ignore[index]
+    billing = second["sites"]["pbx"]["queues"]["billing"]  # type: ignore[index]
     assert billing["oldest_wait"] == pytest.approx(200.0)
     assert [a["label"] for a in billing["alarms"]] == ["WAIT"]
 

@@ -10,7 +10,7 @@ from typing import Any
 
 from callwatch.alarm import Alarm
 from callwatch.config import MonitorConfig
-from callwatch.engine import Engine
+from callwatch.engine import Engine, Sites
 from callwatch.engine.figures import report
 from callwatch.events import CallAnswered, Event, build, encode
 from callwatch.settings import Settings
@@ -61,6 +61,8 @@ def _without(rep: dict[str, Any], *keys: str) -> dict[str, Any]:
     out = {k: v for k, v in rep.items() if k not in keys}
     if "pipeline" in out:
         out["pipeline"] = {k: v for k, v in out["pipeline"].items() if k not in keys}
+    if "sites" in out:  # and each site's report alike
+        out["sites"] = {site: _without(part, *keys) for site, part in out["sites"].items()}
     return out
 
 
@@ -73,10 +75,10 @@ def test_live_poisoned_times_become_dead_letters_and_raise_no_alarm() -> None:
     clean_ids = {e.id for e in clean}
     backlog = len(clean) // 3
     clean_now, dirty_now = _wall(clean, clean_ids, backlog), _wall(dirty, clean_ids, backlog)
-    clean_runner = PartitionRunner("t", 0, Engine(CFG))
+    clean_runner = PartitionRunner("t", 0, Sites(CFG))
     clean_alarms, clean_dead, _ = _run(clean_runner, _records(clean), clean_now.__getitem__)
     records = _records(dirty)
-    runner = PartitionRunner("t", 0, Engine(CFG))
+    runner = PartitionRunner("t", 0, Sites(CFG))
     alarms, dead, store = _run(runner, records, dirty_now.__getitem__)
 
     assert clean_dead == [] and alarms == clean_alarms and alarms
@@ -94,7 +96,8 @@ def test_live_poisoned_times_become_dead_letters_and_raise_no_alarm() -> None:
     # held in the backlog, then refused: still dead-lettered with its own bytes and offset
     assert any(d.code == "clock_jump_unconfirmed" for d in dead)
     counts = Counter(d.code for d in dead)
-    assert {k.split(":", 1)[1]: v for k, v in runner.engine.counters.items() if k.startswith("invalid:")} == counts
+    counters = runner.engine.all_counters()
+    assert {k.split(":", 1)[1]: v for k, v in counters.items() if k.startswith("invalid:")} == counts
     # the store has what the engine has, held candidates and counters included
     reopened = asyncio.run(PartitionRunner.open(store, "t", 0, CFG))
     assert reopened.offset == len(records) - 1
@@ -123,13 +126,15 @@ def test_an_engine_failure_on_one_event_loses_none_after_it() -> None:
     assert bad % BATCH not in (0, BATCH - 1)  # in the middle of its batch
     FailingEngine.failing_id = clean[bad].id
     records = _records(clean)
-    runner = PartitionRunner("t", 0, FailingEngine(CFG))
+    sites = Sites(CFG)
+    sites.units[clean[bad].source or ""] = FailingEngine(CFG, clean[bad].source)
+    runner = PartitionRunner("t", 0, sites)
     _, dead, store = _run(runner, records, None)
 
     assert [(d.offset, d.code, d.reason, d.raw) for d in dead] == [
         (bad, "engine_error", f"RuntimeError: injected failure on {clean[bad].id}", records[bad][1])]
-    assert runner.engine.counters["invalid:engine_error"] == 1
-    without_bad = Engine(CFG)
+    assert runner.engine.all_counters()["invalid:engine_error"] == 1
+    without_bad = Sites(CFG)
     for e in clean[:bad] + clean[bad + 1:]:
         without_bad.step(e)
     expected = _without(report(without_bad), "log", "pipeline")

@@ -14,7 +14,7 @@ import pytest
 from redis.exceptions import ConnectionError as RedisConnectionError
 
 from callwatch.alarm import Alarm
-from callwatch.engine import Engine
+from callwatch.engine import Sites
 from callwatch.engine.figures import report
 from callwatch.settings import Settings
 from streams.monitor import MonitorService, RecordingPublisher
@@ -165,7 +165,8 @@ def test_the_timer_pages_on_time_while_redis_hangs() -> None:
     _, store, during, still_waiting = asyncio.run(go())
     assert during == [("wait_window_exceeded", "started", "sales")] and still_waiting
     assert store.parts[(TOPIC, 0)].offset == 1
-    assert "sales" in store.parts[(TOPIC, 0)].containers["alarms"]  # the alarm's state reached Redis after all
+    # the alarm's state reached Redis after all (keyed by its site, then its queue)
+    assert '["pbx","sales"]' in store.parts[(TOPIC, 0)].containers["alarms"]
 
 
 def test_redis_hung_and_unreachable_are_reported_and_clear() -> None:
@@ -208,7 +209,7 @@ def test_a_redis_that_lost_its_data_is_noticed_and_written_again_from_memory() -
              for i in range(20)]
     lines += [_ev("call.answered", 30 + i, f"a{i}", call_id=f"c{i}", queue="sales", agent="ag") for i in range(10)]
 
-    async def go() -> tuple[list[list[str]], RecordingPublisher, MemoryStateStore, Engine]:
+    async def go() -> tuple[list[list[str]], RecordingPublisher, MemoryStateStore, Sites]:
         store = MemoryStateStore()
         svc = MonitorService(_settings(), store, publisher := RecordingPublisher(), wall=Wall(BASE_TS + 60))
         await svc.handle({0: list(enumerate(lines[:20]))})
@@ -228,7 +229,7 @@ def test_a_redis_that_lost_its_data_is_noticed_and_written_again_from_memory() -
     assert [a for a in _alarms(publisher) if a[0] == "redis_state_lost"] == [
         ("redis_state_lost", "started", "w1"), ("redis_state_lost", "resolved", "w1")]
     stored = store.parts[(TOPIC, 0)]
-    restored = Engine.restore(engine.config, stored.meta, stored.containers)
+    restored = Sites.restore(engine.config, stored.meta, stored.containers)
     assert stored.offset == len(lines) - 1 and report(restored) == report(engine)
 
 
@@ -284,7 +285,7 @@ def test_a_redelivery_is_still_skipped() -> None:
     svc, publisher = asyncio.run(go())
     assert svc.health.report()["ok"] and not [a for a in _alarms(publisher) if a[0] == "offset_regression"]
     assert report(svc.runners[0].engine)["queues"]["sales"]["total"]["offered"] == 10
-    assert svc.runners[0].engine.counters.get("duplicate", 0) == 0  # skipped by offset, not met as duplicates
+    assert svc.runners[0].engine.all_counters().get("duplicate", 0) == 0  # skipped by offset, not met as duplicates
 
 
 def test_a_consumer_that_applies_nothing_is_stuck() -> None:
