@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import gzip
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass
 from pathlib import Path
-from typing import IO
+from typing import IO, NamedTuple
 
 from callwatch.events import Event, InvalidEvent, decode, encode
 
@@ -17,9 +16,9 @@ def _open(path: Path, mode: str) -> IO[bytes]:
     return open(path, mode + "b")
 
 
-@dataclass(frozen=True, slots=True)
-class LogLine:
-    """One line of a log: its number, its bytes, and the event or why it is not one."""
+class LogLine(NamedTuple):
+    """One line of a log: its number, its bytes, and the event or why it is not one (a named tuple:
+    made for every line of a log, it is built in C, where a frozen dataclass runs Python)."""
 
     number: int
     raw: bytes

@@ -290,10 +290,9 @@ class Engine:
         """Apply one validated event (``ts``: its time, if known). False when it was a duplicate."""
         if ts is None:
             ts = event.ts.timestamp()
-        if event.id in self.seen:
+        if not self.seen.add_new(event.id, ts):
             self.counters["duplicate"] += 1
             return False
-        self.seen.add(event.id, ts)
         self.counters["events"] += 1
         if ts < self.max_ts - self._lateness:
             self.counters["late"] += 1

@@ -31,6 +31,22 @@ class SeenIds:
     def __iter__(self) -> Iterator[str]:
         return iter(self.ids)
 
+    def add_new(self, event_id: str, ts: float) -> bool:
+        """Remember ``event_id`` unless it is remembered already; False for a duplicate (one call per
+        event on the engine's hot path, where ``in`` and :meth:`add` would be two)."""
+        ids = self.ids
+        if event_id in ids:
+            return False
+        ids[event_id] = ts
+        hour = int(ts // 3600)
+        same_hour = self._hours.get(hour)
+        if same_hour is None:
+            self._hours[hour] = [event_id]
+        else:
+            same_hour.append(event_id)
+        self._new.append((event_id, ts))
+        return True
+
     def add(self, event_id: str, ts: float) -> None:
         self.ids[event_id] = ts
         hour = int(ts // 3600)
