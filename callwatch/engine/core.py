@@ -568,7 +568,7 @@ class Engine:
         self.buckets.reindex()
         self.known_queues.update(self.buckets.channels)
         self._recount_windows()
-        self.threshold_alarms.rebook(self.known_queues, self.sources)
+        self.threshold_alarms.rebook(self.known_queues, self.sources, self.max_ts)
 
     def _recount_windows(self) -> None:
         """The alarms' running counts from the minute buckets (they are derived, never stored)."""

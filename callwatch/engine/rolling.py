@@ -79,6 +79,11 @@ class RollingCounts:
     def __init__(self) -> None:
         self._queues: dict[str, _QueueMinutes] = {}
 
+    def minutes(self, queue: str) -> list[int]:
+        """The minutes with counts of a queue, oldest first (a restore books their window edges)."""
+        qm = self._queues.get(queue)
+        return list(qm.keys) if qm is not None else []
+
     def add(self, queue: str, minute: int, field: int, n: int = 1) -> bool:
         """Count ``n`` into one field of a minute; True when the minute is new."""
         qm = self._queues.get(queue)

@@ -293,12 +293,22 @@ class ThresholdAlarms:
 
     # ---------------------------------------------------------- restore
 
-    def rebook(self, queues: set[str], sources: dict[str, float]) -> None:
-        """After a restore: one visit of every queue, the active alarms' next steps, the sources' silence."""
+    def rebook(self, queues: set[str], sources: dict[str, float], newest: float) -> None:
+        """After a restore, what the applied events had booked and is not stored: every queue at each
+        instant up to the newest event (the events within the lateness booked their own times, which the
+        state no longer tells apart), the edges of the windows the counted minutes enter and leave, the
+        active and pending alarms' next steps, the sources' silence. A visit where nothing changed
+        decides nothing, so booking more than was booked changes no alarm; booking less would move one."""
         if self.evaluated_to == NEG_INF:
             return  # the first instant looks at everything anyway
+        last = grid_after(newest) if newest != NEG_INF else self.evaluated_to + EVAL_S
         for queue in queues:
-            self._book(self.evaluated_to + EVAL_S, _QUEUE, queue)
+            t = self.evaluated_to + EVAL_S
+            while t <= last:
+                self._book(t, _QUEUE, queue)
+                t += EVAL_S
+            for minute in self.windows.minutes(queue):
+                self.minute_changed(queue, minute, True)
         for state in self.active.values():
             kind = _SOURCE if state.alarm == "feed_silent" else _QUEUE
             self._book(self.evaluated_to + EVAL_S, kind, state.subject)

@@ -7,7 +7,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from callwatch.config import MonitorConfig, ServiceLevelFormula
@@ -226,6 +226,8 @@ def _persisted_replay(events: list[Event], cut: int) -> Engine:
 
 @settings(max_examples=10, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(seed=st.integers(0, 10_000), cut_fraction=st.floats(0.01, 0.99))
+# a restore once lost the visits the events within the lateness had booked (no_agents started 15 s late)
+@example(seed=5119, cut_fraction=0.96875)
 def test_restore_from_incremental_changes_is_exact(seed: int, cut_fraction: float) -> None:
     """State rebuilt from the persisted change sets continues to exactly the uninterrupted figures."""
     events = _story(seed)
