@@ -44,9 +44,10 @@ class WaitForecastRule(_Rule):
     """``wait_window_forecast``: the early warning. A queue is predicted to pass its ``wait_window_s``
     within ``horizon_s``: a waiting caller's predicted wait (its wait so far plus its place in line
     times the queue's mean time between answers) goes over the window before the window is reached, or
-    at the last 15 minutes' arrival and answer rates a caller arriving within the horizon would. A
-    forecast, not the amber display threshold (``wait_warning_s``). Resolves when every prediction is
-    back under ``wait_window_s − hysteresis_s``, or nobody waits.
+    at the last 15 minutes' arrival and answer rates a caller arriving within the horizon would; it
+    starts once that prediction has held 30 s with no event clearing it (persistence). A forecast, not
+    the amber display threshold (``wait_warning_s``). Resolves when every prediction is back under
+    ``wait_window_s − hysteresis_s``, or nobody waits.
 
     Off unless the rules file turns it on: a forecast is only as good as the source's agent states, and
     a source without them (per-call records, like the bank's) gets a capacity guessed from who answered
