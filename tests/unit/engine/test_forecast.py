@@ -153,3 +153,34 @@ def test_early_warning_is_off_unless_the_rules_turn_it_on() -> None:
     """Off by default (the rules file turns it on): no warning at all."""
     engine = replay_events(Engine(MonitorConfig()), list(simulate(Scenario.builtin("ramp"), 2)[0]))
     assert not [a for a in engine.outbox if a.alarm == "wait_window_forecast"]
+
+
+def _warnings_after_a_line(spike: bool) -> list[tuple[str, float]]:
+    """Two agents who took 100 s a call (one answer every 50 s), then four callers at once at 300 s: the
+    last is predicted to wait 200 s, over the 180 s window, from the moment it enters. With ``spike``
+    three of them leave 20 s later (dequeued), and the last at 440 s."""
+    from tests.unit.helpers import BASE_TS, call, ev
+
+    events = [*call("c1", "q", 0, answered=0, ended=100, agent="a1"), *call("c2", "q", 0, answered=0, ended=100,
+                                                                          agent="a2"),
+              *call("c3", "q", 100, answered=100, ended=200, agent="a1"),
+              *call("c4", "q", 100, answered=100, ended=200, agent="a2")]
+    events += [ev("call.queued", 300, call_id=f"w{i}", queue="q", channel="voice") for i in range(4)]
+    if spike:
+        events += [ev("call.dequeued", 320, call_id=f"w{i}", queue="q", channel="voice", reason="other")
+                   for i in range(3)]
+        events.append(ev("call.dequeued", 440, call_id="w3", queue="q", channel="voice", reason="other"))
+    events += [ev("source.heartbeat", t, source="s") for t in range(310, 700, 10)]
+    events.sort(key=lambda e: e.ts)
+    engine = replay_events(Engine(WARNING_ON), events)
+    return [(a.status, a.at - BASE_TS) for a in engine.outbox if a.alarm == "wait_window_forecast"]
+
+
+def test_early_warning_waits_for_its_prediction_to_hold() -> None:
+    """Persistence: the warning starts HOLD_S after its prediction first passed the window, and a line
+    that is answered down within that time raises none (the spikes that made most false warnings)."""
+    from callwatch.engine.forecast import HOLD_S
+
+    held = _warnings_after_a_line(spike=False)
+    assert held and held[0] == ("started", 300 + HOLD_S)
+    assert _warnings_after_a_line(spike=True) == []
