@@ -18,7 +18,6 @@ from pathlib import Path
 
 import pytest
 
-from callwatch.offline import comparable
 from console.embedded import free_port, stop_process
 from console.replay import offline_report
 from streams.readout import live_figures, stored_report
@@ -109,10 +108,12 @@ def test_two_workers_one_killed_mid_stream_lose_nothing_and_add_up(
         wait_until_applied(stack, timeout=180)
         assert sorted(survivor.partitions()) == list(range(PARTITIONS))
 
-        # the figures: one report over every partition, equal to the offline replay of the whole log
+        # the figures and the kept alarms: one report over every partition, equal to the offline replay of
+        # the whole log (each site has its own clock, so the partitioning changes nothing)
         live = stored_report(settings)
         assert live["log"]["events"] == n
-        assert live == comparable(offline_report(log, settings))
+        live["alarms"] = [a.model_dump(mode="json") for a in live["alarms"]]  # as `callwatch report` prints
+        assert live == offline_report(log, settings)
 
         # the alarms: each raised once or, replayed after the kill, again with the same id; delivered once
         deadline = time.monotonic() + 60
