@@ -446,6 +446,16 @@ def test_every_alarm_kind_shows_a_badge(every_alarm_board: int, artifacts: Path)
             what: e.querySelector(".what").textContent, when: e.querySelector(".when").textContent,
             window: e.querySelector(".window") ? e.querySelector(".window").textContent : null,
             why: e.querySelector(".why").textContent}))""")
+        # a site's own floor (?site=): its queues and the workers' health; another site's: none of them
+        page.goto(f"http://127.0.0.1:{every_alarm_board}/?site=pbx-demo")
+        page.wait_for_selector(".badge[data-alarm=no_agents]", timeout=15_000)
+        assert sorted(page.eval_on_selector_all("section.queue", "els => els.map((e) => e.dataset.queue)")) == \
+            sorted(figures["queues"])
+        assert page.locator("header h1").inner_text() == "callwatch · pbx-demo"
+        page.goto(f"http://127.0.0.1:{every_alarm_board}/?site=elsewhere")
+        page.wait_for_selector(".empty", timeout=15_000)
+        assert page.locator("section.queue").count() == 0
+        assert page.locator('.badge[data-alarm="redis_hung"]').count() == 1
         browser.close()
     kinds = {(b["alarm"], b["queue"]) for b in badges}
     assert {("wait_window_exceeded", "billing"), ("abandonment_high", "billing"), ("service_level_low", "billing"),
