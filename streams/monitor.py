@@ -193,6 +193,13 @@ class MonitorService:
     async def revoke(self, partitions: Iterable[int]) -> None:
         """Forget partitions another worker now owns: their state is in the store, and their series
         leave this worker's /metrics at once (no stale series)."""
+        # What was applied ahead of Redis reaches it before the partition is handed over: the next owner
+        # must not load a state that a late write of ours then overwrites. Bounded: a hung Redis must not
+        # hold the rebalance past the session (those events stay unacknowledged and are delivered again).
+        # A failed write is not raised here; the stream's path takes its result as it always does.
+        pending = [task for task in self._unwritten if not task.done()]
+        if pending:
+            await asyncio.wait(pending, timeout=self.settings.session_timeout_s / 2)
         async with self.lock:
             for p in partitions:
                 self._lag_at_apply.pop(p, None)
