@@ -45,22 +45,19 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import dataclasses
 import gzip
 import json
 import sys
 from pathlib import Path
 from typing import Any
 
-import orjson
-
 from callwatch.config import MonitorConfig
 from callwatch.engine import Sites
-from callwatch.engine.figures import report, snapshot, without_learned
 from callwatch.eventlog import read_lines, read_raw
 from streams.partition import PartitionRunner
 from streams.state_store import MemoryStateStore
 from streams.state_upgrade import STATE_FORMAT
+from tests.released_shape import alarm_dict, released_report, released_snapshot
 
 ROOT = Path(__file__).resolve().parents[2]
 LOG = ROOT / "producers" / "data" / "demo-day.jsonl.gz"
@@ -102,35 +99,6 @@ def delivered() -> list[bytes]:
     moved = raws.pop(chosen)
     raws.insert(CUT, moved)  # the first record after the cut
     return raws
-
-
-def alarm_dict(alarm: Any) -> dict[str, Any]:
-    """An alarm as plain JSON data: its fields (a dataclass's in 0.1.0, a model's since), tuples as lists;
-    without its site (format 2), which 0.1.0's alarms did not have."""
-    names = getattr(type(alarm), "model_fields", None) or [f.name for f in dataclasses.fields(alarm)]
-    return json.loads(orjson.dumps({name: getattr(alarm, name) for name in names if name != "site"}))
-
-
-def released_report(engine: Any) -> dict[str, Any]:
-    """The report in the shape every fixture records (0.1.0's): the merged figures, without the per-site
-    breakdown and the kept alarms of format 2 (the alarms are recorded as the runner raised them)."""
-    return plain({k: v for k, v in report(engine).items() if k not in ("sites", "alarms")})
-
-
-def released_snapshot(engine: Any, now: float) -> dict[str, Any]:
-    """The wallboard snapshot in the one-site shape the fixtures record: the site's queues, the floor's
-    alarms and agents; without what the forecast learns (a state from before it carries none of it, so
-    after an upgrade it starts from what the worker sees next: ``figures.without_learned``)."""
-    snap = plain(snapshot(engine, now))
-    (site,) = snap["sites"].values()
-    alarms = [{k: v for k, v in a.items() if k != "site"} for a in snap["alarms"]]
-    return without_learned({"now": snap["now"], "queues": site["queues"], "alarms": alarms,
-                            "agents": snap["agents"]})
-
-
-def plain(value: Any) -> Any:
-    """What a JSON file gives back for ``value`` (tuples become lists, keys strings)."""
-    return json.loads(json.dumps(value))
 
 
 def run_all(records: list[tuple[int, bytes]], runner: PartitionRunner) -> list[dict[str, Any]]:

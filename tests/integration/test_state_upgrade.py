@@ -9,7 +9,6 @@ only through the public store and partition runner, as a worker reads them.
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import json
 import os
 import subprocess
@@ -26,7 +25,6 @@ from kafka import KafkaConsumer
 from kafka.coordinator.assignors.range import RangePartitionAssignor
 
 from callwatch.config import MonitorConfig
-from callwatch.engine.figures import report, snapshot, without_learned
 from callwatch.eventlog import read_raw
 from callwatch.settings import Settings
 from console.embedded import free_port
@@ -37,6 +35,7 @@ from streams.state_rebuild import AdminClient, group_members, retention_refusal
 from streams.state_store import MemoryStateStore, RedisStateStore, StoredPartition, partition_base
 from streams.state_upgrade import REBUILD_COMMAND, STATE_FORMAT, StateFormatError
 from tests.integration.harness import Stack, Worker, applied_offsets, publish
+from tests.released_shape import alarm_dict, released_report, released_snapshot
 
 pytestmark = pytest.mark.integration
 
@@ -44,35 +43,6 @@ ROOT = Path(__file__).resolve().parents[2]
 DATA = ROOT / "tests" / "data"
 #: every stored-state fixture: one per state format a release wrote (never regenerated)
 STATES = sorted(p for p in DATA.glob("state-v*.json") if not p.name.endswith(".expected.json"))
-
-
-def plain(value: Any) -> Any:
-    """What a JSON file gives back for ``value``."""
-    return json.loads(json.dumps(value))
-
-
-def alarm_dict(alarm: Any) -> dict[str, Any]:
-    """An alarm as plain JSON data: its fields (a dataclass's in 0.1.0, a model's since), tuples as lists;
-    without the site added since (format 2: a format-1 partition's one source becomes its site)."""
-    names = getattr(type(alarm), "model_fields", None) or [f.name for f in dataclasses.fields(alarm)]
-    return json.loads(orjson.dumps({name: getattr(alarm, name) for name in names if name != "site"}))
-
-
-def released_report(engine: Any) -> dict[str, Any]:
-    """The report in the shape the released fixture recorded: the merged figures (the per-site breakdown and
-    the kept alarms came with format 2; the alarms are compared as the runner raised them)."""
-    return plain({k: v for k, v in report(engine).items() if k not in ("sites", "alarms")})
-
-
-def released_snapshot(engine: Any, now: float) -> dict[str, Any]:
-    """The wallboard snapshot in the one-site shape the fixtures record: the site's queues, the floor's
-    alarms and agents; without what the forecast learns (a state from before it carries none of it, so
-    after an upgrade it starts from what the worker sees next: ``figures.without_learned``)."""
-    snap = plain(snapshot(engine, now))
-    (site,) = snap["sites"].values()
-    alarms = [{k: v for k, v in a.items() if k != "site"} for a in snap["alarms"]]
-    return without_learned({"now": snap["now"], "queues": site["queues"], "alarms": alarms,
-                            "agents": snap["agents"]})
 
 
 def write_as_released(client: redis.Redis, prefix: str, state: dict[str, Any]) -> None:
