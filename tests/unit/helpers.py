@@ -51,3 +51,14 @@ def metric_samples(service: Any) -> dict[tuple[str, tuple[tuple[str, str], ...]]
     text = generate_latest(registry).decode()
     return {(s.name, tuple(sorted(s.labels.items()))): s.value
             for fam in text_string_to_metric_families(text) for s in fam.samples}
+
+
+def commit_changes(store: dict[str, dict[str, bytes]], changes: dict[str, dict[str, bytes | None]]) -> None:
+    """Apply a ``take_dirty()`` change set to a plain store, as a state store commits it (None: deleted)."""
+    for name, items in changes.items():
+        target = store.setdefault(name, {})
+        for k, v in items.items():
+            if v is None:
+                target.pop(k, None)
+            else:
+                target[k] = v

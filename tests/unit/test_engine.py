@@ -15,7 +15,7 @@ from callwatch.engine import Engine, replay_events
 from callwatch.engine.figures import day_start, queue_windows, report
 from callwatch.events import Event
 from producers.simulator import demo_events
-from tests.unit.helpers import T0, call, ev
+from tests.unit.helpers import T0, call, commit_changes, ev
 
 CFG = MonitorConfig()
 BASE = T0.timestamp()
@@ -210,13 +210,7 @@ def _persisted_replay(events: list[Event], cut: int) -> Engine:
     for i, e in enumerate(events[:cut]):
         eng.step(e)
         if i % 37 == 0 or i == cut - 1:  # batches of uneven size
-            for name, items in eng.take_dirty().items():
-                target = store.setdefault(name, {})
-                for k, v in items.items():
-                    if v is None:
-                        target.pop(k, None)
-                    else:
-                        target[k] = v
+            commit_changes(store, eng.take_dirty())
             meta = eng.meta()
     restored = Engine.restore(CFG, meta, store)
     for e in events[cut:]:

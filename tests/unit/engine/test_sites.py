@@ -10,7 +10,7 @@ from callwatch.config import MonitorConfig
 from callwatch.engine import Sites, replay_sites
 from callwatch.engine.figures import report
 from callwatch.events import Event
-from tests.unit.helpers import T0, call, ev
+from tests.unit.helpers import T0, call, commit_changes, ev
 
 DAY = 86400
 
@@ -80,13 +80,7 @@ def test_the_state_round_trips_with_the_site_in_every_key() -> None:
     for i, e in enumerate(events):
         sites.step(e)
         if i % 100 == 0 or i == len(events) - 1:
-            for name, items in sites.take_dirty().items():
-                target = store.setdefault(name, {})
-                for k, v in items.items():
-                    if v is None:
-                        target.pop(k, None)
-                    else:
-                        target[k] = v
+            commit_changes(store, sites.take_dirty())
     assert all(k.startswith(('["paris"', '["lyon"')) for items in store.values() for k in items)
     assert store["days"] and store["alarm_log"]
     restored = Sites.restore(config, sites.meta(), store)
