@@ -62,3 +62,18 @@ def commit_changes(store: dict[str, dict[str, bytes]], changes: dict[str, dict[s
                 target.pop(k, None)
             else:
                 target[k] = v
+
+
+def capped_floor() -> list[Event]:
+    """A day of four agents on one queue, one of whom ("cap") ends every other call himself just before a
+    420 s handle-time cap, then two heartbeats the next day (the clock's jump to it confirmed), so that
+    the day is reviewed by the integrity signals."""
+    events: list[Event] = []
+    for agent in ("h1", "h2", "h3", "cap"):
+        for i in range(40):
+            t = i * 600.0 + {"h1": 0, "h2": 100, "h3": 200, "cap": 300}[agent]
+            talk = 410.0 if agent == "cap" and i % 2 == 0 else 120.0 + i
+            by = "agent" if (agent == "cap" and i % 2 == 0) or i == 7 else "customer"
+            events += call(f"{agent}-{i}", "q", t, answered=t + 5, ended=t + 5 + talk, agent=agent, ended_by=by)
+    return events + [ev("source.heartbeat", 86400 * 1.5 + i, source="pbx") for i in (0, 1)]
+

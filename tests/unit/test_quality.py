@@ -9,7 +9,7 @@ import pytest
 from callwatch.config import MonitorConfig
 from callwatch.engine import Engine, replay_events
 from callwatch.engine.figures import report
-from tests.unit.helpers import call, ev
+from tests.unit.helpers import call, capped_floor, ev
 
 CFG = MonitorConfig.model_validate({"integrity": {"handle_cap_s": 100}})
 C4 = 30 * 3600.0  # customer B comes back 30 h later: a repeat within 72 h, not within 24 h
@@ -100,15 +100,7 @@ def test_integrity_signals_are_raised_once_a_day_as_low_severity_alarms() -> Non
     (with numerator, denominator, baseline, reason and the contacts), once, as an info alarm; honest
     agents are not."""
     cfg = MonitorConfig.model_validate({"integrity": {"handle_cap_s": 420, "min_contacts": 20}})
-    events = []
-    for agent in ("h1", "h2", "h3", "cap"):
-        for i in range(40):
-            t = i * 600.0 + {"h1": 0, "h2": 100, "h3": 200, "cap": 300}[agent]
-            talk = 410.0 if agent == "cap" and i % 2 == 0 else 120.0 + i
-            by = "agent" if (agent == "cap" and i % 2 == 0) or i == 7 else "customer"
-            events += call(f"{agent}-{i}", "q", t, answered=t + 5, ended=t + 5 + talk, agent=agent, ended_by=by)
-    # the next day: evaluate yesterday (two heartbeats, so that the jump to it is confirmed)
-    events += [ev("source.heartbeat", 86400 * 1.5 + i, source="pbx") for i in (0, 1)]
+    events = capped_floor()  # and the next day: yesterday is evaluated
     eng = Engine(cfg)
     for e in sorted(events, key=lambda e: e.ts):
         eng.step(e)

@@ -11,7 +11,7 @@ from callwatch.config import MonitorConfig
 from callwatch.engine import Engine
 from callwatch.engine.figures import pct_beside, snapshot
 from callwatch.events import Event
-from tests.unit.helpers import BASE_TS, call, ev
+from tests.unit.helpers import BASE_TS, call, capped_floor, ev
 
 CFG = MonitorConfig()
 
@@ -128,14 +128,7 @@ def test_integrity_signals_are_a_floor_badge_that_names_no_agent() -> None:
     """The day after an agent's calls cluster before the handle-time cap, the floor shows an INTEGRITY badge
     counting the signals; the open floor screen names no agent (that is the scorecard's, behind a token)."""
     cfg = MonitorConfig.model_validate({"integrity": {"handle_cap_s": 420, "min_contacts": 20}})
-    events = []
-    for agent in ("h1", "h2", "h3", "cap"):
-        for i in range(40):
-            t = i * 600.0 + {"h1": 0, "h2": 100, "h3": 200, "cap": 300}[agent]
-            talk = 410.0 if agent == "cap" and i % 2 == 0 else 120.0 + i
-            by = "agent" if (agent == "cap" and i % 2 == 0) or i == 7 else "customer"
-            events += call(f"{agent}-{i}", "q", t, answered=t + 5, ended=t + 5 + talk, agent=agent, ended_by=by)
-    events += [ev("source.heartbeat", 86400 * 1.5 + i, source="pbx") for i in (0, 1)]
+    events = capped_floor()
     engine = _run(events, cfg)
     [badge] = [a for a in snapshot(engine, engine.watermark)["alarms"] if a["alarm"] == "integrity"]
     assert badge["label"] == "INTEGRITY"
