@@ -18,7 +18,7 @@ from typing import Any, Generic, TypeVar
 import orjson
 
 from callwatch.engine import Engine, Sites
-from callwatch.engine.figures import report
+from callwatch.engine.figures import listed_order, report
 from callwatch.settings import Settings
 from streams.state_store import RedisStateStore
 
@@ -63,14 +63,11 @@ def merge_snapshots(snaps: dict[int, bytes]) -> dict[str, Any]:
             names[q] = names.get(q, 0) + 1
     queues = {(q if names[q] == 1 else f"{q}@{site}"): {**figures, "site": site}
               for site, held in sites.items() for q, figures in held.items()}
-    order = {"busy": 0, "wrap_up": 1, "away": 2, "available": 3}
     return {"generated_at": time.time(), "partitions": partitions, "queues": dict(sorted(queues.items())),
             "sites": {site: {"queues": dict(sorted(held.items()))} for site, held in sorted(sites.items())},
             "alarms": sorted(alarms.values(), key=lambda a: (a["since"], a["alarm"], a.get("site") or "",
                                                             a.get("subject") or "")),
-            "agents": {"counts": counts,
-                       "listed": sorted(listed.values(), key=lambda r: (order.get(r["state"], 9), -r["for"],
-                                                                         r["agent"]))}}
+            "agents": {"counts": counts, "listed": sorted(listed.values(), key=listed_order)}}
 
 
 def staleness_s(merged: dict[str, Any], now: float) -> float | None:

@@ -353,6 +353,12 @@ def is_closed(live: dict[str, Any]) -> bool:
     return bool(live["agents"]["staffed"] == 0 and live["waiting"] == 0)
 
 
+def listed_order(row: dict[str, Any]) -> tuple[int, float, str]:
+    """Where a listed agent stands in the agent list: by state, the longest in it first, then by name (one
+    order for a site's list, several sites' and several partitions' merged)."""
+    return AGENT_ORDER.get(row["state"], len(AGENT_ORDER)), -row["for"], row["agent"]
+
+
 def agent_list(engine: Engine, now: float) -> dict[str, Any]:
     """Who is on a call, in wrap-up, away or free, as of ``now``, and for how long: the agents not offline,
     the longest in their state first within each state (at most ``MAX_AGENTS_LISTED``)."""
@@ -466,7 +472,7 @@ def _sites_snapshot(sites: Sites, at: float | None) -> dict[str, Any]:
         for state, n in one["agents"]["counts"].items():
             counts[state] = counts.get(state, 0) + n
         listed.extend(one["agents"]["listed"])
-    listed.sort(key=lambda r: (AGENT_ORDER.get(r["state"], len(AGENT_ORDER)), -r["for"], r["agent"]))
+    listed.sort(key=listed_order)
     return {"now": newest, "sites": held, "alarms": alarms,
             "agents": {"counts": counts, "listed": listed[:MAX_AGENTS_LISTED]}}
 
