@@ -228,7 +228,7 @@ def per_site_offline(per_site: dict[str, list[bytes]], logs: Path) -> dict[str, 
     """The report of one offline engine per site, merged as the read side merges partitions."""
     from callwatch.config import MonitorConfig
     from callwatch.engine import Engine
-    from callwatch.engine.figures import report
+    from callwatch.engine.report import report
     from callwatch.offline import replay_log
 
     merged = Engine(MonitorConfig())

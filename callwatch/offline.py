@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from callwatch.config import MonitorConfig
-from callwatch.engine.figures import report
+from callwatch.engine.report import report
 from callwatch.engine.sites import Sites
 from callwatch.eventlog import read_lines
 from callwatch.intake import admit

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from callwatch.engine import figures
+from callwatch.engine import screen_text
 from callwatch.settings import Settings
 
 #: abandonment is amber from here (the low end of the worldwide 5–8 % range), red from the queue's threshold
@@ -33,13 +33,13 @@ def level_abandonment(value: float | None, threshold: float) -> str:
 
 def pct_beside(value: float | None, reference: float) -> str:
     """The core's percentage that never reads as the target it misses; "–" when there is no value."""
-    return "–" if value is None else figures.pct_beside(value, reference)
+    return "–" if value is None else screen_text.pct_beside(value, reference)
 
 
 #: the same words as the page's (the core writes them into the snapshot; these format what a snapshot
 #: from before that carried only numbers)
-span_words = figures.span_text
-wait_words = figures.duration_text
+span_words = screen_text.span_text
+wait_words = screen_text.duration_text
 
 
 def window_shown(windows: dict[str, Any], seconds: float) -> tuple[str, float]:

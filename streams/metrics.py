@@ -19,9 +19,10 @@ from prometheus_client.registry import Collector
 from callwatch.alarm import PIPELINE_ALARMS, Alarm
 from callwatch.engine.aggregates import WAIT_BUCKETS_S, AgentDay
 from callwatch.engine.core import Engine
-from callwatch.engine.figures import live_queue, queue_windows, queues_of
 from callwatch.engine.integrity import SIGNALS
+from callwatch.engine.live import live_queue, queues_of
 from callwatch.engine.records import AGENT_STATES
+from callwatch.engine.windows import queue_windows
 from streams.monitor import MonitorService
 
 #: the windowed figures exported per queue × channel × window: (metric suffix, figure, help)

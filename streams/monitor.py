@@ -26,7 +26,8 @@ import orjson
 from tenacity import AsyncRetrying, retry_if_exception_type, wait_exponential
 
 from callwatch.alarm import Alarm
-from callwatch.engine.figures import alarm_entry, snapshot
+from callwatch.engine.badges import alarm_entry
+from callwatch.engine.snapshot import snapshot
 from callwatch.settings import ClockMode, Settings
 from streams.health import OFFSET_REGRESSION, Health, Probe
 from streams.partition import DeadLetter, PartitionRunner

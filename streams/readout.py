@@ -18,7 +18,8 @@ from typing import Any, Generic, TypeVar
 import orjson
 
 from callwatch.engine import Engine, Sites
-from callwatch.engine.figures import listed_order, report
+from callwatch.engine.agent_list import listed_order
+from callwatch.engine.report import report
 from callwatch.settings import Settings
 from streams.state_store import RedisStateStore
 

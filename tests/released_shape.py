@@ -10,7 +10,8 @@ from typing import Any
 
 import orjson
 
-from callwatch.engine.figures import report, snapshot, without_learned
+from callwatch.engine.report import report
+from callwatch.engine.snapshot import snapshot, without_learned
 
 
 def plain(value: Any) -> Any:
@@ -34,7 +35,7 @@ def released_report(engine: Any) -> dict[str, Any]:
 def released_snapshot(engine: Any, now: float) -> dict[str, Any]:
     """The wallboard snapshot in the one-site shape the fixtures record: the site's queues, the floor's
     alarms and agents; without what the forecast learns (a state from before it carries none of it, so
-    after an upgrade it starts from what the worker sees next: ``figures.without_learned``)."""
+    after an upgrade it starts from what the worker sees next: ``snapshot.without_learned``)."""
     snap = plain(snapshot(engine, now))
     (site,) = snap["sites"].values()
     alarms = [{k: v for k, v in a.items() if k != "site"} for a in snap["alarms"]]

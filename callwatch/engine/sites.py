@@ -10,7 +10,7 @@ log agree, whatever the partitioning.
 Persistence: every key of every container is the site's key with the site in front (a JSON array
 ``[site, …]``), and the meta holds each site's meta; a driver writes and reads them as it did one
 engine's. Reading: :meth:`Sites.merged` folds the sites into one engine for the figures that are one
-floor's (scorecards, goals); the report (:func:`callwatch.engine.figures.report`) merges them itself,
+floor's (scorecards, goals); the report (:func:`callwatch.engine.report.report`) merges them itself,
 and keeps each site's figures apart too.
 """
 

@@ -12,7 +12,7 @@ import pytest
 
 from callwatch.config import MonitorConfig
 from callwatch.engine import Engine, replay_events
-from callwatch.engine.figures import report
+from callwatch.engine.report import report
 from callwatch.events import encode
 from producers.asterisk import QueueLogConverter, agent_id, convert_file, follow
 from producers.privacy import Pseudonymizer

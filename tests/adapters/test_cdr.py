@@ -16,7 +16,7 @@ import pytest
 
 from callwatch.config import MonitorConfig
 from callwatch.engine import Engine, replay_events
-from callwatch.engine.figures import report
+from callwatch.engine.report import report
 from producers.cdr import CdrConverter, CdrMapping
 from producers.privacy import Pseudonymizer
 from tests.adapters.reference import reference_dir

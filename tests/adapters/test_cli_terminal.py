@@ -19,7 +19,7 @@ from rich.console import Console
 from typer.testing import CliRunner
 
 from callwatch.engine import Engine
-from callwatch.engine.figures import snapshot
+from callwatch.engine.snapshot import snapshot
 from callwatch.eventlog import read_events
 from callwatch.settings import Settings
 from console.demo import banner

@@ -15,7 +15,7 @@ import pytest
 
 from callwatch.config import MonitorConfig
 from callwatch.engine import Engine, replay_events
-from callwatch.engine.figures import snapshot
+from callwatch.engine.snapshot import snapshot
 from callwatch.eventlog import write_events
 from callwatch.events import Event
 from streams.state_store import RedisStateStore

@@ -23,7 +23,7 @@ from alerts.dispatcher_app import RedisDeliveredIds, silences_loader
 from alerts.silences import RedisSilences, new_silence
 from callwatch.config import MonitorConfig
 from callwatch.engine import Sites
-from callwatch.engine.figures import report
+from callwatch.engine.report import report
 from callwatch.eventlog import read_raw
 from callwatch.goals import new_goal
 from callwatch.offline import comparable

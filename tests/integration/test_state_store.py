@@ -13,7 +13,7 @@ import pytest
 
 from callwatch.config import MonitorConfig
 from callwatch.engine import Sites
-from callwatch.engine.figures import report
+from callwatch.engine.report import report
 from callwatch.events import encode
 from callwatch.settings import Settings
 from producers.simulator import demo_events

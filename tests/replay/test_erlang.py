@@ -22,7 +22,8 @@ import pytest
 
 from callwatch.config import MonitorConfig
 from callwatch.engine import Engine, replay_events
-from callwatch.engine.figures import interval_agg, service_level_of
+from callwatch.engine.figures import service_level_of
+from callwatch.engine.windows import interval_agg
 from producers import erlang
 from producers.scenario import Scenario
 from producers.simulator import simulate

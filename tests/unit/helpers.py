@@ -6,6 +6,8 @@ import itertools
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
+from callwatch.config import MonitorConfig
+from callwatch.engine import Engine
 from callwatch.events import Event, build
 
 T0 = datetime(2026, 11, 23, 9, 0, tzinfo=timezone.utc)
@@ -77,3 +79,16 @@ def capped_floor() -> list[Event]:
             events += call(f"{agent}-{i}", "q", t, answered=t + 5, ended=t + 5 + talk, agent=agent, ended_by=by)
     return events + [ev("source.heartbeat", 86400 * 1.5 + i, source="pbx") for i in (0, 1)]
 
+
+
+def agent_state(name: str, t: float, state: str, queues: list[str] | None = None, **fields: Any) -> Event:
+    """One agent.state event (serving billing unless told otherwise)."""
+    return ev("agent.state", t, agent=name, state=state, queues=queues or ["billing"], **fields)
+
+
+def stepped(events: list[Event], config: MonitorConfig | None = None) -> Engine:
+    """An engine stepped through the events in time order and not finished, as a live worker holds it."""
+    engine = Engine(config or MonitorConfig())
+    for e in sorted(events, key=lambda e: e.ts):
+        engine.step(e)
+    return engine

@@ -12,7 +12,8 @@ from hypothesis import strategies as st
 
 from callwatch.config import MonitorConfig, ServiceLevelFormula
 from callwatch.engine import Engine, replay_events
-from callwatch.engine.figures import day_start, queue_windows, report
+from callwatch.engine.report import report
+from callwatch.engine.windows import day_start, queue_windows
 from callwatch.events import Event
 from producers.simulator import demo_events
 from tests.unit.helpers import T0, call, commit_changes, ev

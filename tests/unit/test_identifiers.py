@@ -11,7 +11,7 @@ import orjson
 import pytest
 
 from callwatch.config import MonitorConfig
-from callwatch.engine.figures import report
+from callwatch.engine.report import report
 from callwatch.events import InvalidEvent
 from callwatch.identifiers import is_pseudonym, personal_kind, pseudonym
 from callwatch.intake import admit

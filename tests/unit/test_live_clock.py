@@ -11,7 +11,7 @@ from typing import Any
 from callwatch.alarm import Alarm
 from callwatch.config import MonitorConfig
 from callwatch.engine import Engine, Sites
-from callwatch.engine.figures import report
+from callwatch.engine.report import report
 from callwatch.events import CallAnswered, Event, build, encode
 from callwatch.settings import Settings
 from streams.monitor import MonitorService, RecordingPublisher

@@ -8,7 +8,7 @@ import pytest
 
 from callwatch.config import MonitorConfig
 from callwatch.engine import Engine, replay_events
-from callwatch.engine.figures import report
+from callwatch.engine.report import report
 from tests.unit.helpers import call, capped_floor, ev
 
 CFG = MonitorConfig.model_validate({"integrity": {"handle_cap_s": 100}})

@@ -7,7 +7,7 @@ import pytest
 
 from callwatch.config import MonitorConfig
 from callwatch.engine import Engine, codec, replay_events
-from callwatch.engine.figures import report
+from callwatch.engine.report import report
 from callwatch.events import CallAnswered, InvalidEvent, decode, encode
 from tests.unit.helpers import call, ev
 

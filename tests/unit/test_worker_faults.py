@@ -15,7 +15,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 
 from callwatch.alarm import Alarm
 from callwatch.engine import Sites
-from callwatch.engine.figures import report
+from callwatch.engine.report import report
 from callwatch.settings import Settings
 from streams.monitor import MonitorService, RecordingPublisher
 from streams.partition import DeadLetter

@@ -12,7 +12,9 @@ from hypothesis import strategies as st
 from callwatch import erlang
 from callwatch.config import MonitorConfig
 from callwatch.engine import Engine, replay_events
-from callwatch.engine.figures import interval_agg, service_level_of, snapshot
+from callwatch.engine.figures import service_level_of
+from callwatch.engine.snapshot import snapshot
+from callwatch.engine.windows import interval_agg
 from callwatch.events import Event
 from producers.scenario import Scenario
 from producers.simulator import simulate

@@ -8,7 +8,7 @@ from typing import Any
 
 from callwatch.config import MonitorConfig
 from callwatch.engine import Sites, replay_sites
-from callwatch.engine.figures import report
+from callwatch.engine.report import report
 from callwatch.events import Event
 from tests.unit.helpers import T0, call, commit_changes, ev
 
