@@ -49,26 +49,31 @@ def queue_alarms(engine: Engine, queue: str, now: float, live: dict[str, Any],
         state = engine.thresholds.get(f"{name}:{queue}")
         if state is None or state.status != "active":
             continue
-        if name == "abandonment_high":
-            w = windows["abandonment"]
-            value = "–" if w["value"] is None else pct_beside(w["value"], w["threshold"])
-            why = (f"{value} abandoned in the last {span_text(w['window_s'])} ({w['contacts']} contacts), "
-                   f"threshold {pct_beside(w['threshold'], w['threshold'])}; clears at "
-                   f"{pct_beside(w['clears_at'], w['clears_at'])} or under")
-            out.append(alarm_entry(name, state.since, w["window_s"], why))
-        elif name == "service_level_low":
-            w = windows["service_level"]
-            value = "–" if w["value"] is None else pct_beside(w["value"], w["target"])
-            why = (f"service level {value} in the last {span_text(w['window_s'])} ({w['contacts']} contacts), "
-                   f"target {pct_beside(w['target'], w['target'])}; clears at "
-                   f"{pct_beside(w['clears_at'], w['clears_at'])} or over")
-            out.append(alarm_entry(name, state.since, w["window_s"], why))
+        if name in _RATE_RULES:
+            key, figure, reference, clears_side = _RATE_RULES[name]
+            w = windows[key]
+            out.append(alarm_entry(name, state.since, w["window_s"], _rate_reason(w, figure, reference, clears_side)))
         else:
             for_s = engine.config.alarms.for_queue(queue).no_agents.for_s
             out.append(alarm_entry(name, state.since, for_s,
                                     f"callers wait and no agent is available or on a call (for over "
                                     f"{duration_text(for_s)})"))
     return out
+
+
+#: the alarms on a rate over their rule's window: the rule window they read (``rule_windows``), how
+#: their figure reads, the key (and word) of what it is held against, and the side it clears on
+_RATE_RULES = {
+    "abandonment_high": ("abandonment", "{} abandoned", "threshold", "under"),
+    "service_level_low": ("service_level", "service level {}", "target", "over"),
+}
+
+
+def _rate_reason(w: dict[str, Any], figure: str, reference: str, clears_side: str) -> str:
+    value = "–" if w["value"] is None else pct_beside(w["value"], w[reference])
+    return (f"{figure.format(value)} in the last {span_text(w['window_s'])} ({w['contacts']} contacts), "
+            f"{reference} {pct_beside(w[reference], w[reference])}; clears at "
+            f"{pct_beside(w['clears_at'], w['clears_at'])} or {clears_side}")
 
 
 def alarm_entry(alarm: str, since: float, window_s: float | None, reason: str,
