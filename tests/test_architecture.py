@@ -187,21 +187,12 @@ def _describe(cycles: list[list[str]]) -> str:
 
 
 CYCLES = _cycles(EDGES)
-#: the engine's own circles (figures and thresholds take the Engine type from core) are being removed
-#: by the engine's rewrite; until then they alone may stand, and any circle elsewhere fails
-ONLY_ENGINE_CYCLES = bool(CYCLES) and all(
-    m == "callwatch.engine" or m.startswith("callwatch.engine.") for component in CYCLES for m in component)
-
-
 def test_the_whole_house_is_read() -> None:
     """Every package is found and its modules import one another, so that an empty graph cannot pass."""
     assert {m.split(".")[0] for m in MODULES} == set(PACKAGES)
     assert any(e.source.startswith("console.") and e.target.startswith("streams.") for e in EDGES)
 
 
-@pytest.mark.xfail(ONLY_ENGINE_CYCLES, strict=False,
-                   reason="the engine's type-only circles (figures and thresholds import core under "
-                          "TYPE_CHECKING) are removed by the engine rewrite; circles elsewhere still fail")
 def test_no_import_cycles() -> None:
     """No modules of the five packages import one another in a circle, type-only and function-level imports included."""
     assert not CYCLES, "modules that import one another in a circle:\n" + _describe(CYCLES)
