@@ -203,3 +203,11 @@ def test_no_import_reaches_a_higher_floor(package: str) -> None:
     """The core imports no adapter and no console, and no adapter imports the console."""
     wrong = [e for e in EDGES if e.source.split(".")[0] == package and e.target.split(".")[0] in FORBIDDEN[package]]
     assert not wrong, f"{package} imports what stands above it:\n" + "\n".join(f"    {e}" for e in wrong)
+
+
+def test_the_circle_finder_finds_a_type_only_circle() -> None:
+    """The check above can fail: two modules tied by a type-only import one way and a plain one back."""
+    a, b, c = "callwatch.engine.core", "callwatch.engine.figures", "callwatch.config"
+    edges = [Edge(a, b, "a.py", 1, False), Edge(b, a, "b.py", 2, True), Edge(b, c, "b.py", 3, False)]
+    assert _cycles(edges) == [sorted([a, b])]
+    assert _cycles(edges[::2]) == []
