@@ -216,7 +216,8 @@ def floor(config: MonitorConfig) -> dashboard.Dashboard:
                                 "percentunit", [(None, GREEN), (0.05, AMBER), (0.08, RED)], 4, decimals=1))
            .with_panel(big_stat("Agents", DEF["agents"],
                                 [q(per_queue(f'callwatch_queue_agents{{queue=~"$queue", state="{s}"}}'),
-                                   "{{name}} " + s, ref=s[0].upper()) for s in ("available", "busy", "away")],
+                                   "{{name}} " + s, ref=ref)
+                                 for s, ref in zip(("available", "busy", "away"), "ABC", strict=True)],
                                 "none", [(None, BLUE)], 6))
            .with_panel(big_stat("Predicted wait", DEF["predicted_wait"].format(warn=d.warning_s,
                                                                                 window=d.wait_window_s),
@@ -287,8 +288,10 @@ def agents() -> dashboard.Dashboard:
                   "30s", "now-8h")
              .with_variable(site_variable())
              .with_panel(big_stat("Agents by state now", DEF["states"],
-                                  [q(f'sum(callwatch_agents{{state="{s}"}})', s, ref=s[0].upper())
-                                   for s in ("available", "busy", "wrap_up", "away")], "none", [(None, BLUE)], 12))
+                                  [q(f'sum(callwatch_agents{{state="{s}"}})', s, ref=ref)
+                                   for s, ref in zip(("available", "busy", "wrap_up", "away"), "ABCD", strict=True)],
+                                  "none",
+                                  [(None, BLUE)], 12))
              .with_panel(big_stat("Handled today", DEF["handled"], [q(f"sum({sums}_handled_contacts)", "handled")],
                                   "none", [(None, BLUE)], 4))
              .with_panel(big_stat("AHT today", DEF["agent_aht"],

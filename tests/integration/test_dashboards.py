@@ -95,7 +95,7 @@ def _substitute(expr: str) -> str:
 
 def test_committed_dashboards_are_what_the_generator_writes() -> None:
     """grafana/dashboards/*.json are generated (grafana/generate.py with the default settings), and every
-    panel has a description and uses the provisioned data source."""
+    panel has a description, uses the provisioned data source and gives each query its own refId."""
     from callwatch.config import MonitorConfig
 
     generated = _generator().build_all(MonitorConfig())
@@ -111,6 +111,9 @@ def test_committed_dashboards_are_what_the_generator_writes() -> None:
                 continue
             assert len(panel.get("description", "")) > 30, panel["title"]
             assert panel["datasource"]["uid"] == uid
+            # Grafana keeps one result per refId: a second query with the same one is lost
+            refs = [t["refId"] for t in panel.get("targets", [])]
+            assert len(refs) == len(set(refs)), (panel["title"], refs)
 
 
 def test_thresholds_follow_the_queue_settings() -> None:
