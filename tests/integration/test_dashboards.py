@@ -135,6 +135,26 @@ def test_thresholds_follow_the_queue_settings() -> None:
         (None, "green"), (40, "orange"), (60, "red")]
 
 
+def test_a_queue_is_named_with_its_site_only_when_another_site_has_its_name(tmp_path: Path) -> None:
+    """per_queue's names, evaluated by promtool: billing at pbx-a and at pbx-b is "billing @ pbx-a" and
+    "billing @ pbx-b"; billing without a site beside them is "billing"; sales, at one site, is "sales"."""
+    expr = _generator().per_queue('callwatch_queue_agents{state="busy"}', "state")
+    series = {'site="pbx-a", queue="billing"': 1, 'site="pbx-b", queue="billing"': 2, 'queue="billing"': 3,
+              'site="pbx-a", queue="sales"': 4}
+    expected = {'site="pbx-a", queue="billing", name="billing @ pbx-a"': 1,
+                'site="pbx-b", queue="billing", name="billing @ pbx-b"': 2,
+                'queue="billing", name="billing"': 3, 'site="pbx-a", queue="sales", name="sales"': 4}
+    (tmp_path / "names.yml").write_text(yaml.safe_dump({"rule_files": [], "tests": [{
+        "interval": "1m",
+        "input_series": [{"series": f'callwatch_queue_agents{{{labels}, state="busy"}}', "values": str(v)}
+                         for labels, v in series.items()],
+        "promql_expr_test": [{"expr": expr, "eval_time": "0m",
+                              "exp_samples": [{"labels": f'{{{labels}, state="busy"}}', "value": v}
+                                              for labels, v in expected.items()]}]}]}))
+    done = subprocess.run(["promtool", "test", "rules", "names.yml"], cwd=tmp_path, capture_output=True, text=True)
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
 def test_every_panel_and_rule_runs_on_real_prometheus(kafka_bootstrap: str, redis_url: str, unique: str,
                                                        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     stack = Stack(kafka_bootstrap, redis_url, unique,
