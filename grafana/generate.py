@@ -112,6 +112,27 @@ def by_site(expr: str) -> str:
                          f"{m.group(1)}{{{SITE_MATCHER}}}", expr)
 
 
+def per_queue(selector: str, *by: str) -> str:
+    """``max`` of ``selector`` per site and queue (and ``by``), each series labelled ``name``: the queue,
+    and `` @ <site>`` when more than one of the sites shown has a queue of that name ("billing @ pbx-a"
+    beside "billing @ pbx-b"; just "billing" otherwise: the page's rule, with the spaces a legend wants).
+
+    Sites are events' sources, so two PBXs may each have a "billing" queue: grouped by queue alone, their
+    series would fold into one. A series without a ``site`` label (events without a source) is named by
+    its queue alone. Legends use ``{{name}}``."""
+    keep = ", ".join(("site", "queue", *by))
+    series = f"max by ({keep}) ({selector})"
+    shared = f"count by (queue) (count by (site, queue) ({selector})) > 1"
+    return (f'label_replace(label_join({series}, "name", " @ ", "queue", "site") and on (queue) {shared}, '
+            f'"name", "$1", "name", "(.*) @ ") '
+            f'or on ({keep}) label_join({series}, "name", "", "queue")')
+
+
+def named(queue: str) -> str:
+    """A regex (Grafana anchors it) for the display names :func:`per_queue` gives ``queue`` at any site."""
+    return f"{re.escape(queue)}( @ .+)?"
+
+
 def q(expr: str, legend: str = "", *, instant: bool = False, ref: str = "A") -> prometheus.Dataquery:
     query = prometheus.Dataquery().expr(by_site(expr)).legend_format(legend or "__auto").ref_id(ref).datasource(DS)
     return query.instant() if instant else query.range()
@@ -155,7 +176,7 @@ def annotations(board: dashboard.Dashboard) -> dashboard.Dashboard:
     """Alarms as annotations: callwatch's own wait alarm and every firing Callwatch* Prometheus alert."""
     return (board
             .annotation(dashboard.AnnotationQuery().name("Wait alarm").datasource(DS).enable(True).icon_color(RED)
-                        .expr(by_site("max by (queue) (callwatch_queue_wait_alarm_active) > 0")))
+                        .expr(by_site("max by (site, queue) (callwatch_queue_wait_alarm_active) > 0")))
             .annotation(dashboard.AnnotationQuery().name("Callwatch alerts").datasource(DS).enable(True)
                         .icon_color(AMBER).expr('ALERTS{alertname=~"Callwatch.*", alertstate="firing"}')))
 
@@ -170,42 +191,43 @@ def base(uid: str, title: str, description: str, refresh: str, time_from: str) -
 def floor(config: MonitorConfig) -> dashboard.Dashboard:
     d = config.defaults
     oldest = big_stat("Oldest wait", DEF["oldest_wait"].format(warn=d.warning_s, window=d.wait_window_s),
-                      [q('max by (queue) (callwatch_queue_oldest_wait_seconds{queue=~"$queue"})', "{{queue}}")],
+                      [q(per_queue('callwatch_queue_oldest_wait_seconds{queue=~"$queue"}'), "{{name}}")],
                       "s", [(None, GREEN), (d.warning_s, AMBER), (d.wait_window_s, RED)], 5)
     sl = big_stat("Service level, last 15 min", DEF["service_level"].format(target=d.service_level_target),
-                  [q('max by (queue) (callwatch_window_service_level_ratio{queue=~"$queue", channel="all", '
-                     'window="last_15m"})', "{{queue}}")],
+                  [q(per_queue('callwatch_window_service_level_ratio{queue=~"$queue", channel="all", '
+                               'window="last_15m"}'), "{{name}}")],
                   "percentunit", [(None, RED), (d.service_level_target, GREEN)], 5, decimals=0)
     for name in sorted(config.queues):  # a queue with settings of its own gets its own colours
         merged = config.for_queue(name)
         if (merged.wait_window_s, merged.warning_s) != (d.wait_window_s, d.warning_s):
-            oldest = oldest.override_by_name(name, [DynamicConfigValue(id_val="thresholds", value=thresholds(
+            oldest = oldest.override_by_regexp(named(name), [DynamicConfigValue(id_val="thresholds", value=thresholds(
                 (None, GREEN), (merged.warning_s, AMBER), (merged.wait_window_s, RED)).build())])
         if merged.service_level_target != d.service_level_target:
-            sl = sl.override_by_name(name, [DynamicConfigValue(id_val="thresholds", value=thresholds(
+            sl = sl.override_by_regexp(named(name), [DynamicConfigValue(id_val="thresholds", value=thresholds(
                 (None, RED), (merged.service_level_target, GREEN)).build())])
     row = (dashboard.Row("$queue").repeat("queue")
            .with_panel(big_stat("Waiting", DEF["waiting"],
-                                [q('max by (queue) (callwatch_queue_waiting_contacts{queue=~"$queue"})', "{{queue}}")],
+                                [q(per_queue('callwatch_queue_waiting_contacts{queue=~"$queue"}'), "{{name}}")],
                                 "none", [(None, GREEN), (5, AMBER), (10, RED)], 4))
            .with_panel(oldest).with_panel(sl)
            .with_panel(big_stat("Abandoned, last 30 min", DEF["abandonment"],
-                                [q('max by (queue) (callwatch_window_abandonment_ratio{queue=~"$queue", '
-                                   'channel="all", window="last_30m"})', "{{queue}}")],
+                                [q(per_queue('callwatch_window_abandonment_ratio{queue=~"$queue", '
+                                             'channel="all", window="last_30m"}'), "{{name}}")],
                                 "percentunit", [(None, GREEN), (0.05, AMBER), (0.08, RED)], 4, decimals=1))
            .with_panel(big_stat("Agents", DEF["agents"],
-                                [q(f'max by (state) (callwatch_queue_agents{{queue=~"$queue", state="{s}"}})', s,
-                                   ref=s[0].upper()) for s in ("available", "busy", "away")],
+                                [q(per_queue(f'callwatch_queue_agents{{queue=~"$queue", state="{s}"}}'),
+                                   "{{name}} " + s, ref=ref)
+                                 for s, ref in zip(("available", "busy", "away"), "ABC", strict=True)],
                                 "none", [(None, BLUE)], 6))
            .with_panel(big_stat("Predicted wait", DEF["predicted_wait"].format(warn=d.warning_s,
                                                                                 window=d.wait_window_s),
-                                [q('max by (queue) (callwatch_queue_predicted_wait_seconds{queue=~"$queue"})',
-                                   "{{queue}}")],
+                                [q(per_queue('callwatch_queue_predicted_wait_seconds{queue=~"$queue"}'),
+                                   "{{name}}")],
                                 "s", [(None, GREEN), (d.warning_s, AMBER), (d.wait_window_s, RED)], 12))
            .with_panel(big_stat("Agents needed / staffed", DEF["agents_needed"],
-                                [q('max by (queue) (callwatch_queue_agents_needed{queue=~"$queue"})', "needed"),
-                                 q('max by (queue) (callwatch_queue_agents_staffed_shared{queue=~"$queue"})',
-                                   "staffed", ref="B")],
+                                [q(per_queue('callwatch_queue_agents_needed{queue=~"$queue"}'), "{{name}} needed"),
+                                 q(per_queue('callwatch_queue_agents_staffed_shared{queue=~"$queue"}'),
+                                   "{{name}} staffed", ref="B")],
                                 "none", [(None, BLUE)], 12)))
     board = (base("callwatch-floor", "callwatch — floor wallboard",
                   "Per queue, now: are we OK, and where not? For a TV in kiosk mode (?kiosk).", "5s", "now-1h")
@@ -220,36 +242,31 @@ def queue_detail(config: MonitorConfig) -> dashboard.Dashboard:
     per15 = (timeseries.Panel().title("Offered, answered, abandoned per 15 min").description(DEF["offered"])
              .datasource(DS).unit("none").span(24).height(9).interval("15m")
              .draw_style(common.GraphDrawStyle.BARS).fill_opacity(60)
-             .with_target(q(f'max(callwatch_window_offered_contacts{{{sel}, window="last_15m"}})', "offered"))
-             .with_target(q(f'max(callwatch_window_answered_contacts{{{sel}, window="last_15m"}})', "answered",
-                            ref="B"))
-             .with_target(q(f'max(callwatch_window_abandoned_contacts{{{sel}, window="last_15m"}})', "abandoned",
-                            ref="C"))
-             .with_target(q(f'max(callwatch_window_short_abandoned_contacts{{{sel}, window="last_15m"}})',
-                            "short abandoned", ref="D")))
+             .targets([q(per_queue(f'callwatch_window_{figure}_contacts{{{sel}, window="last_15m"}}'),
+                         "{{name}} " + figure.replace("_", " "), ref=ref)
+                       for figure, ref in (("offered", "A"), ("answered", "B"), ("abandoned", "C"),
+                                           ("short_abandoned", "D"))]))
 
     def hist(what: str, metric: str) -> bargauge.Panel:
         return (bargauge.Panel().title(f"Wait of {what} contacts, {{$window}}".replace("{$window}", "$window"))
                 .description(DEF["wait_hist"].format(what=what)).datasource(DS).unit("none").span(12).height(9)
                 .orientation(common.VizOrientation.VERTICAL).display_mode(common.BarGaugeDisplayMode.BASIC)
                 .reduce_options(ReduceDataOptions().calcs(["lastNotNull"]).values(False))
-                .with_target(q(f'max by (le) ({metric}{{queue="$queue", window="$window"}})', "≤ {{le}} s",
-                               instant=True)))
+                .with_target(q(per_queue(f'{metric}{{queue="$queue", window="$window"}}', "le"),
+                               "{{name}} ≤ {{le}} s", instant=True)))
 
     def by_channel(title: str, description: str, metric: str, unit: str) -> timeseries.Panel:
         return (timeseries.Panel().title(title).description(description).datasource(DS).unit(unit).span(8).height(8)
-                .with_target(q(f'max by (channel) ({metric}{{queue="$queue", window="$window"}})', "{{channel}}")))
+                .with_target(q(per_queue(f'{metric}{{queue="$queue", window="$window"}}', "channel"),
+                               "{{name}} {{channel}}")))
 
     windows = (table.Panel().title("Last 15 min, last 60 min, today").description(DEF["windows"]).datasource(DS)
                .span(24).height(7)
                .with_transformation(DataTransformerConfig(id_val="merge", options={}))
-               .with_target(q(f'max by (window) (callwatch_window_offered_contacts{{{sel}}})', "", instant=True))
-               .with_target(q(f'max by (window) (callwatch_window_service_level_ratio{{{sel}}})', "", instant=True,
-                              ref="B"))
-               .with_target(q(f'max by (window) (callwatch_window_abandonment_ratio{{{sel}}})', "", instant=True,
-                              ref="C"))
-               .with_target(q(f'max by (window) (callwatch_window_asa_seconds{{{sel}}})', "", instant=True, ref="D"))
-               .with_target(q(f'max by (window) (callwatch_window_aht_seconds{{{sel}}})', "", instant=True, ref="E")))
+               .targets([q(per_queue(f"callwatch_window_{figure}{{{sel}}}", "window"), "", instant=True, ref=ref)
+                         for figure, ref in (("offered_contacts", "A"), ("service_level_ratio", "B"),
+                                             ("abandonment_ratio", "C"), ("asa_seconds", "D"),
+                                             ("aht_seconds", "E"))]))
     board = (base("callwatch-queue", "callwatch — queue detail",
                   "One queue in depth: intervals, waits, service level, ASA and AHT by channel.", "30s", "now-6h")
              .with_variable(site_variable()).with_variable(queue_variable(multi=False)).with_variable(window)
@@ -271,8 +288,10 @@ def agents() -> dashboard.Dashboard:
                   "30s", "now-8h")
              .with_variable(site_variable())
              .with_panel(big_stat("Agents by state now", DEF["states"],
-                                  [q(f'sum(callwatch_agents{{state="{s}"}})', s, ref=s[0].upper())
-                                   for s in ("available", "busy", "wrap_up", "away")], "none", [(None, BLUE)], 12))
+                                  [q(f'sum(callwatch_agents{{state="{s}"}})', s, ref=ref)
+                                   for s, ref in zip(("available", "busy", "wrap_up", "away"), "ABCD", strict=True)],
+                                  "none",
+                                  [(None, BLUE)], 12))
              .with_panel(big_stat("Handled today", DEF["handled"], [q(f"sum({sums}_handled_contacts)", "handled")],
                                   "none", [(None, BLUE)], 4))
              .with_panel(big_stat("AHT today", DEF["agent_aht"],
@@ -290,8 +309,8 @@ def agents() -> dashboard.Dashboard:
                                   "s", [(None, BLUE)], 6))
              .with_panel(timeseries.Panel().title("Agents by state per queue").description(DEF["agents"])
                          .datasource(DS).unit("none").span(12).height(8)
-                         .with_target(q('max by (queue, state) (callwatch_queue_agents{state!="staffed"})',
-                                        "{{queue}} {{state}}")))
+                         .with_target(q(per_queue('callwatch_queue_agents{state!="staffed"}', "state"),
+                                        "{{name}} {{state}}")))
              .with_panel(table.Panel().title("Per agent, today").description(DEF["per_agent"]).datasource(DS)
                          .span(24).height(10)
                          .with_transformation(DataTransformerConfig(id_val="merge", options={}))
@@ -361,33 +380,33 @@ def expand_rows(board: dict[str, Any]) -> dict[str, Any]:
 
 
 def quality() -> dashboard.Dashboard:
-    def per_queue(title: str, description: str, metric: str, unit: str = "percentunit") -> timeseries.Panel:
+    def ratio_panel(title: str, description: str, metric: str, unit: str = "percentunit") -> timeseries.Panel:
         return (timeseries.Panel().title(title).description(description).datasource(DS).unit(unit).span(8).height(8)
-                .min(0).with_target(q(f'max by (queue) ({metric}{{queue=~"$queue", channel="all", window="today"}})',
-                                      "{{queue}}")))
+                .min(0).with_target(q(per_queue(f'{metric}{{queue=~"$queue", channel="all", window="today"}}'),
+                                      "{{name}}")))
 
     board = (base("callwatch-quality", "callwatch — quality and integrity",
                   "What the customer felt, and every metric checked against another source.", "1m", "now-24h")
              .with_variable(site_variable()).with_variable(queue_variable(multi=True))
-             .with_panel(per_queue("CSAT (top-2-box), today", DEF["csat"], "callwatch_window_csat_ratio"))
-             .with_panel(per_queue("Professionalism, today", DEF["professionalism"],
+             .with_panel(ratio_panel("CSAT (top-2-box), today", DEF["csat"], "callwatch_window_csat_ratio"))
+             .with_panel(ratio_panel("Professionalism, today", DEF["professionalism"],
                                    "callwatch_window_professionalism_ratio"))
-             .with_panel(per_queue("Unmet need, today", DEF["unmet_need"], "callwatch_window_unmet_need_ratio"))
-             .with_panel(per_queue("Resolution ratio, today", DEF["resolution"], "callwatch_window_resolution_ratio"))
-             .with_panel(per_queue("First-contact resolution (provisional), today", DEF["fcr"],
+             .with_panel(ratio_panel("Unmet need, today", DEF["unmet_need"], "callwatch_window_unmet_need_ratio"))
+             .with_panel(ratio_panel("Resolution ratio, today", DEF["resolution"], "callwatch_window_resolution_ratio"))
+             .with_panel(ratio_panel("First-contact resolution (provisional), today", DEF["fcr"],
                                    "callwatch_window_fcr_ratio"))
              .with_panel(timeseries.Panel().title("Repeat contacts within 24 h and 72 h, today")
                          .description(DEF["repeat"]).datasource(DS).unit("percentunit").span(8).height(8).min(0)
-                         .with_target(q('max by (queue) (callwatch_window_repeat_contact_24h_ratio{queue=~"$queue", '
-                                        'channel="all", window="today"})', "{{queue}} 24 h"))
-                         .with_target(q('max by (queue) (callwatch_window_repeat_contact_72h_ratio{queue=~"$queue", '
-                                        'channel="all", window="today"})', "{{queue}} 72 h", ref="B")))
+                         .with_target(q(per_queue('callwatch_window_repeat_contact_24h_ratio{queue=~"$queue", '
+                                                  'channel="all", window="today"}'), "{{name}} 24 h"))
+                         .with_target(q(per_queue('callwatch_window_repeat_contact_72h_ratio{queue=~"$queue", '
+                                                  'channel="all", window="today"}'), "{{name}} 72 h", ref="B")))
              .with_panel(timeseries.Panel().title("Survey offer and response rates, today").description(DEF["surveys"])
                          .datasource(DS).unit("percentunit").span(12).height(8).min(0)
-                         .with_target(q('max by (queue) (callwatch_window_survey_offer_ratio{queue=~"$queue", '
-                                        'channel="all", window="today"})', "{{queue}} offered"))
-                         .with_target(q('max by (queue) (callwatch_window_survey_response_ratio{queue=~"$queue", '
-                                        'channel="all", window="today"})', "{{queue}} responded", ref="B")))
+                         .with_target(q(per_queue('callwatch_window_survey_offer_ratio{queue=~"$queue", '
+                                                  'channel="all", window="today"}'), "{{name}} offered"))
+                         .with_target(q(per_queue('callwatch_window_survey_response_ratio{queue=~"$queue", '
+                                                  'channel="all", window="today"}'), "{{name}} responded", ref="B")))
              .with_panel(big_stat("Agents flagged by an integrity signal", DEF["signals"],
                                   [q("sum by (signal) (callwatch_integrity_signals)", "{{signal}}")], "none",
                                   [(None, GREEN), (1, AMBER)], 12)))

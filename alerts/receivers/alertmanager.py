@@ -51,6 +51,8 @@ def alertmanager_alert(alarm: Alarm, extra_labels: dict[str, str], firing_ttl_s:
     labels = {**extra_labels, "alertname": ALERT_NAMES.get(alarm.alarm, f"Callwatch_{alarm.alarm}"),
               "alarm": alarm.alarm, "severity": alarm.severity, "service": "callwatch",
               alarm.subject_kind: alarm.queue}
+    if alarm.site:  # as the rules label theirs: two sites' queues of one name are two alerts, not one
+        labels["site"] = alarm.site
     ends = alarm.at if alarm.status == "resolved" else alarm.at + firing_ttl_s
     details = "; ".join(f"{label}: {text}" for label, text in facts(alarm))
     # one annotation per link, by its name (``wallboard``); the first is the generator URL

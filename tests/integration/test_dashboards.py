@@ -1,6 +1,7 @@
 """Every dashboard panel's PromQL and every shipped rule, run against a real Prometheus scraping a worker
-fed by a replay and the alert dispatcher: each parses and returns data, and the wallboard's waiting and
-oldest-wait values equal what `callwatch stats --json` says."""
+fed by a replay of two sites and the alert dispatcher: each parses and returns data, each per-queue panel
+shows the two sites' billing queues apart, and the wallboard's waiting and oldest-wait values equal what
+`callwatch stats --json` says."""
 
 from __future__ import annotations
 
@@ -45,6 +46,10 @@ DASHBOARDS = ROOT / "grafana" / "dashboards"
 RULES = ROOT / "alerts" / "prometheus" / "callwatch-rules.yml"
 DEMO_LOG = ROOT / "producers" / "data" / "demo-day.jsonl.gz"
 QUEUE = "billing"
+#: the second site: the demo's morning again, from another PBX, whose support queue is called sales — so
+#: billing is at two sites (named with their site) and support and sales at one (named alone)
+OTHER_SITE = "pbx-b"
+RENAMED = {"support": "sales"}
 
 
 def _generator() -> Any:
@@ -65,13 +70,32 @@ def _exprs(board: dict[str, Any]) -> Iterator[tuple[str, str]]:
             yield panel["title"], target["expr"]
 
 
+def _other_site(raw: bytes) -> bytes:
+    """``raw`` as the second site sends it: its own source, event, call and agent ids and queue names."""
+    event = orjson.loads(raw)
+    event["source"] = OTHER_SITE
+    for key in ("id", "call_id", "agent"):
+        if key in event:
+            event[key] = f"{OTHER_SITE}-{event[key]}"
+    if "queue" in event:
+        event["queue"] = RENAMED.get(event["queue"], event["queue"])
+    if "queues" in event:
+        event["queues"] = [RENAMED.get(q, q) for q in event["queues"]]
+    return orjson.dumps(event)
+
+
+def _per_queue(expr: str) -> bool:
+    """Whether a panel's query reads per-queue series (those with a ``site`` label)."""
+    return re.search(r"\bcallwatch_(?:queue|window)_", expr) is not None
+
+
 def _substitute(expr: str) -> str:
     return expr.replace("$queue", QUEUE).replace("$window", "last_60m").replace("$site", ".*")
 
 
 def test_committed_dashboards_are_what_the_generator_writes() -> None:
     """grafana/dashboards/*.json are generated (grafana/generate.py with the default settings), and every
-    panel has a description and uses the provisioned data source."""
+    panel has a description, uses the provisioned data source and gives each query its own refId."""
     from callwatch.config import MonitorConfig
 
     generated = _generator().build_all(MonitorConfig())
@@ -87,11 +111,14 @@ def test_committed_dashboards_are_what_the_generator_writes() -> None:
                 continue
             assert len(panel.get("description", "")) > 30, panel["title"]
             assert panel["datasource"]["uid"] == uid
+            # Grafana keeps one result per refId: a second query with the same one is lost
+            refs = [t["refId"] for t in panel.get("targets", [])]
+            assert len(refs) == len(set(refs)), (panel["title"], refs)
 
 
 def test_thresholds_follow_the_queue_settings() -> None:
     """The oldest wait is amber from the warning and red from the window; a queue with a window of its
-    own gets its own colours."""
+    own gets its own colours, at every site ("vip" and "vip @ pbx-a", not "vipers")."""
     from callwatch.config import MonitorConfig
 
     config = MonitorConfig.model_validate({"queues": {"vip": {"wait_window_s": 60}}})
@@ -100,9 +127,32 @@ def test_thresholds_follow_the_queue_settings() -> None:
     steps = [(s["value"], s["color"]) for s in oldest["fieldConfig"]["defaults"]["thresholds"]["steps"]]
     assert steps == [(None, "green"), (120, "orange"), (180, "red")]
     override = oldest["fieldConfig"]["overrides"][0]
-    assert override["matcher"] == {"id": "byName", "options": "vip"}
+    assert override["matcher"] == {"id": "byRegexp", "options": "vip( @ .+)?"}
+    # Grafana anchors a byRegexp matcher at both ends
+    matches = re.compile(override["matcher"]["options"]).fullmatch
+    assert matches("vip") and matches("vip @ pbx-a") and not matches("vipers") and not matches("vip @ ")
     assert [(s["value"], s["color"]) for s in override["properties"][0]["value"]["steps"]] == [
         (None, "green"), (40, "orange"), (60, "red")]
+
+
+def test_a_queue_is_named_with_its_site_only_when_another_site_has_its_name(tmp_path: Path) -> None:
+    """per_queue's names, evaluated by promtool: billing at pbx-a and at pbx-b is "billing @ pbx-a" and
+    "billing @ pbx-b"; billing without a site beside them is "billing"; sales, at one site, is "sales"."""
+    expr = _generator().per_queue('callwatch_queue_agents{state="busy"}', "state")
+    series = {'site="pbx-a", queue="billing"': 1, 'site="pbx-b", queue="billing"': 2, 'queue="billing"': 3,
+              'site="pbx-a", queue="sales"': 4}
+    expected = {'site="pbx-a", queue="billing", name="billing @ pbx-a"': 1,
+                'site="pbx-b", queue="billing", name="billing @ pbx-b"': 2,
+                'queue="billing", name="billing"': 3, 'site="pbx-a", queue="sales", name="sales"': 4}
+    (tmp_path / "names.yml").write_text(yaml.safe_dump({"rule_files": [], "tests": [{
+        "interval": "1m",
+        "input_series": [{"series": f'callwatch_queue_agents{{{labels}, state="busy"}}', "values": str(v)}
+                         for labels, v in series.items()],
+        "promql_expr_test": [{"expr": expr, "eval_time": "0m",
+                              "exp_samples": [{"labels": f'{{{labels}, state="busy"}}', "value": v}
+                                              for labels, v in expected.items()]}]}]}))
+    done = subprocess.run(["promtool", "test", "rules", "names.yml"], cwd=tmp_path, capture_output=True, text=True)
+    assert done.returncode == 0, done.stdout + done.stderr
 
 
 def test_every_panel_and_rule_runs_on_real_prometheus(kafka_bootstrap: str, redis_url: str, unique: str,
@@ -134,7 +184,8 @@ def test_every_panel_and_rule_runs_on_real_prometheus(kafka_bootstrap: str, redi
         queue, call_id = next((q, c) for q, waiting in sorted(engine.waiting.items()) for c in sorted(waiting))
         ghost = orjson.dumps({"v": 1, "id": "queued-again", "type": "call.queued", "ts": iso(engine.watermark - 1),
                               "source": "pbx-demo", "call_id": call_id, "queue": queue})
-        publish(stack, [*lines[:cut], b"this is not JSON", b'{"v": 1, "type": "call.queued"}', ghost])
+        other = [_other_site(raw) for raw in lines[:cut]]
+        publish(stack, [*lines[:cut], *other, b"this is not JSON", b'{"v": 1, "type": "call.queued"}', ghost])
         wait_until_applied(stack)
         wait_for_port(dispatcher_port, proc=dispatcher)
         producer = KafkaProducer(bootstrap_servers=kafka_bootstrap, acks="all")
@@ -146,10 +197,18 @@ def test_every_panel_and_rule_runs_on_real_prometheus(kafka_bootstrap: str, redi
         wait_for_scrapes(port, 'callwatch_alerts_retried_total{receiver="hook"}', timeout=30)
         time.sleep(3)  # rates need two samples
         missing: list[str] = []
+        folded: list[str] = []
+        both = {f"{QUEUE} @ pbx-demo", f"{QUEUE} @ {OTHER_SITE}"}
         for name, board in _boards().items():
             for title, expr in _exprs(board):
-                if not prom_query(port, _substitute(expr)):
+                found = prom_query(port, _substitute(expr))
+                if not found:
                     missing.append(f"{name} / {title}: {expr}")
+                # billing at both sites: two series (per le, channel, state, window), one per site, named
+                # by it; a panel of every queue also has support and sales, each at one site, named alone
+                names = {r["metric"].get("name") for r in found} - {"support", "sales"}
+                if _per_queue(expr) and names != both:
+                    folded.append(f"{name} / {title}: {sorted(map(str, names))}")
             for variable in board.get("templating", {}).get("list", []):
                 if variable["type"] == "query":
                     metric = re.search(r"label_values\((\w+)", variable["query"]["query"])
@@ -157,6 +216,7 @@ def test_every_panel_and_rule_runs_on_real_prometheus(kafka_bootstrap: str, redi
             for annotation in board.get("annotations", {}).get("list", []):
                 prom_query(port, annotation["expr"])  # parses; shows data only while an alarm fires
         assert not missing, "panels without data:\n" + "\n".join(missing)
+        assert not folded, "per-queue panels without one series per site:\n" + "\n".join(folded)
         # every rule parses, and every callwatch series it reads exists
         names = {m["metric"]["__name__"] for m in prom_query(port, 'count by (__name__) ({__name__=~"callwatch_.+"})')}
         for group in yaml.safe_load(RULES.read_text())["groups"]:
@@ -172,11 +232,15 @@ def test_every_panel_and_rule_runs_on_real_prometheus(kafka_bootstrap: str, redi
         floor = _boards()["callwatch-floor"]
         exprs = {p["title"]: p["targets"][0]["expr"].replace('queue=~"$queue"', 'queue=~".+"').replace("$site", ".*")
                  for p in floor["panels"] if p["type"] == "stat"}
-        waiting = {r["metric"]["queue"]: float(r["value"][1]) for r in prom_query(port, exprs["Waiting"])}
-        oldest = {r["metric"]["queue"]: float(r["value"][1]) for r in prom_query(port, exprs["Oldest wait"])}
+        # the page and `stats` name a queue at several sites "billing@pbx-b"; the dashboards "billing @ pbx-b"
+        waiting = {r["metric"]["name"].replace(" @ ", "@"): float(r["value"][1])
+                   for r in prom_query(port, exprs["Waiting"])}
+        oldest = {r["metric"]["name"].replace(" @ ", "@"): float(r["value"][1])
+                  for r in prom_query(port, exprs["Oldest wait"])}
+        assert set(waiting) == {f"{QUEUE}@pbx-demo", f"{QUEUE}@{OTHER_SITE}", "support", "sales"}
         assert waiting == {q: float(v["waiting"]) for q, v in stats["queues"].items()}
         assert oldest == {q: float(v["oldest_wait"]) for q, v in stats["queues"].items()}
-        assert waiting[QUEUE] > 0 and oldest[QUEUE] > 0
+        assert waiting[f"{QUEUE}@{OTHER_SITE}"] > 0 and oldest[f"{QUEUE}@{OTHER_SITE}"] > 0
     finally:
         if prom is not None:
             stop_process(prom)

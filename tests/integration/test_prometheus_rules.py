@@ -73,3 +73,20 @@ def test_what_the_dispatcher_sends_alertmanager_routes_like_the_rules() -> None:
                              "--verify.receivers=on-call", *(f"{k}={v}" for k, v in labels.items())],
                             capture_output=True, text=True)
     assert routed.returncode == 0, routed.stdout + routed.stderr
+
+
+def test_what_the_dispatcher_sends_alertmanager_keeps_two_sites_apart() -> None:
+    """Two sites' billing wait alarms reach Alertmanager as two alerts (labels differ by site, as the
+    rules' do) and both take the wait alarm's route; an alarm without a site has no site label."""
+    from alerts.receivers.alertmanager import alertmanager_alert
+    from tests.alerts.receiver_kit import lifecycle
+
+    start = lifecycle()[0]
+    a, b = (alertmanager_alert(start.model_copy(update={"site": site}), {}, 3600)["labels"]
+            for site in ("pbx-a", "pbx-b"))
+    assert a != b and (a["site"], b["site"]) == ("pbx-a", "pbx-b")
+    assert "site" not in alertmanager_alert(start, {}, 3600)["labels"]
+    routed = subprocess.run(["amtool", "config", "routes", "test", f"--config.file={RULES / 'alertmanager.yml'}",
+                             "--verify.receivers=on-call", *(f"{k}={v}" for k, v in a.items())],
+                            capture_output=True, text=True)
+    assert routed.returncode == 0, routed.stdout + routed.stderr
