@@ -405,6 +405,17 @@ def test_the_wall_at_three_sizes_badge_and_oldest_wait_agree(three_queue_board: 
             reason = tile.locator('.badge[data-alarm="wait_window_exceeded"] .why').inner_text()
             assert reason.endswith(f"the oldest has waited {shown}"), (reason, shown)
             assert tile.locator("table.waiting tr.over td.wait").first.inner_text() == shown
+            # every caller of the list is either shown in full or counted in the "+N more" row
+            listing = tile.evaluate("""(t) => {
+                const box = t.querySelector(".waiting-box").getBoundingClientRect();
+                const rows = [...t.querySelectorAll("table.waiting tr")];
+                const more = t.querySelector("table.waiting tr.more");
+                return {rows: rows.filter((r) => !r.classList.contains("more")).length,
+                        more: more ? Number(more.dataset.more) : 0,
+                        outside: rows.filter((r) => r.getBoundingClientRect().bottom > box.bottom + 1).length};
+            }""")
+            assert listing["rows"] + listing["more"] == len(billing["longest_waiting"]), listing
+            assert listing["outside"] == 0, listing
             layout = page.evaluate("""() => {
                 const main = document.querySelector("main").getBoundingClientRect();
                 const values = [...document.querySelectorAll(".numbers.now .number .value")];
