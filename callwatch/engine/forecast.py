@@ -64,6 +64,15 @@ CAUTION_Z = 0.0
 #: 60 s (bench/warning_eval.py, seeds 1-10; warned share, median lead, false share): none 100 %, 168 s,
 #: 37 %; 10 s 100 %, 160 s, 37 %; 30 s 85 %, 136 s, 16 %; 45 s 80 %, 116 s, 13 %; 60 s 72 %, 100 s, 10 %
 HOLD_S = 30.0
+#: no new warning within this long of a caller last seen over the window: in the same overload the wait
+#: alarm has told the floor already. Measured (bench/warning_eval.py, seeds 1-10 and 180 steady days):
+#: off, 9 of 58 ramp warnings saw no crossing, 6 of them re-warnings; 900 s, 4 of 45, 1 a re-warning,
+#: with the same 85 % of first crossings warned and 136 s median lead
+REWARN_S = 900.0
+#: the warning needs the arrivals of the last DRIFT_WINDOW_S to be at least DRIFT times the rate the
+#: agents answer at (the line is growing, not a spike of a steady floor) (EXPERIMENT)
+DRIFT = 0.0
+DRIFT_WINDOW_S = 300.0
 INF = math.inf
 #: agent states that serve a queue now (not away, not offline)
 SERVING = ("available", "busy", "wrap_up")
@@ -121,6 +130,8 @@ class _Queue:
     true_since: float | None = None
     #: when the caller that warning is about would pass the window
     due_cross: float = INF
+    #: the last event time a waiting caller was over the window (re-warnings wait REWARN_S after it)
+    over_at: float = -INF
     active_since: float | None = None
     last_sent: float = 0.0
     channel: str = "voice"
@@ -233,6 +244,8 @@ class Forecast:
                 q.cells[cell] = have + (STEP_S if wait > have else -STEP_S if wait < have else 0.0)
         elif outcome == "abandoned" and ts >= self.newest - WINDOW_S:
             q.add(q.abandons, ts)
+        if wait > self._config(leg.queue).wait_window_s and ts > q.over_at:
+            q.over_at = ts  # the last caller over the window leaves now: the overload's end as the floor saw it
         if outcome != "dequeued" and ts >= self.newest - WINDOW_S:
             q.add(q.waited, ts, wait)
         if self.record is not None:
@@ -424,8 +437,9 @@ class Forecast:
         if q.active_since is None and q.due <= ts:
             self._start(queue, q, q.due, q.due_value)  # it fell due before this change
         window = self._config(queue).wait_window_s
-        if not self.calls.waiting.get(queue):
-            # nobody waits: an agent is free, the next caller is answered at once — nothing to foretell
+        if not self.calls.waiting.get(queue) or not (rule.without_agent_states or self.agents.by_queue.get(queue)):
+            # nobody waits: an agent is free, the next caller is answered at once — nothing to foretell;
+            # or no agent states from the source: the capacity would be guessed (see the rule)
             if q.active_since is not None:
                 self._emit(ts, "resolved", queue, q.active_since, 0.0, window)
                 q.active_since = None
@@ -434,6 +448,8 @@ class Forecast:
         if q.active_since is not None:
             # on while a caller is over the window: what it forecast has come, and it clears with it
             _, top, over, _ = self._predictions(queue, ts, window - rule.hysteresis_s, rule.horizon_s)
+            if over:
+                q.over_at = ts
             if not over and top < window - rule.hysteresis_s:
                 self._emit(ts, "resolved", queue, q.active_since, top, window)
                 q.active_since = None
@@ -441,7 +457,11 @@ class Forecast:
             return
         if q.true_since is None and q.pred_due <= ts:
             q.true_since = q.pred_due  # what held until this change came true before it
-        due, top, _, cross = self._predictions(queue, ts, window, rule.horizon_s)
+        due, top, over, cross = self._predictions(queue, ts, window, rule.horizon_s)
+        if over:
+            q.over_at = ts
+        if DRIFT > 0 and due < INF and not self._drifting(queue, q, ts):
+            due = INF
         if due <= ts:
             if q.true_since is None:
                 q.true_since = ts
@@ -451,11 +471,26 @@ class Forecast:
             start = due + HOLD_S
         q.pred_due = due
         q.due_cross = cross
+        if ts < q.over_at + REWARN_S:
+            q.due = INF  # in the overload the wait alarm told of: the queue's next event after it decides
+            return
         q.due, q.due_value = max(start, ts), top
         if start <= ts:
             self._start(queue, q, ts, top)
         elif start < INF:
             heapq.heappush(self._agenda, (start, queue))
+
+    def _drifting(self, queue: str, q: _Queue, ts: float) -> bool:
+        """Whether the callers of the last DRIFT_WINDOW_S came at least DRIFT times as fast as the agents
+        answer (the line grows)."""
+        s = self.between_answers(queue)
+        if s is None or s <= 0:
+            return True
+        if s == INF:
+            return True
+        times = q.arrivals.times
+        came = len(times) - bisect_left(times, ts - DRIFT_WINDOW_S)
+        return came / DRIFT_WINDOW_S >= DRIFT / s
 
     def _start(self, queue: str, q: _Queue, at: float, value: float) -> None:
         window = self._config(queue).wait_window_s
