@@ -1,7 +1,7 @@
 """The early warning (``wait_window_forecast``) on real traffic: is it spam for the staff on call?
 
 Runs a log (default: the bank's three months) through the offline engine with the rule on (its default
-horizon and hysteresis) and counts, per queue and overall:
+horizon, hysteresis and re-warning pause) and counts, per queue and overall:
 
 - the warnings raised (``started``; ``repeated`` counted apart), and per queue per day the floor took
   calls;
@@ -12,10 +12,11 @@ horizon and hysteresis) and counts, per queue and overall:
   next one, which that alarm, on, does not announce);
 - the lead of those that came true: from the warning's start to the first crossing after it.
 
-The bank's log has no agent states (per-call records): the forecast's capacity is the agents who
-answered in the queue lately (``Forecast.between_answers``), the hardest case for it.
+The bank's log has no agent states (per-call records): the rule raises nothing there unless
+``--without-agent-states`` turns on its guess of the capacity from the agents who answered in the queue
+lately (``Forecast.between_answers``), the hardest case for it.
 
-    python bench/warning_bank.py [LOG] [--json OUT]
+    python bench/warning_bank.py [LOG] [--without-agent-states] [--json OUT]
 """
 
 from __future__ import annotations
@@ -36,14 +37,19 @@ from callwatch.config import MonitorConfig
 from callwatch.offline import replay_log
 
 DEFAULT_LOG = Path(__file__).resolve().parent / ".cache" / "bank-three-months.jsonl"
-ENABLED = MonitorConfig.model_validate({"alarms": {"wait_window_forecast": {"enabled": True}}})
 log = logging.getLogger("warning_bank")
+
+
+def enabled(without_agent_states: bool) -> MonitorConfig:
+    """The rule turned on (it is off by default), with its defaults otherwise."""
+    rule = {"enabled": True, "without_agent_states": without_agent_states}
+    return MonitorConfig.model_validate({"alarms": {"wait_window_forecast": rule}})
 
 
 def crossings(rows: list[list[Any]], config: MonitorConfig) -> dict[str, list[float]]:
     """Per queue, every instant a caller's wait passed the queue's window (sorted)."""
     out: dict[str, list[float]] = defaultdict(list)
-    for _, queue, entered, _, realised, outcome in rows:
+    for _, queue, entered, _, realised, _ in rows:
         window = config.for_queue(queue).wait_window_s
         if realised is not None and realised > window:  # still waiting at the log's end: unknown
             out[queue].append(entered + window)
@@ -117,17 +123,21 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("log", nargs="?", type=Path, default=DEFAULT_LOG)
     ap.add_argument("--json", type=Path, help="also write the figures here")
+    ap.add_argument("--without-agent-states", action="store_true",
+                    help="warn with a capacity guessed from who answered (the rule's without_agent_states)")
     args = ap.parse_args()
+    config = enabled(args.without_agent_states)
     if not args.log.exists():
         log.error("%s: no such log (make bench-bank downloads the bank's months into bench/.cache)", args.log)
         return 2
     started = time.perf_counter()
     rows: list[list[Any]] = []
-    _, rep = replay_log(args.log, ENABLED, predictions=rows)
+    _, rep = replay_log(args.log, config, predictions=rows)
     # the days the floor took calls (the log's months need not follow each other)
     days = len({int(row[2] // 86400) for row in rows})
-    horizon = ENABLED.alarms.wait_window_forecast.horizon_s
-    result = evaluate(rep["alarms"], crossings(rows, ENABLED), horizon, max(days, 1.0))
+    horizon = config.alarms.wait_window_forecast.horizon_s
+    result = evaluate(rep["alarms"], crossings(rows, config), horizon, max(days, 1.0))
+    result["without_agent_states"] = args.without_agent_states
     result["log"] = args.log.name
     result["seconds"] = round(time.perf_counter() - started, 1)
     log.info("%-6s %9s %8s %9s %10s %10s %9s", "queue", "warnings", "per day", "came true", "wait alarm",

@@ -23,7 +23,10 @@ move the line too (Erlang A: each waiting caller leaves at the abandonment hazar
 minutes). As every wait grows with the clock, the instant a prediction will pass the window is known
 in advance; the warning starts ``HOLD_S`` after it unless an event in between clears the prediction
 (persistence), and that start is the only instant booked (a heap of deadlines). A forecast of a random
-line stays uncertain: bench/warning_eval.py measures how often it comes true.
+line stays uncertain: bench/warning_eval.py measures how often it comes true. No new warning starts
+within ``REWARN_S`` of a caller leaving over the window (the wait alarm has told of that overload; the
+queue's next event after it decides), and none for a queue whose source sends no agent states unless
+the rule asks (a capacity guessed from who answered: bench/warning_bank.py).
 
 **Staffing advice.** Erlang C (:mod:`callwatch.erlang`) on the last 15 minutes' arrivals and average
 handle time: the fewest agents that meet the queue's service-level target at its threshold T.

@@ -18,8 +18,8 @@ from producers.scenario import Scenario
 from producers.simulator import simulate
 
 RATE_PER_H, HANDLE_S, T_S = 100.0, 260.0, 20.0
-#: the early warning as shipped (on by default)
-WARNING_ON = MonitorConfig()
+#: the early warning turned on (it is off by default)
+WARNING_ON = MonitorConfig.model_validate({"alarms": {"wait_window_forecast": {"enabled": True}}})
 
 
 def steady(agents: int, hours: float) -> Scenario:
@@ -149,11 +149,10 @@ def test_early_warning_comes_before_the_line_is_crossed_and_clears() -> None:
     assert not [a for a in calm.outbox if a.alarm == "wait_window_forecast" and a.at < end]
 
 
-def test_early_warning_is_on_by_default_and_the_rules_turn_it_off() -> None:
-    """On by default (the rules file shows it); a rules file that disables it gets no warning at all."""
-    assert MonitorConfig().alarms.wait_window_forecast.enabled
-    off = MonitorConfig.model_validate({"alarms": {"wait_window_forecast": {"enabled": False}}})
-    engine = replay_events(Engine(off), list(ramp_events()))
+def test_early_warning_is_off_unless_the_rules_turn_it_on() -> None:
+    """Off by default (the rules file turns it on): no warning at all."""
+    assert not MonitorConfig().alarms.wait_window_forecast.enabled
+    engine = replay_events(Engine(MonitorConfig()), list(ramp_events()))
     assert not [a for a in engine.outbox if a.alarm == "wait_window_forecast"]
 
 
@@ -204,7 +203,8 @@ def test_early_warning_needs_the_agents_states() -> None:
     """A source without agent states gets no warning (its capacity would be guessed from who answered),
     unless the rule's ``without_agent_states`` asks for one."""
     assert _warnings(_a_line(spike=False), states=False) == []
-    guessed = MonitorConfig.model_validate({"alarms": {"wait_window_forecast": {"without_agent_states": True}}})
+    rule = {"enabled": True, "without_agent_states": True}
+    guessed = MonitorConfig.model_validate({"alarms": {"wait_window_forecast": rule}})
     assert _warnings(_a_line(spike=False), states=False, config=guessed)[0] == ("started", 330)
 
 
