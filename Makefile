@@ -67,9 +67,11 @@ bench-integrity: venv
 	$(BIN)/python bench/integrity_eval.py
 
 # mean absolute error of the predicted wait at entry against the naive 15-minute mean, on the bank's
-# three months; the early warning's lead and false warnings on simulated ramps and steady days
+# three months; the early warning's warnings there, and its lead and false warnings on simulated ramps
+# and steady days
 bench-predict: venv
 	$(BIN)/python bench/predict_eval.py
+	$(BIN)/python bench/warning_bank.py
 	$(BIN)/python bench/warning_eval.py
 
 # memory and time of 120 days of per-agent history for 1,000 agents

@@ -7,13 +7,18 @@ false warnings on steady days.
   before it and was still on.
   The lead is the time from that warning's start to the crossing. Goal: warned before ≥ 80 % of first
   crossings, median lead ≥ 2 minutes.
-- Steady days (``producers/scenarios/steady.yaml``, occupancy about 0.6, ``STEADY_SEEDS`` days): a
-  warning is false when no crossing follows within the rule's horizon. Goal: ≤ 5 % of all warnings (the
-  ramps' warnings counted too). A warning less than a horizon before a run's end cannot be judged (the
-  simulated agents log off at the end while callers still wait): counted apart.
+- Steady days (``producers/scenarios/steady.yaml``, 100 calls an hour, ``STEADY_SEEDS`` days; and the
+  same at the rates that offer occupancy exactly 0.6 and 0.55; the occupancy measured from the agents'
+  states is reported): a warning is false when no caller crosses within the rule's horizon after it.
+  Goal, as issue 15 words it: false warnings on steady days ≤ 5 % of all warnings (``steady_false_share``;
+  the ramps' warnings count in the whole). Reported apart: the ramps' warnings with no crossing within
+  the horizon, before the run's first crossing and after it (re-warnings in the same overload). A warning
+  less than a horizon before a run's end cannot be judged (the simulated agents log off at the end while
+  callers still wait): counted apart.
 
-The rule's constants (``CAUTION_Z``, ``HOLD_S`` in engine/forecast.py) were chosen on the default seeds;
-``--holdout`` runs the next ones (ramps 11-20, steady days 21-40), which the choice never saw.
+The rule's constants (``CAUTION_Z``, ``HOLD_S``, ``REWARN_S`` in engine/forecast.py) were chosen on the
+default seeds; ``--holdout`` runs the next ones (ramps 11-20, steady days 61-120), which the choice never
+saw.
 
     python bench/warning_eval.py [--json OUT] [--holdout]
 """
@@ -38,7 +43,10 @@ from producers.simulator import simulate
 #: the ramp's peak as a multiple of the floor's capacity (12 agents, handle time about 260 s)
 PEAKS = (1.1, 1.2, 1.3, 1.4)
 RAMP_SEEDS = 10
-STEADY_SEEDS = 20
+#: steady days: the scenario as it is (100 calls an hour), and its rate set for an offered occupancy of
+#: exactly 0.6 and slightly below (the occupancy measured from the simulated agents is reported beside)
+STEADY = (None, 0.6, 0.55)
+STEADY_SEEDS = 60
 CAPACITY_PER_HOUR = 12 * 3600 / 260
 log = logging.getLogger("warning_eval")
 #: the rule turned on (it is off by default), with its default horizon and hysteresis
@@ -52,10 +60,42 @@ def ramp(peak: float) -> Scenario:
     return sc.model_copy(update={"queues": queues})
 
 
-def run(args: tuple[str, float, int]) -> dict[str, Any]:
+def steady(occupancy: float | None) -> Scenario:
+    """The steady day, as it is or at the arrival rate that offers ``occupancy`` to its twelve agents."""
+    sc = Scenario.builtin("steady")
+    if occupancy is None:
+        return sc
+    steps = [(0, round(occupancy * CAPACITY_PER_HOUR, 1))]
+    queues = {"billing": sc.queues["billing"].model_copy(update={"arrivals": steps})}
+    return sc.model_copy(update={"queues": queues})
+
+
+def occupancy_of(events: list[Any]) -> float:
+    """The agents' occupancy from their states: time busy or in wrap-up over time logged in (available,
+    busy or wrap-up), from each agent's first state to the last event."""
+    busy = serving = 0.0
+    last: dict[str, tuple[str, float]] = {}
+    for ev in events:
+        if ev.type != "agent.state":
+            continue
+        t = ev.ts.timestamp()
+        was = last.get(ev.agent)
+        if was is not None:
+            span = t - was[1]
+            serving += span if was[0] in ("available", "busy", "wrap_up") else 0.0
+            busy += span if was[0] in ("busy", "wrap_up") else 0.0
+        last[ev.agent] = (str(ev.state.value), t)
+    end = events[-1].ts.timestamp() if events else 0.0
+    for state, t in last.values():
+        serving += end - t if state in ("available", "busy", "wrap_up") else 0.0
+        busy += end - t if state in ("busy", "wrap_up") else 0.0
+    return busy / serving if serving else 0.0
+
+
+def run(args: tuple[str, float | None, int]) -> dict[str, Any]:
     """One simulated run through the engine: its warnings and crossings (epoch seconds)."""
-    kind, peak, seed = args
-    scenario = ramp(peak) if kind == "ramp" else Scenario.builtin("steady")
+    kind, level, seed = args
+    scenario = ramp(level or 0.0) if kind == "ramp" else steady(level)
     events, _ = simulate(scenario, seed)
     config = ENABLED
     window = config.for_queue("billing").wait_window_s
@@ -86,16 +126,32 @@ def run(args: tuple[str, float, int]) -> dict[str, Any]:
                 opened = None
     if opened is not None:
         spans.append((opened, float("inf")))
-    return {"kind": kind, "peak": peak, "seed": seed, "warnings": starts["wait_window_forecast"],
-            "crossings": sorted(crossings), "spans": spans, "end": end}
+    return {"kind": kind, "level": level, "seed": seed, "warnings": starts["wait_window_forecast"],
+            "crossings": sorted(crossings), "spans": spans, "end": end,
+            "occupancy": occupancy_of(events) if kind == "steady" else None}
+
+
+def _share(part: int, whole: int) -> float:
+    return round(part / whole, 3) if whole else 0.0
 
 
 def evaluate(runs: list[dict[str, Any]], horizon: float) -> dict[str, Any]:
+    """The goals' figures. A warning is false when no caller crosses within the horizon after it; on a
+    ramp, one before the run's first crossing is an early false alarm, one after it a re-warning in the
+    same overload (the line already crossed once: the wait alarm has told the floor)."""
     leads: list[float] = []
     firsts = warned = 0
-    warnings = false = steady_warnings = steady_false = unjudged = 0
+    warnings = false = unjudged = 0
+    ramp_warnings = ramp_false_before = ramp_false_after = ramp_before = 0
+    steady: dict[str, dict[str, Any]] = {}
     for r in runs:
         crossings = r["crossings"]
+        first = crossings[0] if crossings else float("inf")
+        if r["kind"] == "steady":
+            label = "scenario" if r["level"] is None else f"{r['level']:.2f}"
+            day = steady.setdefault(label, {"days": 0, "warnings": 0, "false": 0, "occupancy": []})
+            day["days"] += 1
+            day["occupancy"].append(r["occupancy"])
         for w in r["warnings"]:
             if w > r["end"] - horizon:
                 unjudged += 1  # the run ends within its horizon: nobody can say whether it came true
@@ -105,25 +161,43 @@ def evaluate(runs: list[dict[str, Any]], horizon: float) -> dict[str, Any]:
             warnings += 1
             false += is_false
             if r["kind"] == "steady":
-                steady_warnings += 1
-                steady_false += is_false
+                day["warnings"] += 1
+                day["false"] += is_false
+            else:
+                ramp_warnings += 1
+                ramp_before += w < first
+                ramp_false_before += is_false and w < first
+                ramp_false_after += is_false and w >= first
         if r["kind"] == "ramp" and crossings:
-            first = crossings[0]
             firsts += 1
             on = [start for start, end in r["spans"] if start < first <= end]
             if on:
                 warned += 1
                 leads.append(first - on[0])
+    steady_warnings = sum(d["warnings"] for d in steady.values())
+    steady_false = sum(d["false"] for d in steady.values())
+    for d in steady.values():
+        occ = d.pop("occupancy")
+        d["occupancy_mean"] = round(statistics.fmean(occ), 4)
+        d["occupancy_range"] = [round(min(occ), 4), round(max(occ), 4)]
     return {
         "ramp_runs": sum(1 for r in runs if r["kind"] == "ramp"),
         "first_crossings": firsts, "warned_before": warned,
         "warned_share": round(warned / firsts, 3) if firsts else None,
         "median_lead_s": round(statistics.median(leads), 1) if leads else None,
         "lead_quartiles_s": [round(q, 1) for q in statistics.quantiles(leads, n=4)] if len(leads) > 1 else None,
-        "warnings": warnings, "false_warnings": false,
-        "false_share": round(false / warnings, 3) if warnings else 0.0,
-        "steady_days": sum(1 for r in runs if r["kind"] == "steady"),
+        "warnings": warnings, "false_warnings": false, "false_share_all": _share(false, warnings),
+        # (a) the goal as written: false warnings on steady days below capacity, over all warnings
+        "steady_days": sum(d["days"] for d in steady.values()),
         "steady_warnings": steady_warnings, "steady_false": steady_false,
+        "steady_false_share": _share(steady_false, warnings),
+        "steady_false_of_steady": _share(steady_false, steady_warnings),
+        "steady": steady,
+        # (b) the ramps: warnings that saw no crossing within the horizon, before the run's first crossing
+        # and after it (re-warnings in the same overload)
+        "ramp_warnings": ramp_warnings, "ramp_warnings_before_first": ramp_before,
+        "ramp_false_before_first": ramp_false_before, "ramp_false_rewarnings": ramp_false_after,
+        "ramp_false_share": _share(ramp_false_before + ramp_false_after, ramp_warnings),
         "unjudged_at_run_end": unjudged,
     }
 
@@ -137,16 +211,16 @@ def main() -> int:
     args = ap.parse_args()
     ramps = range(RAMP_SEEDS + 1, 2 * RAMP_SEEDS + 1) if args.holdout else range(1, RAMP_SEEDS + 1)
     days = range(STEADY_SEEDS + 1, 2 * STEADY_SEEDS + 1) if args.holdout else range(1, STEADY_SEEDS + 1)
-    jobs = [("ramp", peak, seed) for peak in PEAKS for seed in ramps]
-    jobs += [("steady", 0.0, seed) for seed in days]
+    jobs: list[tuple[str, float | None, int]] = [("ramp", peak, seed) for peak in PEAKS for seed in ramps]
+    jobs += [("steady", level, seed) for level in STEADY for seed in days]
     with ProcessPoolExecutor(max_workers=args.workers) as pool:
         runs = list(pool.map(run, jobs))
     horizon = ENABLED.alarms.wait_window_forecast.horizon_s
     result = evaluate(runs, horizon)
     for key, value in result.items():
-        log.info("%-18s %s", key, value)
+        log.info("%-26s %s", key, value)
     ok = ((result["warned_share"] or 0) >= 0.8 and (result["median_lead_s"] or 0) >= 120
-          and result["false_share"] <= 0.05)
+          and result["steady_false_share"] <= 0.05)
     log.info("goal met: %s", ok)
     if args.json:
         args.json.write_text(json.dumps(result, indent=1))

@@ -45,13 +45,18 @@ class WaitForecastRule(_Rule):
     within ``horizon_s``: a waiting caller's predicted wait (its wait so far plus its place in line
     times the queue's mean time between answers) goes over the window before the window is reached, or
     at the last 15 minutes' arrival and answer rates a caller arriving within the horizon would; it
-    starts once that prediction has held 30 s with no event clearing it (persistence). A forecast, not
-    the amber display threshold (``wait_warning_s``). Resolves when every prediction is back under
+    starts once that prediction has held 30 s with no event clearing it (persistence), and not again
+    within 15 minutes of a caller over the window (the wait alarm has told of that overload). A forecast,
+    not the amber display threshold (``wait_warning_s``). Resolves when every prediction is back under
     ``wait_window_s − hysteresis_s``, or nobody waits.
 
-    Off unless the rules file turns it on: a forecast is only as good as the source's agent states, and
-    a source without them (per-call records, like the bank's) gets a capacity guessed from who answered
-    lately, and warnings that are wrong more often than right."""
+    Only for queues whose source sends agent states (``without_agent_states``): without them the
+    capacity is guessed from who answered lately, and on the bank's three months (per-call records) most
+    such warnings saw no crossing within the horizon (bench/warning_bank.py).
+
+    Off unless the rules file turns it on: its decisions depend on the order events arrive in (a late
+    event within the allowed lateness can move a start) and its hold and re-warning state is not
+    restored, so on it breaks the engine's same-figures-in-any-order and exact-restore guarantees."""
 
     enabled: bool = False
     #: warn of a crossing predicted at most this far ahead
@@ -61,6 +66,10 @@ class WaitForecastRule(_Rule):
     #: on the simulated ramps, bench/warning_eval.py --holdout, 60 s gave 89 warnings, 17 false, 120 s 57,
     #: 9 false, and more first crossings warned: 87 % against 82 %)
     hysteresis_s: Annotated[float, Field(ge=0)] = 120.0
+    #: also warn for a queue whose source sends no agent states (per-call records): its capacity is then
+    #: guessed from who answered in the last 15 minutes, and on the bank's three months most such
+    #: warnings saw no crossing within the horizon (bench/warning_bank.py)
+    without_agent_states: bool = False
 
 
 class AbandonmentRule(_Rule):

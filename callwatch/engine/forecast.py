@@ -23,7 +23,10 @@ move the line too (Erlang A: each waiting caller leaves at the abandonment hazar
 minutes). As every wait grows with the clock, the instant a prediction will pass the window is known
 in advance; the warning starts ``HOLD_S`` after it unless an event in between clears the prediction
 (persistence), and that start is the only instant booked (a heap of deadlines). A forecast of a random
-line stays uncertain: bench/warning_eval.py measures how often it comes true.
+line stays uncertain: bench/warning_eval.py measures how often it comes true. No new warning starts
+within ``REWARN_S`` of a caller leaving over the window (the wait alarm has told of that overload; the
+queue's next event after it decides), and none for a queue whose source sends no agent states unless
+the rule asks (a capacity guessed from who answered: bench/warning_bank.py).
 
 **Staffing advice.** Erlang C (:mod:`callwatch.erlang`) on the last 15 minutes' arrivals and average
 handle time: the fewest agents that meet the queue's service-level target at its threshold T.
@@ -64,6 +67,11 @@ CAUTION_Z = 0.0
 #: 60 s (bench/warning_eval.py, seeds 1-10; warned share, median lead, false share): none 100 %, 168 s,
 #: 37 %; 10 s 100 %, 160 s, 37 %; 30 s 85 %, 136 s, 16 %; 45 s 80 %, 116 s, 13 %; 60 s 72 %, 100 s, 10 %
 HOLD_S = 30.0
+#: no new warning within this long of a caller last seen over the window: in the same overload the wait
+#: alarm has told the floor already. Measured (bench/warning_eval.py; ramp warnings with no crossing
+#: within the horizon, of them re-warnings): off, 9 of 58, 6 (held-out seeds 9 of 56, 4); 900 s, 4 of
+#: 46, 1 (held-out 7 of 48, 2), with the same first crossings warned and leads (85 %, 136 s; 87 %, 120 s)
+REWARN_S = 900.0
 INF = math.inf
 #: agent states that serve a queue now (not away, not offline)
 SERVING = ("available", "busy", "wrap_up")
@@ -121,6 +129,8 @@ class _Queue:
     true_since: float | None = None
     #: when the caller that warning is about would pass the window
     due_cross: float = INF
+    #: the last event time a waiting caller was over the window (re-warnings wait REWARN_S after it)
+    over_at: float = -INF
     active_since: float | None = None
     last_sent: float = 0.0
     channel: str = "voice"
@@ -233,6 +243,8 @@ class Forecast:
                 q.cells[cell] = have + (STEP_S if wait > have else -STEP_S if wait < have else 0.0)
         elif outcome == "abandoned" and ts >= self.newest - WINDOW_S:
             q.add(q.abandons, ts)
+        if wait > self._config(leg.queue).wait_window_s and ts > q.over_at:
+            q.over_at = ts  # the last caller over the window leaves now: the overload's end as the floor saw it
         if outcome != "dequeued" and ts >= self.newest - WINDOW_S:
             q.add(q.waited, ts, wait)
         if self.record is not None:
@@ -424,8 +436,9 @@ class Forecast:
         if q.active_since is None and q.due <= ts:
             self._start(queue, q, q.due, q.due_value)  # it fell due before this change
         window = self._config(queue).wait_window_s
-        if not self.calls.waiting.get(queue):
-            # nobody waits: an agent is free, the next caller is answered at once — nothing to foretell
+        if not self.calls.waiting.get(queue) or not (rule.without_agent_states or self.agents.by_queue.get(queue)):
+            # nobody waits: an agent is free, the next caller is answered at once — nothing to foretell;
+            # or no agent states from the source: the capacity would be guessed (see the rule)
             if q.active_since is not None:
                 self._emit(ts, "resolved", queue, q.active_since, 0.0, window)
                 q.active_since = None
@@ -441,7 +454,9 @@ class Forecast:
             return
         if q.true_since is None and q.pred_due <= ts:
             q.true_since = q.pred_due  # what held until this change came true before it
-        due, top, _, cross = self._predictions(queue, ts, window, rule.horizon_s)
+        due, top, over, cross = self._predictions(queue, ts, window, rule.horizon_s)
+        if over:
+            q.over_at = ts
         if due <= ts:
             if q.true_since is None:
                 q.true_since = ts
@@ -451,6 +466,9 @@ class Forecast:
             start = due + HOLD_S
         q.pred_due = due
         q.due_cross = cross
+        if ts < q.over_at + REWARN_S:
+            q.due = INF  # in the overload the wait alarm told of: the queue's next event after it decides
+            return
         q.due, q.due_value = max(start, ts), top
         if start <= ts:
             self._start(queue, q, ts, top)

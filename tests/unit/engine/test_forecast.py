@@ -153,29 +153,42 @@ def test_early_warning_comes_before_the_line_is_crossed_and_clears() -> None:
 
 def test_early_warning_is_off_unless_the_rules_turn_it_on() -> None:
     """Off by default (the rules file turns it on): no warning at all."""
-    engine = replay_events(Engine(MonitorConfig()), list(simulate(Scenario.builtin("ramp"), 2)[0]))
+    assert not MonitorConfig().alarms.wait_window_forecast.enabled
+    engine = replay_events(Engine(MonitorConfig()), list(ramp_events()))
     assert not [a for a in engine.outbox if a.alarm == "wait_window_forecast"]
 
 
-def _warnings_after_a_line(spike: bool) -> list[tuple[str, float]]:
-    """Two agents who took 100 s a call (one answer every 50 s), then four callers at once at 300 s: the
-    last is predicted to wait 200 s, over the 180 s window, from the moment it enters. With ``spike``
-    three of them leave 20 s later (dequeued), and the last at 440 s."""
+def _warnings(callers: list[tuple[str, float, float | None]], states: bool = True,
+              config: MonitorConfig = WARNING_ON) -> list[tuple[str, float]]:
+    """The early warning's starts and resolves when two agents who take 100 s a call (one answer every
+    50 s; answers at 0, 100 and 1200 s) leave ``callers`` (id, queued, dequeued or never) unanswered.
+    With ``states`` the source sends the agents' states; without, only the calls name them."""
     from tests.unit.helpers import BASE_TS, call, ev
 
     events = [*call("c1", "q", 0, answered=0, ended=100, agent="a1"), *call("c2", "q", 0, answered=0, ended=100,
                                                                           agent="a2"),
               *call("c3", "q", 100, answered=100, ended=200, agent="a1"),
-              *call("c4", "q", 100, answered=100, ended=200, agent="a2")]
-    events += [ev("call.queued", 300, call_id=f"w{i}", queue="q", channel="voice") for i in range(4)]
-    if spike:
-        events += [ev("call.dequeued", 320, call_id=f"w{i}", queue="q", channel="voice", reason="other")
-                   for i in range(3)]
-        events.append(ev("call.dequeued", 440, call_id="w3", queue="q", channel="voice", reason="other"))
-    events += [ev("source.heartbeat", t, source="s") for t in range(310, 700, 10)]
+              *call("c4", "q", 100, answered=100, ended=200, agent="a2"),
+              *call("c5", "q", 1200, answered=1200, ended=1300, agent="a1"),
+              *call("c6", "q", 1200, answered=1200, ended=1300, agent="a2")]
+    if states:
+        events += [ev("agent.state", 0, agent=a, state="available", queues=["q"]) for a in ("a1", "a2")]
+    for name, queued, left in callers:
+        events.append(ev("call.queued", queued, call_id=name, queue="q", channel="voice"))
+        if left is not None:
+            events.append(ev("call.dequeued", left, call_id=name, queue="q", channel="voice", reason="other"))
+    events += [ev("source.heartbeat", t, source="s") for t in range(310, 1800, 10)]
     events.sort(key=lambda e: e.ts)
-    engine = replay_events(Engine(WARNING_ON), events)
+    engine = replay_events(Engine(config), events)
     return [(a.status, a.at - BASE_TS) for a in engine.outbox if a.alarm == "wait_window_forecast"]
+
+
+def _a_line(spike: bool) -> list[tuple[str, float, float | None]]:
+    """Four callers at once at 300 s: the last is predicted to wait 200 s, over the 180 s window, from
+    the moment it enters. With ``spike`` three of them leave 20 s later, and the last at 440 s."""
+    if spike:
+        return [("w0", 300, 320), ("w1", 300, 320), ("w2", 300, 320), ("w3", 300, 440)]
+    return [(f"w{i}", 300, None) for i in range(4)]
 
 
 def test_early_warning_waits_for_its_prediction_to_hold() -> None:
@@ -183,6 +196,29 @@ def test_early_warning_waits_for_its_prediction_to_hold() -> None:
     that is answered down within that time raises none (the spikes that made most false warnings)."""
     from callwatch.engine.forecast import HOLD_S
 
-    held = _warnings_after_a_line(spike=False)
+    held = _warnings(_a_line(spike=False))
     assert held and held[0] == ("started", 300 + HOLD_S)
-    assert _warnings_after_a_line(spike=True) == []
+    assert _warnings(_a_line(spike=True)) == []
+
+
+def test_early_warning_needs_the_agents_states() -> None:
+    """A source without agent states gets no warning (its capacity would be guessed from who answered),
+    unless the rule's ``without_agent_states`` asks for one."""
+    assert _warnings(_a_line(spike=False), states=False) == []
+    rule = {"enabled": True, "without_agent_states": True}
+    guessed = MonitorConfig.model_validate({"alarms": {"wait_window_forecast": rule}})
+    assert _warnings(_a_line(spike=False), states=False, config=guessed)[0] == ("started", 330)
+
+
+def test_no_re_warning_in_the_overload_the_wait_alarm_told_of() -> None:
+    """A caller waited past the window (200 s, gone at 400 s): a new line within REWARN_S of that raises
+    no warning; the same line after it does."""
+    from callwatch.engine.forecast import HOLD_S, REWARN_S
+
+    over = [("x", 200, 400)]
+    first = [("started", 360.0), ("resolved", 400.0)]  # x foretold: 50 s ahead of it, held 30 s
+    assert _warnings(over) == first
+    assert _warnings(over + [(f"w{i}", 500, 560) for i in range(4)]) == first
+    later = 400 + REWARN_S + 100
+    assert _warnings(over + [(f"w{i}", later, later + 60) for i in range(4)]) == [
+        *first, ("started", later + HOLD_S), ("resolved", later + 60)]
