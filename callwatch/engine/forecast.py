@@ -10,8 +10,9 @@ of them (waiting, of their priority or higher; 30 or more is one cell) and the s
 answer moves its cell's estimate ``STEP_S`` toward the wait it realised (a stochastic median: O(1) per
 answer, no window to scan, adapts to a changing floor). The mean absolute error is what is judged, and
 a median minimises it; the mean of the same cells did markedly worse on the bank's skewed waits. A cell
-not seen yet borrows from the nearest cell with fewer callers ahead. A prediction uses only what was
-applied before the caller's ``call.queued``, so a log cut after it gives the same prediction.
+not seen yet extends the nearest learned cell with fewer callers ahead by the time between answers
+per caller more. A prediction uses only what was applied before the caller's ``call.queued``, so a log
+cut after it gives the same prediction.
 
 **Per waiting caller and the early warning.** A queue-position estimate: the caller at place ``k`` in
 line (priority, then wait) is answered after about ``k × s``, ``s`` the mean time between answers: the
@@ -213,7 +214,7 @@ class Forecast:
         ahead = sum(1 for other in self.calls.waiting.get(leg.queue, {}).values()
                     if other is not leg and other.priority >= leg.priority)
         cell = (min(ahead, MAX_AHEAD), leg.priority)
-        predicted = self._estimate(q, cell)
+        predicted = self._estimate(q, leg.queue, cell)
         q.entries[(leg.call_id, leg.seq)] = (cell, predicted)
         q.channel = leg.channel
         if ts >= self.newest - WINDOW_S:
@@ -239,7 +240,7 @@ class Forecast:
                 cell = entry[0]
                 have = q.cells.get(cell)
                 if have is None:
-                    have = self._estimate(q, cell)
+                    have = self._estimate(q, leg.queue, cell)
                 q.cells[cell] = have + (STEP_S if wait > have else -STEP_S if wait < have else 0.0)
         elif outcome == "abandoned" and ts >= self.newest - WINDOW_S:
             q.add(q.abandons, ts)
@@ -274,15 +275,26 @@ class Forecast:
 
     # ------------------------------------------------------- predictions
 
-    def _estimate(self, q: _Queue, cell: tuple[int, int]) -> float:
+    def _estimate(self, q: _Queue, queue: str, cell: tuple[int, int]) -> float:
+        """The cell's running median; a cell not learned yet extends the nearest learned one with fewer
+        callers ahead by one place in line (the time between answers) per caller more. Borrowing that
+        cell's median alone told a caller with five ahead and every agent busy "a few seconds"."""
         cells = q.cells
-        ahead, priority = cell
+        want, priority = cell
+        ahead = want
         while ahead >= 0:
             found = cells.get((ahead, priority))
             if found is not None:
-                return max(found, 0.0)
+                break
             ahead -= 1
-        return 0.0
+        else:
+            found, ahead = 0.0, 0
+        found = max(found, 0.0)
+        if ahead < want:
+            s = self.between_answers(queue)
+            if s is not None and s < INF:
+                found += (want - ahead) * s
+        return found
 
     def predicted_wait(self, queue: str) -> float:
         """The predicted wait of a caller of priority 0 entering the queue now, seconds."""
@@ -290,7 +302,7 @@ class Forecast:
         if q is None:
             return 0.0
         ahead = len(self.calls.waiting.get(queue, {}))
-        return round(self._estimate(q, (min(ahead, MAX_AHEAD), 0)), 3)
+        return round(self._estimate(q, queue, (min(ahead, MAX_AHEAD), 0)), 3)
 
     def between_answers(self, queue: str) -> float | None:
         """The mean time between answers while every agent is busy (None: nothing to go by)."""
@@ -551,11 +563,14 @@ class Forecast:
             if leg.ended_at is not None and leg.ended_at >= since and leg.answered_at is not None:
                 q.add(q.handle, leg.ended_at, leg.ended_at - leg.answered_at)
                 q.add(q.ended, leg.ended_at)
+        # the waiting callers' cells once every window is back (an estimate reads the time between answers)
+        for leg in sorted(calls.legs.values(), key=_leg_order):
             if leg.status == "waiting" and leg.arrived_at is not None:
                 ahead = sum(1 for other in calls.waiting.get(leg.queue, {}).values()
                             if other.priority >= leg.priority and (other.arrived_at or 0) < leg.arrived_at)
                 cell = (min(ahead, MAX_AHEAD), leg.priority)
-                q.entries[(leg.call_id, leg.seq)] = (cell, self._estimate(q, cell))
+                q = self._q(leg.queue)
+                q.entries[(leg.call_id, leg.seq)] = (cell, self._estimate(q, leg.queue, cell))
 
 
 def _leg_order(leg: Leg) -> tuple[float, int]:

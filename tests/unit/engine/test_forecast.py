@@ -222,3 +222,21 @@ def test_no_re_warning_in_the_overload_the_wait_alarm_told_of() -> None:
     later = 400 + REWARN_S + 100
     assert _warnings(over + [(f"w{i}", later, later + 60) for i in range(4)]) == [
         *first, ("started", later + HOLD_S), ("resolved", later + 60)]
+
+
+def test_an_unlearned_place_in_line_is_not_told_a_few_seconds() -> None:
+    """Callers have only ever been answered at once (the one learned cell: nobody ahead, 0 s). Then both
+    agents are on calls of about 200 s and four callers wait: the next caller, fifth in line, is told
+    about four times the time between answers (200 s / 2 agents), not the 0 s of an empty line."""
+    from tests.unit.helpers import agent_state, call, stepped
+
+    events = [agent_state("a1", 0, "available"), agent_state("a2", 0, "available")]
+    events += call("x1", "billing", 10, answered=10, ended=210, agent="a1")
+    events += call("x2", "billing", 20, answered=20, ended=220, agent="a2")
+    events += call("x3", "billing", 230, answered=230, agent="a1")
+    events += call("x4", "billing", 240, answered=240, agent="a2")
+    for k in range(4):
+        events += call(f"w{k}", "billing", 250 + 10 * k)
+    engine = stepped(events)
+    assert engine.forecast.between_answers("billing") == 100.0
+    assert engine.forecast.predicted_wait("billing") == 400.0
