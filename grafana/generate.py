@@ -172,7 +172,7 @@ def queue_variable(multi: bool) -> dashboard.QueryVariable:
             .current(VariableOption(selected=True, text="All" if multi else "", value="$__all" if multi else "")))
 
 
-def annotations(board: dashboard.Dashboard) -> dashboard.Dashboard:
+def alarm_annotations(board: dashboard.Dashboard) -> dashboard.Dashboard:
     """Alarms as annotations: callwatch's own wait alarm and every firing Callwatch* Prometheus alert."""
     return (board
             .annotation(dashboard.AnnotationQuery().name("Wait alarm").datasource(DS).enable(True).icon_color(RED)
@@ -232,7 +232,7 @@ def floor(config: MonitorConfig) -> dashboard.Dashboard:
     board = (base("callwatch-floor", "callwatch — floor wallboard",
                   "Per queue, now: are we OK, and where not? For a TV in kiosk mode (?kiosk).", "5s", "now-1h")
              .with_variable(site_variable()).with_variable(queue_variable(multi=True)).with_row(row))
-    return annotations(board)
+    return alarm_annotations(board)
 
 
 def queue_detail(config: MonitorConfig) -> dashboard.Dashboard:
@@ -279,7 +279,7 @@ def queue_detail(config: MonitorConfig) -> dashboard.Dashboard:
              .with_panel(by_channel("ASA by channel, $window", DEF["asa"], "callwatch_window_asa_seconds", "s"))
              .with_panel(by_channel("AHT by channel, $window", DEF["aht"], "callwatch_window_aht_seconds", "s"))
              .with_panel(windows))
-    return annotations(board)
+    return alarm_annotations(board)
 
 
 def agents() -> dashboard.Dashboard:
@@ -360,7 +360,7 @@ def pipeline() -> dashboard.Dashboard:
              .with_panel(ts("Alarm delivery delay", DEF["alert_delay"], "s",
                             q("histogram_quantile(0.99, sum by (le, receiver) "
                               "(rate(callwatch_alerts_delivery_delay_seconds_bucket[15m])))", "p99 {{receiver}}"))))
-    return annotations(board)
+    return alarm_annotations(board)
 
 
 def expand_rows(board: dict[str, Any]) -> dict[str, Any]:
@@ -410,7 +410,7 @@ def quality() -> dashboard.Dashboard:
              .with_panel(big_stat("Agents flagged by an integrity signal", DEF["signals"],
                                   [q("sum by (signal) (callwatch_integrity_signals)", "{{signal}}")], "none",
                                   [(None, GREEN), (1, AMBER)], 12)))
-    return annotations(board)
+    return alarm_annotations(board)
 
 
 def build_all(config: MonitorConfig) -> dict[str, dict[str, Any]]:
