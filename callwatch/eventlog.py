@@ -10,7 +10,9 @@ from typing import IO, NamedTuple
 from callwatch.events import Event, InvalidEvent, decode, encode
 
 
-def _open(path: Path, mode: str) -> IO[bytes]:
+def open_log(path: str | Path, mode: str = "r") -> IO[bytes]:
+    """A log's file, in bytes, uncompressed on the fly when its name ends in ``.gz``."""
+    path = Path(path)
     if path.suffix == ".gz":
         return gzip.open(path, mode + "b")  # type: ignore[return-value]
     return open(path, mode + "b")
@@ -30,7 +32,7 @@ def read_lines(path: str | Path, admit: Callable[[bytes], Event] = decode) -> It
     """Every non-blank line, validated by ``admit`` (the contract alone by default; the offline replay
     passes the worker's :func:`callwatch.intake.admit`); invalid lines come with their error instead of
     stopping."""
-    with _open(Path(path), "r") as fh:
+    with open_log(path, "r") as fh:
         for number, line in enumerate(fh, 1):
             raw = line.rstrip(b"\r\n")
             if not raw.strip():
@@ -50,7 +52,7 @@ def read_events(path: str | Path) -> Iterator[Event]:
 
 def read_raw(path: str | Path) -> Iterator[bytes]:
     """The lines of a log as bytes, unvalidated (what a replay publishes)."""
-    with _open(Path(path), "r") as fh:
+    with open_log(path, "r") as fh:
         for line in fh:
             raw = line.rstrip(b"\r\n")
             if raw.strip():
@@ -60,7 +62,7 @@ def read_raw(path: str | Path) -> Iterator[bytes]:
 def write_events(path: str | Path, events: Iterable[Event | bytes]) -> int:
     """Write events (or already-encoded lines) as JSON Lines; returns how many were written."""
     n = 0
-    with _open(Path(path), "w") as fh:
+    with open_log(path, "w") as fh:
         for ev in events:
             fh.write((ev if isinstance(ev, bytes) else encode(ev)) + b"\n")
             n += 1

@@ -8,6 +8,8 @@ figures.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from callwatch.config import MonitorConfig
 from callwatch.events import Event, decode
 from callwatch.identifiers import screen
@@ -16,6 +18,16 @@ from callwatch.identifiers import screen
 def admit(raw: bytes, config: MonitorConfig) -> Event:
     """The event in ``raw`` as the engine may take it; :class:`~callwatch.events.InvalidEvent` (with a
     code and a one-line reason) for anything else."""
+    return admitter(config)(raw)
+
+
+def admitter(config: MonitorConfig) -> Callable[[bytes], Event]:
+    """:func:`admit` with ``config`` read once (a replay admits every line of a log with the same)."""
     key = config.pseudonym_key
-    return screen(decode(raw, config.limits), None if key is None else key.get_secret_value().encode(),
-                  config.personal_identifiers, raw)
+    secret = None if key is None else key.get_secret_value().encode()
+    limits, policy = config.limits, config.personal_identifiers
+
+    def admit_one(raw: bytes) -> Event:
+        return screen(decode(raw, limits), secret, policy, raw)
+
+    return admit_one

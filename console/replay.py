@@ -130,13 +130,16 @@ def write_predictions(path: Path, rows: list[list[Any]]) -> None:
 def _replay_offline(log: Path, settings: Settings, as_json: bool, predictions: Path | None = None) -> None:
     from callwatch.eventlog import read_raw
 
+    shown = not as_json and err.is_terminal
     with reading(log):
-        total = sum(1 for _ in read_raw(log))
+        # the bar's total costs a pass over the log: only when a bar is shown
+        total = sum(1 for _ in read_raw(log)) if shown else None
         with Progress(TextColumn("replaying"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                      console=err, transient=True, disable=as_json or not err.is_terminal) as progress:
+                      console=err, transient=True, disable=not shown) as progress:
             task = progress.add_task("offline", total=total)
             rows: list[list[Any]] | None = [] if predictions is not None else None
-            rep = offline_report(log, settings, progress=lambda n: progress.advance(task, n), predictions=rows)
+            rep = offline_report(log, settings, progress=(lambda n: progress.advance(task, n)) if shown else None,
+                                 predictions=rows)
     if predictions is not None and rows is not None:
         try:
             write_predictions(predictions, rows)
