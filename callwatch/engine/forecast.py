@@ -21,12 +21,20 @@ no agent states from the source, over the agents who answered in the queue in th
 caller's predicted wait is its wait so far plus that. For the early warning, callers ahead who give up
 move the line too (Erlang A: each waiting caller leaves at the abandonment hazard of the last 15
 minutes). As every wait grows with the clock, the instant a prediction will pass the window is known
-in advance; the warning starts ``HOLD_S`` after it unless an event in between clears the prediction
-(persistence), and that start is the only instant booked (a heap of deadlines). A forecast of a random
-line stays uncertain: bench/warning_eval.py measures how often it comes true. No new warning starts
-within ``REWARN_S`` of a caller leaving over the window (the wait alarm has told of that overload; the
-queue's next event after it decides), and none for a queue whose source sends no agent states unless
-the rule asks (a capacity guessed from who answered: bench/warning_bank.py).
+in advance; the warning starts ``HOLD_S`` after it unless a change in between clears the prediction
+(persistence). A forecast of a random line stays uncertain: bench/warning_eval.py measures how often
+it comes true. No new warning starts within ``REWARN_S`` of a caller leaving over the window (the wait
+alarm has told of that overload; the queue's next change after it decides), and none for a queue whose
+source sends no agent states unless the rule asks (a capacity guessed from who answered:
+bench/warning_bank.py).
+
+Like the other alarms, the warning is decided at instants the engine's clock has passed (the watermark
+in a replay, the wall clock live), from the floor *as of* each instant: the callers waiting then
+(:meth:`QueueCalls.waiting_legs_at`), the agents' states then, and the events of the 15 minutes up to
+it, kept at their own event times (``_Past``). The instants are booked in a heap: each change's event
+time, and the starts and repeats falling due; so a late event within the lateness lands where it
+belongs, and any arrival order gives the same warnings. What its future depends on (the pending start,
+the re-warning pause, the instants booked, that past) is saved with the state and restored.
 
 **Staffing advice.** Erlang C (:mod:`callwatch.erlang`) on the last 15 minutes' arrivals and average
 handle time: the fewest agents that meet the queue's service-level target at its threshold T.
