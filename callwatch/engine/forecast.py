@@ -22,12 +22,20 @@ no agent states from the source, over the agents who answered in the queue in th
 caller's predicted wait is its wait so far plus that. For the early warning, callers ahead who give up
 move the line too (Erlang A: each waiting caller leaves at the abandonment hazard of the last 15
 minutes). As every wait grows with the clock, the instant a prediction will pass the window is known
-in advance; the warning starts ``HOLD_S`` after it unless an event in between clears the prediction
-(persistence), and that start is the only instant booked (a heap of deadlines). A forecast of a random
-line stays uncertain: bench/warning_eval.py measures how often it comes true. No new warning starts
-within ``REWARN_S`` of a caller leaving over the window (the wait alarm has told of that overload; the
-queue's next event after it decides), and none for a queue whose source sends no agent states unless
-the rule asks (a capacity guessed from who answered: bench/warning_bank.py).
+in advance; the warning starts ``HOLD_S`` after it unless a change in between clears the prediction
+(persistence). A forecast of a random line stays uncertain: bench/warning_eval.py measures how often
+it comes true. No new warning starts within ``REWARN_S`` of a caller leaving over the window (the wait
+alarm has told of that overload; the queue's next change after it decides), and none for a queue whose
+source sends no agent states unless the rule asks (a capacity guessed from who answered:
+bench/warning_bank.py).
+
+Like the other alarms, the warning is decided at instants the engine's clock has passed (the watermark
+in a replay, the wall clock live), from the floor *as of* each instant: the callers waiting then
+(:meth:`QueueCalls.waiting_legs_at`), the agents' states then, and the events of the 15 minutes up to
+it, kept at their own event times (``_Past``). The instants are booked in a heap: each change's event
+time, and the starts and repeats falling due; so a late event within the lateness lands where it
+belongs, and any arrival order gives the same warnings. What its future depends on (the pending start,
+the re-warning pause, the instants booked, that past) is saved with the state and restored.
 
 **Staffing advice.** Erlang C (:mod:`callwatch.erlang`) on the last 15 minutes' arrivals and average
 handle time: the fewest agents that meet the queue's service-level target at its threshold T.
@@ -37,9 +45,9 @@ from __future__ import annotations
 
 import heapq
 import math
-from bisect import bisect_left
+from bisect import bisect_left, bisect_right
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from callwatch.alarm import Alarm
 from callwatch.alarm_rules import WaitForecastRule
@@ -74,6 +82,8 @@ HOLD_S = 30.0
 #: 46, 1 (held-out 7 of 48, 2), with the same first crossings warned and leads (85 %, 136 s; 87 %, 120 s)
 REWARN_S = 900.0
 INF = math.inf
+#: kinds of the early warning's instants: a start or repeat falls due; an input changed
+TIMED, CHANGED = 0, 1
 #: agent states that serve a queue now (not away, not offline)
 SERVING = ("available", "busy", "wrap_up")
 
@@ -105,6 +115,73 @@ class _Recent:
 
     def __len__(self) -> int:
         return len(self.times)
+
+
+T = TypeVar("T")
+
+
+class _Timeline(Generic[T]):
+    """Event times (sorted) and values, read as of an instant: what happened in the ``WINDOW_S`` up to
+    it. A late event is inserted where it belongs, and a sum is taken exactly (``math.fsum``), so the
+    figures as of an instant do not depend on the order the events came in."""
+
+    __slots__ = ("times", "values")
+
+    def __init__(self) -> None:
+        self.times: list[float] = []
+        self.values: list[T] = []
+
+    def add(self, t: float, value: T) -> None:
+        i = len(self.times) if not self.times or self.times[-1] <= t else bisect_right(self.times, t)
+        self.times.insert(i, t)
+        self.values.insert(i, value)
+
+    def window(self, at: float) -> list[T]:
+        """The values of the events in ``[at - WINDOW_S, at]``."""
+        return self.values[bisect_left(self.times, at - WINDOW_S):bisect_right(self.times, at)]
+
+    def expire(self, before: float) -> None:
+        if self.times and self.times[0] < before:
+            n = bisect_left(self.times, before)
+            del self.times[:n], self.values[:n]
+
+    def dump(self) -> list[list[Any]]:
+        return [[t, v] for t, v in zip(self.times, self.values, strict=True)]
+
+    def restore(self, rows: list[list[Any]], kind: type) -> None:
+        for t, v in rows:
+            self.add(float(t), kind(v))
+
+
+@dataclass(slots=True)
+class _Past:
+    """What the early warning of a queue reads as of an instant, at each event's own time: kept for the
+    instants still to decide (those the clock has not passed) and the window before them."""
+
+    arrivals: _Timeline[float] = field(default_factory=_Timeline)
+    #: conversations ended (talk) and after-contact work (at the wrap-up's own time)
+    ended: _Timeline[float] = field(default_factory=_Timeline)
+    acw: _Timeline[float] = field(default_factory=_Timeline)
+    #: the waits of the callers who left answered or abandoned (1.0 abandoned, else 0.0 beside it)
+    waited: _Timeline[float] = field(default_factory=_Timeline)
+    abandons: _Timeline[float] = field(default_factory=_Timeline)
+    #: who answered (capacity, for a source that sends no agent states)
+    answers: _Timeline[str] = field(default_factory=_Timeline)
+    #: callers leaving over the window (re-warnings wait REWARN_S after the last)
+    overs: _Timeline[float] = field(default_factory=_Timeline)
+
+    def timelines(self) -> dict[str, _Timeline[Any]]:
+        return {"arrivals": self.arrivals, "ended": self.ended, "acw": self.acw, "waited": self.waited,
+                "abandons": self.abandons, "answers": self.answers, "overs": self.overs}
+
+    def expire(self, before: float) -> None:
+        for timeline in self.timelines().values():
+            timeline.expire(before)
+
+    def last_over(self, at: float) -> float:
+        """The last time a caller over the window left, at or before ``at``."""
+        i = bisect_right(self.overs.times, at)
+        return self.overs.times[i - 1] if i else -INF
 
 
 @dataclass(slots=True)
@@ -144,6 +221,8 @@ class _Queue:
             self.earliest = t
     #: agent -> their latest answer here (capacity, for a source that sends no agent states)
     answered_by: dict[str, float] = field(default_factory=dict)
+    #: the events the early warning reads as of its instants (None: no early warning on the floor)
+    past: _Past | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -167,8 +246,16 @@ class Forecast:
         self._qc: dict[str, QueueConfig] = {}
         self._rules: dict[str, WaitForecastRule] = {}
         self.newest = -INF
-        #: (due, queue) of the early warnings booked; stale entries are skipped when popped
-        self._agenda: list[tuple[float, str]] = []
+        #: (instant, kind, queue) the early warning decides at: an input changed then (CHANGED), or a
+        #: start or repeat falls due (TIMED; stale ones are skipped); visited once the clock passes them
+        self._agenda: list[tuple[float, int, str]] = []
+        self._booked: set[tuple[float, int, str]] = set()
+        #: the engine's clock at the last advance: the instants up to it are decided
+        self.decided_to = -INF
+        #: whether any queue has the early warning on (then every queue keeps its past: an agent shared
+        #: with another queue counts by that queue's offered load as of the instant)
+        rules = config.alarms
+        self._keeps = any(rules.for_queue(name).wait_window_forecast.enabled for name in [*rules.queues, ""])
         #: alarms decided and not yet handed out (the clock had not reached them)
         self._pending: list[tuple[float, int, str, str, float, float, float, float]] = []
         self._seq = 0
@@ -179,8 +266,15 @@ class Forecast:
     def _q(self, queue: str) -> _Queue:
         found = self._queues.get(queue)
         if found is None:
-            found = self._queues[queue] = _Queue()
+            found = self._queues[queue] = _Queue(past=_Past() if self._keeps else None)
         return found
+
+    def _past(self, q: _Queue) -> _Past | None:
+        """The queue's past, what no instant still to decide reads any more forgotten."""
+        past = q.past
+        if past is not None:
+            past.expire(self.decided_to - WINDOW_S)
+        return past
 
     def _config(self, queue: str) -> QueueConfig:
         qc = self._qc.get(queue)
@@ -219,11 +313,14 @@ class Forecast:
         q.channel = leg.channel
         if ts >= self.newest - WINDOW_S:
             q.add(q.arrivals, ts)
+        past = self._past(q)
+        if past is not None:
+            past.arrivals.add(ts, 1.0)
         if self.record is not None:
             self._rows[(leg.queue, leg.call_id, leg.seq)] = len(self.record)
             entered = leg.arrived_at if leg.arrived_at is not None else ts
             self.record.append([leg.call_id, leg.queue, entered, round(predicted, 3), None, "waiting"])
-        self._recheck(leg.queue, ts)
+        self._changed(leg.queue, ts)
         return predicted
 
     def left(self, leg: Leg, ts: float, wait: float, outcome: str) -> None:
@@ -244,16 +341,24 @@ class Forecast:
                 q.cells[cell] = have + (STEP_S if wait > have else -STEP_S if wait < have else 0.0)
         elif outcome == "abandoned" and ts >= self.newest - WINDOW_S:
             q.add(q.abandons, ts)
-        if wait > self._config(leg.queue).wait_window_s and ts > q.over_at:
-            q.over_at = ts  # the last caller over the window leaves now: the overload's end as the floor saw it
         if outcome != "dequeued" and ts >= self.newest - WINDOW_S:
             q.add(q.waited, ts, wait)
+        past = self._past(q)
+        if past is not None:
+            if wait > self._config(leg.queue).wait_window_s:
+                past.overs.add(ts, 1.0)  # a caller over the window leaves: the overload's end as the floor saw it
+            if outcome != "dequeued":
+                past.waited.add(ts, wait)
+            if outcome == "abandoned":
+                past.abandons.add(ts, 1.0)
+            elif outcome == "answered" and leg.agent is not None:
+                past.answers.add(ts, leg.agent)
         if self.record is not None:
             row = self._rows.pop((leg.queue, leg.call_id, leg.seq), None)
             if row is not None:
                 self.record[row][4] = round(wait, 3)
                 self.record[row][5] = outcome
-        self._recheck(leg.queue, ts)
+        self._changed(leg.queue, ts)
 
     def conversation_ended(self, queue: str, ts: float, talk: float) -> None:
         q = self._q(queue)
@@ -261,17 +366,25 @@ class Forecast:
         if ts >= self.newest - WINDOW_S:
             q.add(q.handle, ts, talk)
             q.add(q.ended, ts)
+        past = self._past(q)
+        if past is not None:
+            past.ended.add(ts, talk)
 
     def wrapped(self, queue: str, ended_at: float, acw: float) -> None:
         q = self._q(queue)
         if ended_at >= self.newest - WINDOW_S:
             q.add(q.handle, ended_at, acw)
+        past = self._past(q)
+        if past is not None:
+            # as of an instant, at the wrap-up's own time (acw is that time less the end): an instant
+            # before it must not see it, however early the wrap-up came in
+            past.acw.add(ended_at + acw, acw)
 
     def agent_changed(self, queues: list[str], ts: float) -> None:
         """An agent serving these queues changed state or skills: their capacity changed."""
         for queue in queues:
             if queue in self._queues:
-                self._recheck(queue, ts)
+                self._changed(queue, ts)
 
     # ------------------------------------------------------- predictions
 
@@ -393,22 +506,92 @@ class Forecast:
                         None if aht is None else round(aht, 3), arrivals)
 
     # ------------------------------------------------------ early warning
+    #
+    # Decided like the other alarms: at instants the engine's clock has passed, from the floor as of each
+    # instant (the callers waiting then, agent states then, the events of the 15 minutes up to it), so a
+    # late event within the lateness lands where it belongs and any arrival order gives the same warnings.
+    # An instant is booked when an input changes (an event's own time) or a start or repeat falls due.
 
-    def _predictions(self, queue: str, at: float, window: float,
+    def _changed(self, queue: str, ts: float) -> None:
+        """Something the queue's forecast depends on changed at ``ts``: decide again then."""
+        if self._rule(queue).enabled:
+            # an instant the clock has passed is decided no more: the next one the clock reaches
+            self._book(max(ts, self.decided_to), CHANGED, queue)
+
+    def _book(self, at: float, kind: int, queue: str) -> None:
+        item = (at, kind, queue)
+        if item not in self._booked:
+            self._booked.add(item)
+            heapq.heappush(self._agenda, item)
+
+    def _line_at(self, queue: str, at: float) -> list[Leg]:
+        """The callers waiting at ``at`` in the order they are answered: priority, then wait."""
+        legs = [leg for _, leg in self.calls.waiting_legs_at(queue, at)]
+        legs.sort(key=lambda leg: (-leg.priority, leg.wait_from, leg.seq))
+        return legs
+
+    def _aht_at(self, past: _Past, at: float) -> float | None:
+        talks = past.ended.window(at)
+        if not talks:
+            return None
+        return math.fsum(talks + past.acw.window(at)) / len(talks)
+
+    def _load_at(self, queue: str, at: float) -> float:
+        """Erlangs offered to the queue in the 15 minutes up to ``at``."""
+        q = self._queues.get(queue)
+        past = q.past if q is not None else None
+        aht = self._aht_at(past, at) if past is not None else None
+        if past is None or aht is None:
+            return 0.0
+        return len(past.arrivals.window(at)) / WINDOW_S * aht
+
+    def _share_at(self, queue: str, at: float) -> float:
+        """:meth:`staffed_share` as of ``at``: the agents' states then, the offered loads up to then."""
+        total = 0.0
+        records = self.agents.records
+        loads: dict[str, float] = {}
+        for name in sorted(self.agents.by_queue.get(queue, ())):
+            rec = records[name]
+            if rec.state_at(at) not in SERVING:
+                continue
+            if len(rec.queues) == 1:
+                total += 1.0
+                continue
+            for other in rec.queues:
+                if other not in loads:
+                    loads[other] = self._load_at(other, at)
+            together = math.fsum(loads[other] for other in rec.queues)
+            total += loads[queue] / together if together > 0 else 1.0 / len(rec.queues)
+        return total
+
+    def _between_answers_at(self, queue: str, past: _Past, at: float) -> float | None:
+        """:meth:`between_answers` as of ``at``."""
+        aht = self._aht_at(past, at)
+        if self.agents.by_queue.get(queue):
+            share = self._share_at(queue, at)
+            if aht is not None and share > 0:
+                return aht / share
+            return None if share > 0 else INF  # no agent serving: nobody will be answered
+        # no agent states from this source: the agents who answered here in the 15 minutes up to ``at``
+        answered = set(past.answers.window(at))
+        if aht is not None and answered:
+            return aht / len(answered)
+        return None
+
+    def _predictions(self, queue: str, past: _Past, line: list[Leg], at: float, window: float,
                      horizon: float) -> tuple[float, float, bool, float]:
         """(the instant a prediction first passes ``window``, given no further event; the highest
         prediction a caller's crossing within ``horizon`` has at ``at``; whether a caller is over; when
-        the caller of the first instant would cross)."""
-        s = self.between_answers(queue)
+        the caller of the first instant would cross), all from the floor as of ``at``."""
+        s = self._between_answers_at(queue, past, at)
         if s is None:
             return INF, 0.0, False, INF
         due, top, over, cross = INF, 0.0, False, INF
-        line = self.in_line(queue)
         # callers ahead who give up do not delay the rest (Erlang A): each waiting caller leaves at the
         # abandonment hazard theta (abandons per second waited, the last 15 minutes), so with j callers
         # ahead the line moves at 1/s + j*theta; the caller at place k waits the sum over j < k
-        q = self._queues[queue]
-        theta = len(q.abandons) / q.waited.total if q.waited.total > 0 else 0.0
+        waited = math.fsum(past.waited.window(at))
+        theta = len(past.abandons.window(at)) / waited if waited > 0 else 0.0
         rate = 1.0 / s if s > 0 else INF
         mean = var = 0.0
         for k, leg in enumerate(line, start=1):
@@ -429,7 +612,8 @@ class Forecast:
         if horizon > window and 0 < s < INF:
             # a caller arriving before the horizon's end less the window, at the recent rates
             n = len(line)
-            growth = max(len(q.arrivals) / WINDOW_S - rate - n * theta, 0.0) * (horizon - window)
+            arrivals = len(past.arrivals.window(at)) / WINDOW_S
+            growth = max(arrivals - rate - n * theta, 0.0) * (horizon - window)
             paces = [rate + j * theta for j in range(int(n + growth) + 1)]
             future = sum(1.0 / p for p in paces) - CAUTION_Z * math.sqrt(sum(1.0 / p ** 2 for p in paces))
             if future > window:
@@ -440,15 +624,18 @@ class Forecast:
         return due, top, over, cross
 
     def _recheck(self, queue: str, ts: float) -> None:
-        """Something the queue's forecast depends on changed at ``ts``: start, book or resolve."""
+        """An input of the queue's forecast changed at ``ts`` (the clock has passed it): start, book or
+        resolve, from the floor as of ``ts``."""
         rule = self._rule(queue)
-        if not rule.enabled:
-            return
         q = self._q(queue)
+        past = q.past
+        if not rule.enabled or past is None:
+            return
         if q.active_since is None and q.due <= ts:
             self._start(queue, q, q.due, q.due_value)  # it fell due before this change
         window = self._config(queue).wait_window_s
-        if not self.calls.waiting.get(queue) or not (rule.without_agent_states or self.agents.by_queue.get(queue)):
+        line = self._line_at(queue, ts)
+        if not line or not (rule.without_agent_states or self.agents.by_queue.get(queue)):
             # nobody waits: an agent is free, the next caller is answered at once — nothing to foretell;
             # or no agent states from the source: the capacity would be guessed (see the rule)
             if q.active_since is not None:
@@ -458,7 +645,7 @@ class Forecast:
             return
         if q.active_since is not None:
             # on while a caller is over the window: what it forecast has come, and it clears with it
-            _, top, over, _ = self._predictions(queue, ts, window - rule.hysteresis_s, rule.horizon_s)
+            _, top, over, _ = self._predictions(queue, past, line, ts, window - rule.hysteresis_s, rule.horizon_s)
             if not over and top < window - rule.hysteresis_s:
                 self._emit(ts, "resolved", queue, q.active_since, top, window)
                 q.active_since = None
@@ -466,7 +653,7 @@ class Forecast:
             return
         if q.true_since is None and q.pred_due <= ts:
             q.true_since = q.pred_due  # what held until this change came true before it
-        due, top, over, cross = self._predictions(queue, ts, window, rule.horizon_s)
+        due, top, over, cross = self._predictions(queue, past, line, ts, window, rule.horizon_s)
         if over:
             q.over_at = ts
         if due <= ts:
@@ -478,21 +665,32 @@ class Forecast:
             start = due + HOLD_S
         q.pred_due = due
         q.due_cross = cross
-        if ts < q.over_at + REWARN_S:
-            q.due = INF  # in the overload the wait alarm told of: the queue's next event after it decides
+        if ts < max(q.over_at, past.last_over(ts)) + REWARN_S:
+            q.due = INF  # in the overload the wait alarm told of: the queue's next change after it decides
             return
         q.due, q.due_value = max(start, ts), top
         if start <= ts:
             self._start(queue, q, ts, top)
         elif start < INF:
-            heapq.heappush(self._agenda, (start, queue))
+            self._book(start, TIMED, queue)
+
+    def _timed(self, queue: str, at: float) -> None:
+        """A start or a repeat booked for ``at`` (stale when a change since moved or cleared it)."""
+        q = self._queues[queue]
+        if q.active_since is None:
+            if q.due == at:
+                self._start(queue, q, at, q.due_value)
+        elif at == q.last_sent + self._rule(queue).repeat_s:
+            q.last_sent = at
+            self._emit(at, "repeated", queue, q.active_since, q.due_value, self._config(queue).wait_window_s)
+            self._book(at + self._rule(queue).repeat_s, TIMED, queue)
 
     def _start(self, queue: str, q: _Queue, at: float, value: float) -> None:
         window = self._config(queue).wait_window_s
         q.active_since = q.last_sent = at
         q.due, q.pred_due, q.true_since = INF, INF, None
         self._emit(at, "started", queue, at, max(value, window), window, q.due_cross)
-        heapq.heappush(self._agenda, (at + self._rule(queue).repeat_s, queue))
+        self._book(at + self._rule(queue).repeat_s, TIMED, queue)
 
     def _emit(self, at: float, status: str, queue: str, since: float, value: float, window: float,
               cross: float = INF) -> None:
@@ -500,18 +698,19 @@ class Forecast:
         heapq.heappush(self._pending, (at, self._seq, status, queue, since, value, window, cross))
 
     def advance(self, clock: float, floor: FloorAsOf) -> list[Alarm]:
-        """Hand out the early warnings decided up to ``clock`` (the engine's now)."""
+        """Decide the early warnings at the instants booked up to ``clock`` (the engine's now), in time
+        order, and hand them out."""
         agenda = self._agenda
         while agenda and agenda[0][0] <= clock:
-            at, queue = heapq.heappop(agenda)
-            q = self._queues[queue]
-            if q.active_since is None:
-                if q.due == at:
-                    self._start(queue, q, at, q.due_value)
-            elif at == q.last_sent + self._rule(queue).repeat_s:
-                q.last_sent = at
-                self._emit(at, "repeated", queue, q.active_since, q.due_value, self._config(queue).wait_window_s)
-                heapq.heappush(agenda, (at + self._rule(queue).repeat_s, queue))
+            item = heapq.heappop(agenda)
+            self._booked.discard(item)
+            at, kind, queue = item
+            if kind == TIMED:
+                self._timed(queue, at)
+            else:
+                self._recheck(queue, at)
+        if clock > self.decided_to:
+            self.decided_to = clock
         out: list[Alarm] = []
         pending = self._pending
         while pending and pending[0][0] <= clock:
@@ -538,10 +737,24 @@ class Forecast:
     # --------------------------------------------------------- persistence
 
     def to_state(self) -> dict[str, Any]:
-        """What cannot be rebuilt from the legs: the learned cells and the warnings on."""
-        return {queue: {"cells": [[a, p, v] for (a, p), v in sorted(q.cells.items())],
-                        "active_since": q.active_since, "last_sent": q.last_sent}
-                for queue, q in sorted(self._queues.items())}
+        """What cannot be rebuilt from the legs: the learned cells and the warnings on; with the early
+        warning on, also what its future depends on: its pending start and re-warning pause, the instants
+        booked and the events of its past (at their own times; the legs keep no wrap-up time)."""
+        out: dict[str, Any] = {}
+        booked: dict[str, list[list[float]]] = {}
+        for at, kind, queue in sorted(self._booked):
+            booked.setdefault(queue, []).append([at, kind])
+        for queue, q in sorted(self._queues.items()):
+            saved: dict[str, Any] = {"cells": [[a, p, v] for (a, p), v in sorted(q.cells.items())],
+                                     "active_since": q.active_since, "last_sent": q.last_sent}
+            if q.past is not None:
+                saved["warning"] = {
+                    "decided_to": _finite(self.decided_to), "due": _finite(q.due), "due_value": _finite(q.due_value),
+                    "pred_due": _finite(q.pred_due), "true_since": q.true_since, "due_cross": _finite(q.due_cross),
+                    "over_at": _finite(q.over_at), "booked": booked.get(queue, []),
+                    "past": {name: timeline.dump() for name, timeline in q.past.timelines().items()}}
+            out[queue] = saved
+        return out
 
     def load(self, state: dict[str, Any], calls: QueueCalls, newest: float) -> None:
         """After a restore: the cells and warnings from ``state``, the recent windows from the legs."""
@@ -551,8 +764,19 @@ class Forecast:
             q.cells = {(int(a), int(p)): float(v) for a, p, v in saved.get("cells", [])}
             q.active_since = saved.get("active_since")
             q.last_sent = saved.get("last_sent", 0.0)
-            if q.active_since is not None:
-                heapq.heappush(self._agenda, (q.last_sent + self._rule(queue).repeat_s, queue))
+            warning = saved.get("warning")
+            if warning is not None and q.past is not None:
+                self.decided_to = max(self.decided_to, _or(warning["decided_to"], -INF))
+                q.due, q.due_value = _or(warning["due"], INF), _or(warning["due_value"], INF)
+                q.pred_due, q.true_since = _or(warning["pred_due"], INF), warning["true_since"]
+                q.due_cross, q.over_at = _or(warning["due_cross"], INF), _or(warning["over_at"], -INF)
+                for at, kind in warning["booked"]:
+                    self._book(float(at), int(kind), queue)
+                timelines = q.past.timelines()
+                for name, rows in warning["past"].items():
+                    timelines[name].restore(rows, str if name == "answers" else float)
+            elif q.active_since is not None:  # a state from before the warning's own was saved
+                self._book(q.last_sent + self._rule(queue).repeat_s, TIMED, queue)
         since = newest - WINDOW_S
         for leg in sorted(calls.legs.values(), key=_leg_order):
             q = self._q(leg.queue)
@@ -571,6 +795,15 @@ class Forecast:
                 cell = (min(ahead, MAX_AHEAD), leg.priority)
                 q = self._q(leg.queue)
                 q.entries[(leg.call_id, leg.seq)] = (cell, self._estimate(q, leg.queue, cell))
+
+
+def _finite(t: float) -> float | None:
+    """JSON has no infinity: None stands for it (the field's own default on load)."""
+    return None if math.isinf(t) else t
+
+
+def _or(value: float | None, default: float) -> float:
+    return default if value is None else float(value)
 
 
 def _leg_order(leg: Leg) -> tuple[float, int]:

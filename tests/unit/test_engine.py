@@ -20,6 +20,8 @@ from tests.unit.helpers import T0, call, commit_changes, ev
 
 CFG = MonitorConfig()
 BASE = T0.timestamp()
+#: the early warning on (off by default): its warnings keep the same guarantees as every other alarm
+WARNING_ON = MonitorConfig.model_validate({"alarms": {"wait_window_forecast": {"enabled": True}}})
 
 
 def hand_case() -> list[Event]:
@@ -192,20 +194,21 @@ def _story(seed: int) -> list[Event]:
     return demo_events(T0, seed=seed, hours=1.0, scale=0.6)
 
 
+@pytest.mark.parametrize("cfg", [CFG, WARNING_ON], ids=["default", "warning_on"])
 @settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(seed=st.integers(0, 10_000), shuffle=st.integers(0, 10_000))
-def test_out_of_order_within_lateness_gives_in_order_figures(seed: int, shuffle: int) -> None:
+def test_out_of_order_within_lateness_gives_in_order_figures(cfg: MonitorConfig, seed: int, shuffle: int) -> None:
     """Events delayed by up to 50 s (lateness 60 s) give exactly the in-order figures and alarms."""
     events = _story(seed)
-    in_order = replay_events(Engine(CFG), events)
-    mixed = replay_events(Engine(CFG), _arrival_order(events, random.Random(shuffle), 50.0))
+    in_order = replay_events(Engine(cfg), events)
+    mixed = replay_events(Engine(cfg), _arrival_order(events, random.Random(shuffle), 50.0))
     assert report(mixed) == report(in_order)
     assert mixed.outbox == in_order.outbox
 
 
-def _persisted_replay(events: list[Event], cut: int) -> Engine:
+def _persisted_replay(events: list[Event], cut: int, cfg: MonitorConfig = CFG) -> Engine:
     """Run to ``cut`` collecting only the incremental changes, restore from them, run the rest."""
-    eng = Engine(CFG)
+    eng = Engine(cfg)
     store: dict[str, dict[str, bytes]] = {}
     meta: dict[str, Any] = {}
     for i, e in enumerate(events[:cut]):
@@ -213,21 +216,22 @@ def _persisted_replay(events: list[Event], cut: int) -> Engine:
         if i % 37 == 0 or i == cut - 1:  # batches of uneven size
             commit_changes(store, eng.take_dirty())
             meta = eng.meta()
-    restored = Engine.restore(CFG, meta, store)
+    restored = Engine.restore(cfg, meta, store)
     for e in events[cut:]:
         restored.step(e)
     return restored
 
 
+@pytest.mark.parametrize("cfg", [CFG, WARNING_ON], ids=["default", "warning_on"])
 @settings(max_examples=10, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(seed=st.integers(0, 10_000), cut_fraction=st.floats(0.01, 0.99))
 # a restore once lost the visits the events within the lateness had booked (no_agents started 15 s late)
 @example(seed=5119, cut_fraction=0.96875)
-def test_restore_from_incremental_changes_is_exact(seed: int, cut_fraction: float) -> None:
+def test_restore_from_incremental_changes_is_exact(cfg: MonitorConfig, seed: int, cut_fraction: float) -> None:
     """State rebuilt from the persisted change sets continues to exactly the uninterrupted figures."""
     events = _story(seed)
-    whole = replay_events(Engine(CFG), events)
-    resumed = _persisted_replay(events, max(1, int(len(events) * cut_fraction)))
+    whole = replay_events(Engine(cfg), events)
+    resumed = _persisted_replay(events, max(1, int(len(events) * cut_fraction)), cfg)
     assert report(resumed) == report(whole)
     full_alarms = [(a.status, a.queue, a.at) for a in whole.outbox]
     tail = [(a.status, a.queue, a.at) for a in resumed.outbox]
