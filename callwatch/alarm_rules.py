@@ -54,9 +54,10 @@ class WaitForecastRule(_Rule):
     capacity is guessed from who answered lately, and on the bank's three months (per-call records) most
     such warnings saw no crossing within the horizon (bench/warning_bank.py).
 
-    Off unless the rules file turns it on: its decisions depend on the order events arrive in (a late
-    event within the allowed lateness can move a start) and its hold and re-warning state is not
-    restored, so on it breaks the engine's same-figures-in-any-order and exact-restore guarantees."""
+    Off unless the rules file turns it on: on the simulator's held-out seeds (bench/warning_eval.py
+    --holdout) 4 of its 52 warnings were false on steady days below capacity (7.7 %; the goal is 5 %),
+    with 87 % of first crossings warned, median lead 131 s. Decided as of instants like the other
+    alarms: the same warnings in any arrival order within the lateness and after a restart."""
 
     enabled: bool = False
     #: warn of a crossing predicted at most this far ahead
