@@ -46,6 +46,7 @@ from __future__ import annotations
 import heapq
 import math
 from bisect import bisect_left, bisect_right
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
@@ -54,7 +55,7 @@ from callwatch.alarm_rules import WaitForecastRule
 from callwatch.config import MonitorConfig, QueueConfig
 from callwatch.engine.agents import Agents
 from callwatch.engine.queue_calls import QueueCalls
-from callwatch.engine.records import Leg
+from callwatch.engine.records import AgentRecord, Leg
 from callwatch.engine.views import FloorAsOf
 from callwatch.erlang import agents_needed
 from callwatch.events import Channel
@@ -472,20 +473,26 @@ class Forecast:
     def staffed_share(self, queue: str) -> float:
         """Agents serving the queue now (available, busy or in wrap-up), an agent who serves several
         queues counting in each by its share of their offered load (equal shares when none is offered)."""
+        return self._share(queue, lambda rec: rec.current[0], self.offered_load)
+
+    def _share(self, queue: str, state_of: Callable[[AgentRecord], str], load_of: Callable[[str], float]) -> float:
+        """:meth:`staffed_share` with each agent's state and each queue's offered load read by the given
+        functions (now, or as of an instant). Agents in name order and an exact sum, so that the figure
+        does not depend on the order the agents were met in."""
         total = 0.0
         records = self.agents.records
         loads: dict[str, float] = {}
-        for name in self.agents.by_queue.get(queue, ()):
+        for name in sorted(self.agents.by_queue.get(queue, ())):
             rec = records[name]
-            if rec.current[0] not in SERVING:
+            if state_of(rec) not in SERVING:
                 continue
             if len(rec.queues) == 1:
                 total += 1.0
                 continue
             for other in rec.queues:
                 if other not in loads:
-                    loads[other] = self.offered_load(other)
-            together = sum(loads[other] for other in rec.queues)
+                    loads[other] = load_of(other)
+            together = math.fsum(loads[other] for other in rec.queues)
             total += loads[queue] / together if together > 0 else 1.0 / len(rec.queues)
         return total
 
@@ -547,22 +554,7 @@ class Forecast:
 
     def _share_at(self, queue: str, at: float) -> float:
         """:meth:`staffed_share` as of ``at``: the agents' states then, the offered loads up to then."""
-        total = 0.0
-        records = self.agents.records
-        loads: dict[str, float] = {}
-        for name in sorted(self.agents.by_queue.get(queue, ())):
-            rec = records[name]
-            if rec.state_at(at) not in SERVING:
-                continue
-            if len(rec.queues) == 1:
-                total += 1.0
-                continue
-            for other in rec.queues:
-                if other not in loads:
-                    loads[other] = self._load_at(other, at)
-            together = math.fsum(loads[other] for other in rec.queues)
-            total += loads[queue] / together if together > 0 else 1.0 / len(rec.queues)
-        return total
+        return self._share(queue, lambda rec: rec.state_at(at), lambda other: self._load_at(other, at))
 
     def _between_answers_at(self, queue: str, past: _Past, at: float) -> float | None:
         """:meth:`between_answers` as of ``at``."""
