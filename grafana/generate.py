@@ -24,6 +24,7 @@ from grafana_foundation_sdk.builders.common import ReduceDataOptions, VizTextDis
 from grafana_foundation_sdk.cog.encoder import JSONEncoder
 from grafana_foundation_sdk.models import common
 from grafana_foundation_sdk.models.dashboard import (
+    DashboardLinkType,
     DataSourceRef,
     DataTransformerConfig,
     DynamicConfigValue,
@@ -184,7 +185,7 @@ def alarm_annotations(board: dashboard.Dashboard) -> dashboard.Dashboard:
 def base(uid: str, title: str, description: str, refresh: str, time_from: str) -> dashboard.Dashboard:
     return (dashboard.Dashboard(title).uid(uid).description(description).tags(["callwatch"]).refresh(refresh)
             .time(time_from, "now").timezone(common.TimeZoneBrowser).editable()
-            .link(dashboard.DashboardLink("callwatch").type("dashboards").tags(["callwatch"]).as_dropdown(True)
+            .link(dashboard.DashboardLink("callwatch").type(DashboardLinkType.DASHBOARDS).tags(["callwatch"]).as_dropdown(True)
                   .include_vars(True).keep_time(True)))
 
 
