@@ -9,7 +9,8 @@ Each kind of state has one owner, a room with a narrow interface: the contacts i
 (:mod:`queue_calls`), the wait alarm's timer (:mod:`wait_alarm`), the interval and minute buckets
 (:mod:`buckets`) and the days they are rolled up into (:mod:`daily`), the alarms' running windows
 (:mod:`rolling`), the alarms raised (:mod:`alarm_log`), the threshold alarms
-(:mod:`thresholds`), agents (:mod:`agents`) and their days (:mod:`agent_days`), customers' recent
+(:mod:`thresholds`), the predicted waits and staffing advice (:mod:`forecast`), the early warning
+(:mod:`early_warning`), agents (:mod:`agents`) and their days (:mod:`agent_days`), customers' recent
 contacts (:mod:`customers`), events held for their prerequisite (:mod:`holding`) and the ids already
 applied (:mod:`seen`). The event clock (:mod:`eventclock`) refuses times that cannot be believed
 before they reach any of them; :mod:`contacts` routes a contact's events to the rooms; this class routes
