@@ -155,6 +155,9 @@ class _Queue:
 
 
 class EarlyWarning:
+    """The early warning of every queue of one site: decided at the instants booked, handed out as the
+    engine's clock passes them."""
+
     def __init__(self, config: MonitorConfig, calls: QueueCalls, agents: Agents) -> None:
         self.config = config
         self.calls = calls

@@ -124,7 +124,7 @@ class Forecast:
         self.calls = calls
         self.agents = agents
         #: the early warning, told of every contact event this room is (see the module docstring)
-        self.warning = warning
+        self._warning = warning
         self._queues: dict[str, _Queue] = {}
         self._qc: dict[str, QueueConfig] = {}
         self.newest = -INF
@@ -173,7 +173,7 @@ class Forecast:
             self._rows[(leg.queue, leg.call_id, leg.seq)] = len(self.record)
             entered = leg.arrived_at if leg.arrived_at is not None else ts
             self.record.append([leg.call_id, leg.queue, entered, round(predicted, 3), None, "waiting"])
-        self.warning.entered(leg, ts)
+        self._warning.entered(leg, ts)
         return predicted
 
     def left(self, leg: Leg, ts: float, wait: float, outcome: str) -> None:
@@ -201,7 +201,7 @@ class Forecast:
             if row is not None:
                 self.record[row][4] = round(wait, 3)
                 self.record[row][5] = outcome
-        self.warning.left(leg, ts, wait, outcome)
+        self._warning.left(leg, ts, wait, outcome)
 
     def conversation_ended(self, queue: str, ts: float, talk: float) -> None:
         q = self._q(queue)
@@ -209,13 +209,13 @@ class Forecast:
         if ts >= self.newest - WINDOW_S:
             q.add(q.handle, ts, talk)
             q.add(q.ended, ts)
-        self.warning.conversation_ended(queue, ts, talk)
+        self._warning.conversation_ended(queue, ts, talk)
 
     def wrapped(self, queue: str, ended_at: float, acw: float) -> None:
         q = self._q(queue)
         if ended_at >= self.newest - WINDOW_S:
             q.add(q.handle, ended_at, acw)
-        self.warning.wrapped(queue, ended_at, acw)
+        self._warning.wrapped(queue, ended_at, acw)
 
     # ------------------------------------------------------- predictions
 
@@ -328,7 +328,7 @@ class Forecast:
         own (:meth:`EarlyWarning.to_state`: the warnings on, and with the early warning on what its
         future depends on)."""
         out: dict[str, Any] = {}
-        warnings = self.warning.to_state()
+        warnings = self._warning.to_state()
         for queue, q in sorted(self._queues.items()):
             out[queue] = {"cells": [[a, p, v] for (a, p), v in sorted(q.cells.items())], **warnings[queue]}
         return out
@@ -337,7 +337,7 @@ class Forecast:
         """After a restore: the cells from ``state``, the recent windows from the legs; the early
         warning's own from the same ``state``."""
         self.newest = newest
-        self.warning.load(state, calls)
+        self._warning.load(state, calls)
         for queue, saved in state.items():
             q = self._q(queue)
             q.cells = {(int(a), int(p)): float(v) for a, p, v in saved.get("cells", [])}
