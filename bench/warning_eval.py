@@ -16,7 +16,7 @@ false warnings on steady days.
   less than a horizon before a run's end cannot be judged (the simulated agents log off at the end while
   callers still wait): counted apart.
 
-The rule's constants (``CAUTION_Z``, ``HOLD_S``, ``REWARN_S`` in engine/forecast.py) were chosen on the
+The rule's constants (``CAUTION_Z``, ``HOLD_S``, ``REWARN_S`` in engine/early_warning.py) were chosen on the
 default seeds; ``--holdout`` runs the next ones (ramps 11-20, steady days 61-120), which the choice never
 saw.
 

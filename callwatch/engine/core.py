@@ -9,7 +9,8 @@ Each kind of state has one owner, a room with a narrow interface: the contacts i
 (:mod:`queue_calls`), the wait alarm's timer (:mod:`wait_alarm`), the interval and minute buckets
 (:mod:`buckets`) and the days they are rolled up into (:mod:`daily`), the alarms' running windows
 (:mod:`rolling`), the alarms raised (:mod:`alarm_log`), the threshold alarms
-(:mod:`thresholds`), agents (:mod:`agents`) and their days (:mod:`agent_days`), customers' recent
+(:mod:`thresholds`), the predicted waits and staffing advice (:mod:`forecast`), the early warning
+(:mod:`early_warning`), agents (:mod:`agents`) and their days (:mod:`agent_days`), customers' recent
 contacts (:mod:`customers`), events held for their prerequisite (:mod:`holding`) and the ids already
 applied (:mod:`seen`). The event clock (:mod:`eventclock`) refuses times that cannot be believed
 before they reach any of them; :mod:`contacts` routes a contact's events to the rooms; this class routes
@@ -44,6 +45,7 @@ from callwatch.engine.buckets import MINUTE_RETENTION_S, Buckets
 from callwatch.engine.contacts import CONTACT_EVENTS, ContactEvents
 from callwatch.engine.customers import Customers
 from callwatch.engine.daily import QueueDays, day_of_interval
+from callwatch.engine.early_warning import EarlyWarning
 from callwatch.engine.eventclock import ClockLimits, EventClock, Refusal
 from callwatch.engine.forecast import Forecast
 from callwatch.engine.holding import HeldEvents
@@ -127,8 +129,11 @@ class Engine:
         self._integrity_sent: dict[str, float] = {}
         self._qc: dict[str, QueueConfig] = {}
         self._lateness = config.allowed_lateness_s
-        #: predicted waits, the early warning and the staffing advice (derived; its cells in meta)
-        self.forecast = Forecast(config, self.calls, self.agents_room)
+        #: the early warning before the wait window (its state in meta, beside the forecast's cells)
+        self.early_warning = EarlyWarning(config, self.calls, self.agents_room)
+        #: predicted waits and the staffing advice (derived; its cells in meta); it passes the contact
+        #: events on to the early warning
+        self.forecast = Forecast(config, self.calls, self.agents_room, self.early_warning)
         #: what contact events do to the rooms (the engine routes agent events and heartbeats itself)
         self.contacts = ContactEvents(
             config, calls=self.calls, wait_alarm=self.wait_alarm, buckets=self.buckets, rolling=self.rolling,
@@ -339,7 +344,7 @@ class Engine:
         for q in moved:  # who serves the queue counts at once, for every instant still to come
             if q in staffed:
                 thresholds.queue_changed(q, NEG_INF)
-        self.forecast.agent_changed(sorted(set(self.agents_room.queues_of(ev.agent)) | moved), ts)
+        self.early_warning.agent_changed(sorted(set(self.agents_room.queues_of(ev.agent)) | moved), ts)
         if not placed:
             self._inconsistent("agent_state_too_late", ev.source or "")
             return
@@ -364,7 +369,7 @@ class Engine:
         # lies after every change already final
         clock = wm if now is None else now
         outbox += self.wait_alarm.sweep(clock, self.calls, self)
-        outbox += self.forecast.advance(clock, self)
+        outbox += self.early_warning.advance(clock, self)
         thresholds = self.threshold_alarms
         if clock >= thresholds.evaluated_to + EVAL_S:  # otherwise no instant is due
             outbox += thresholds.advance(clock, self.known_queues, self.agents_room.staffed, self.sources, self)

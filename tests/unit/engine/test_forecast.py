@@ -1,4 +1,4 @@
-"""Ahead of the line (engine/forecast.py): predictions at entry, staffing advice, the early warning."""
+"""Ahead of the line (engine/forecast.py, early_warning.py): predictions at entry, staffing, the early warning."""
 
 from __future__ import annotations
 
@@ -213,7 +213,7 @@ def _a_line(spike: bool) -> list[tuple[str, float, float | None]]:
 def test_early_warning_waits_for_its_prediction_to_hold() -> None:
     """Persistence: the warning starts HOLD_S after its prediction first passed the window, and a line
     that is answered down within that time raises none (the spikes that made most false warnings)."""
-    from callwatch.engine.forecast import HOLD_S
+    from callwatch.engine.early_warning import HOLD_S
 
     held = _warnings(_a_line(spike=False))
     assert held and held[0] == ("started", 300 + HOLD_S)
@@ -232,7 +232,7 @@ def test_early_warning_needs_the_agents_states() -> None:
 def test_no_re_warning_in_the_overload_the_wait_alarm_told_of() -> None:
     """A caller waited past the window (200 s, gone at 400 s): a new line within REWARN_S of that raises
     no warning; the same line after it does."""
-    from callwatch.engine.forecast import HOLD_S, REWARN_S
+    from callwatch.engine.early_warning import HOLD_S, REWARN_S
 
     over = [("x", 200, 400)]
     first = [("started", 360.0), ("resolved", 400.0)]  # x foretold: 50 s ahead of it, held 30 s
