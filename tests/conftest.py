@@ -51,7 +51,20 @@ def pytest_sessionstart(session: pytest.Session) -> None:
     session.config.stash[_BEFORE] = _in_repository()
 
 
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """Start the Erlang C agreement's replications in the background when that test is selected: the
+    suite's one long CPU-bound computation then uses the cores the other tests leave idle
+    (tests/replay/erlang_runs.py says how and why)."""
+    from tests.replay import erlang_runs
+
+    if any(item.nodeid == erlang_runs.TEST for item in session.items):
+        erlang_runs.start()
+
+
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    from tests.replay import erlang_runs
+
+    erlang_runs.stop()
     before = session.config.stash.get(_BEFORE, None)
     if before is None:
         return

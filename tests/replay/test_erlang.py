@@ -2,6 +2,9 @@
 exponential service, fixed staff, infinite patience) the service level and ASA that the engine measures
 agree with the Erlang C formula at occupancies of 80 %, 87 % and 92 %.
 
+The replications run in the background from the session's start, at the lowest CPU priority, on the
+cores the rest of the suite leaves idle (:mod:`tests.replay.erlang_runs`).
+
 Near full load the waits are strongly correlated, so a single long run proves little. Independent
 replications (different seeds) each measure SL and ASA with the engine, after a warm-up hour; their
 mean carries a 99 % confidence interval (Student t). The realised utilisation of each replication
@@ -15,57 +18,17 @@ from __future__ import annotations
 import json
 import math
 import statistics
-from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import pytest
 
-from callwatch.config import MonitorConfig
-from callwatch.engine import Engine, replay_events
-from callwatch.engine.figures import service_level_of
-from callwatch.engine.windows import interval_agg
 from producers import erlang
-from producers.scenario import Scenario
-from producers.simulator import simulate
+from tests.replay import erlang_runs
+from tests.replay.erlang_runs import AGENTS, MEAN_SERVICE_S, PLAN
 
-AGENTS = 10
-MEAN_SERVICE_S = 60.0
 T_S = 20.0
-WARM_UP_H = 1.0
-#: (occupancy, replications, measured hours each): more where the waits are more correlated. Each span is
-#: what its level needs for the interval to pass the narrowness checks below with room: at 92 % the
-#: control variate removes most of the spread, and 54 h give about ±1.33 points (72 h gave ±1.15, 90 h
-#: ±0.94; the suite's length asked for the shortest span that keeps room under 1.5). 80 % and
-#: 87 % are at their floor: 87 % is at ±1.38 points already, and at 80 % spans of 20-28 h leave the
-#: theory outside the interval (the measured SL sits 0.6-1.5 points under it there)
-PLAN = ((0.80, 12, 36.0), (0.87, 12, 60.0), (0.92, 14, 54.0))
 #: two-sided 99 % Student t quantiles by degrees of freedom
 T99 = {8: 3.355, 9: 3.250, 10: 3.169, 11: 3.106, 12: 3.055, 13: 3.012, 14: 2.977}
-
-
-def erlang_scenario(occupancy: float, hours: float) -> Scenario:
-    per_hour = occupancy * AGENTS / MEAN_SERVICE_S * 3600
-    return Scenario.model_validate({
-        "name": f"erlang-c-{occupancy}", "hours": hours + WARM_UP_H, "heartbeat_s": 0, "agent_states": False,
-        "queues": {"q": {"arrivals": [[0, per_hour]]}},
-        "agents": [{"prefix": "a", "count": AGENTS, "queues": ["q"]}],
-        "service": {"kind": "exponential", "mean_s": MEAN_SERVICE_S},
-        "patience": {"kind": "none"}, "acw": {"kind": "none"},
-        "outcomes": {"dispositions": False, "survey_offer_rate": 0, "callback_rate": 0, "transfer_rate": 0},
-    })
-
-
-def replication(args: tuple[float, float, int]) -> tuple[float, float, float, int]:
-    """One run through the engine: (service level, ASA, realised utilisation, answered)."""
-    occupancy, hours, seed = args
-    scenario = erlang_scenario(occupancy, hours)
-    events, _ = simulate(scenario, seed)
-    engine = replay_events(Engine(MonitorConfig()), events)
-    start = scenario.start.timestamp() + WARM_UP_H * 3600
-    agg = interval_agg(engine, "q", None, start, start + hours * 3600)
-    sl = service_level_of(agg, MonitorConfig().defaults)
-    assert sl is not None and agg.answered
-    return sl, agg.wait_answered_sum_s / agg.answered, agg.talk_s / (AGENTS * hours * 3600), agg.answered
 
 
 def control_variate(ys: list[float], xs: list[float], expected_x: float) -> tuple[float, float]:
@@ -91,13 +54,8 @@ def test_erlang_c_formula() -> None:
 def test_simulated_service_level_and_asa_agree_with_erlang_c(artifacts: Path) -> None:
     """At each load the theory lies inside the engine's 99 % interval, and the interval is narrow
     (service level within ±1.5 points, ASA within ±15 %)."""
-    jobs = [(occ, hours, 1000 * i + seed) for i, (occ, reps, hours) in enumerate(PLAN) for seed in range(reps)]
-    # the longest runs first: the two workers then finish together, rather than one of them running
-    # the last long replication alone while the other idles
-    order = sorted(range(len(jobs)), key=lambda k: -jobs[k][0] * jobs[k][1])
-    with ProcessPoolExecutor(max_workers=2) as pool:
-        done = dict(zip(order, pool.map(replication, [jobs[k] for k in order]), strict=True))
-    results = [done[k] for k in range(len(jobs))]
+    # the replications have been running in the background since the session began (erlang_runs)
+    results = erlang_runs.results()
     table = []
     at = 0
     for occupancy, reps, _ in PLAN:
