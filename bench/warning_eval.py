@@ -18,9 +18,14 @@ false warnings on steady days.
 
 The rule's constants (``CAUTION_Z``, ``HOLD_S``, ``REWARN_S`` in engine/early_warning.py) were chosen on the
 default seeds; ``--holdout`` runs the next ones (ramps 11-20, steady days 61-120), which the choice never
-saw.
+saw. ``--seed-block N`` runs block N of seeds (0 the default ones, 1 the held-out ones, 2 ramps 21-30 and
+steady days 121-180, ...): a third set confirms a choice that meets the goals on the first two. Given
+several times, the blocks' runs are pooled into one set of figures. A block holds about forty first
+crossings and a handful of steady warnings, and the blocks differ by more than the variants tried so far:
+the rule as it is warned before 85 %, 87 %, 68 % and 87 % of first crossings on blocks 0 to 3 (median
+leads 136, 131, 111 and 118 s; steady false 2, 4, 2 and 2 warnings of 50, 52, 59 and 65).
 
-    python bench/warning_eval.py [--json OUT] [--holdout]
+    python bench/warning_eval.py [--json OUT] [--holdout | --seed-block N [--seed-block M ...]]
 """
 
 from __future__ import annotations
@@ -104,9 +109,9 @@ def run(args: tuple[str, float | None, int]) -> dict[str, Any]:
     crossings: list[float] = []
     for ev in events:
         if ev.type == "call.queued":
-            since[ev.call_id] = ev.ts.timestamp()  # type: ignore[attr-defined]
+            since[ev.call_id] = ev.ts.timestamp()
         elif ev.type in ("call.answered", "call.abandoned", "call.dequeued"):
-            start = since.pop(ev.call_id, None)  # type: ignore[attr-defined]
+            start = since.pop(ev.call_id, None)
             if start is not None and ev.ts.timestamp() - start > window:
                 crossings.append(start + window)
     crossings += [start + window for start in since.values()]
@@ -207,12 +212,21 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--json", type=Path, help="also write the figures here")
     ap.add_argument("--workers", type=int, default=2)
-    ap.add_argument("--holdout", action="store_true", help="the seeds after the default ones")
+    seeds = ap.add_mutually_exclusive_group()
+    seeds.add_argument("--holdout", action="store_true", help="the seeds after the default ones (block 1)")
+    seeds.add_argument("--seed-block", type=int, action="append", metavar="N",
+                       help=f"ramp seeds {RAMP_SEEDS}N+1.. and steady days {STEADY_SEEDS}N+1.. (0: the default);"
+                       " given several times, the blocks pooled")
     args = ap.parse_args()
-    ramps = range(RAMP_SEEDS + 1, 2 * RAMP_SEEDS + 1) if args.holdout else range(1, RAMP_SEEDS + 1)
-    days = range(STEADY_SEEDS + 1, 2 * STEADY_SEEDS + 1) if args.holdout else range(1, STEADY_SEEDS + 1)
-    jobs: list[tuple[str, float | None, int]] = [("ramp", peak, seed) for peak in PEAKS for seed in ramps]
-    jobs += [("steady", level, seed) for level in STEADY for seed in days]
+    blocks = [1] if args.holdout else sorted(set(args.seed_block or [0]))
+    if blocks[0] < 0:
+        ap.error("--seed-block must be 0 or more")
+    jobs: list[tuple[str, float | None, int]] = []
+    for block in blocks:
+        ramps = range(block * RAMP_SEEDS + 1, (block + 1) * RAMP_SEEDS + 1)
+        days = range(block * STEADY_SEEDS + 1, (block + 1) * STEADY_SEEDS + 1)
+        jobs += [("ramp", peak, seed) for peak in PEAKS for seed in ramps]
+        jobs += [("steady", level, seed) for level in STEADY for seed in days]
     with ProcessPoolExecutor(max_workers=args.workers) as pool:
         runs = list(pool.map(run, jobs))
     horizon = ENABLED.alarms.wait_window_forecast.horizon_s
