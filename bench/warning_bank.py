@@ -41,7 +41,7 @@ log = logging.getLogger("warning_bank")
 
 
 def enabled(without_agent_states: bool) -> MonitorConfig:
-    """The rule turned on (it is off by default), with its defaults otherwise."""
+    """The rule turned on (as by default, whatever a rules file says), with its defaults otherwise."""
     rule = {"enabled": True, "without_agent_states": without_agent_states}
     return MonitorConfig.model_validate({"alarms": {"wait_window_forecast": rule}})
 

@@ -21,7 +21,8 @@ from tests.unit.helpers import T0, call, commit_changes, ev
 CFG = MonitorConfig()
 BASE = T0.timestamp()
 #: the early warning on (off by default): its warnings keep the same guarantees as every other alarm
-WARNING_ON = MonitorConfig.model_validate({"alarms": {"wait_window_forecast": {"enabled": True}}})
+#: the early warning is on by default: the properties also run with it off, as a rules file may set it
+WARNING_OFF = MonitorConfig.model_validate({"alarms": {"wait_window_forecast": {"enabled": False}}})
 
 
 def hand_case() -> list[Event]:
@@ -194,7 +195,7 @@ def _story(seed: int) -> list[Event]:
     return demo_events(T0, seed=seed, hours=1.0, scale=0.6)
 
 
-@pytest.mark.parametrize("cfg", [CFG, WARNING_ON], ids=["default", "warning_on"])
+@pytest.mark.parametrize("cfg", [CFG, WARNING_OFF], ids=["default", "warning_off"])
 @settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(seed=st.integers(0, 10_000), shuffle=st.integers(0, 10_000))
 def test_out_of_order_within_lateness_gives_in_order_figures(cfg: MonitorConfig, seed: int, shuffle: int) -> None:
@@ -222,7 +223,7 @@ def _persisted_replay(events: list[Event], cut: int, cfg: MonitorConfig = CFG) -
     return restored
 
 
-@pytest.mark.parametrize("cfg", [CFG, WARNING_ON], ids=["default", "warning_on"])
+@pytest.mark.parametrize("cfg", [CFG, WARNING_OFF], ids=["default", "warning_off"])
 @settings(max_examples=10, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(seed=st.integers(0, 10_000), cut_fraction=st.floats(0.01, 0.99))
 # a restore once lost the visits the events within the lateness had booked (no_agents started 15 s late)
