@@ -58,11 +58,11 @@ bench-alerts: deps venv
 	$(BIN)/python bench/alert_delay_bench.py
 	$(BIN)/python bench/alert_delay_bench.py --redis-hang 8
 
+# the dashboards' generator is checked apart: the Grafana SDK is written for Python 3.11 (StrEnum,
+# typing.Self), which a 3.10 reading of its types turns into Any
 lint: venv
 	$(BIN)/ruff check .
 	$(BIN)/mypy callwatch streams producers alerts console
-	# the dashboards' generator apart: the Grafana SDK is written for Python 3.11 (StrEnum, typing.Self),
-	# which a 3.10 reading of its types turns into Any
 	$(BIN)/mypy --python-version 3.11 grafana/generate.py
 
 # precision and recall of the integrity signals on three simulated months with planted behaviours
