@@ -4,8 +4,9 @@
 
 Runs what ``callwatch demo`` runs — the embedded broker and Redis, a worker on the event clock, the page
 server and the simulated example day (scenario ``demo``, seed 8) — with the page open at 1280×720,
-1920×1080 and 3840×2160. The moment billing's wait alarm is on, it takes the three pictures
-(``wait-alarm-<size>.png``: the badge beside the real oldest wait); then it kills the worker (SIGKILL),
+1920×1080 and 3840×2160. The moment billing's early warning is on, it takes one picture
+(``early-warning-1920x1080.png``: the amber WAIT AHEAD badge); the moment its wait alarm is on, the three
+pictures (``wait-alarm-<size>.png``: the badge beside the real oldest wait); then it kills the worker (SIGKILL),
 waits for the page to turn grey (the figures older than ``stale_after_s``) and takes one more
 (``worker-killed-1920x1080.png``). Each stage prints how long it took. Needs Debian's chromium and Playwright.
 """
@@ -76,6 +77,12 @@ def main() -> None:
                 page = browser.new_page(viewport={"width": w, "height": h})
                 page.goto(f"http://127.0.0.1:{board_port}/")
                 pages.append(((w, h), page))
+            # first the early warning: the 1920x1080 page the moment it draws billing's WAIT AHEAD badge
+            # (from 8:47, five minutes of the day before the wait alarm)
+            ahead = 'section[data-queue="billing"] .badge[data-alarm="wait_window_forecast"]'
+            dict(pages)[(1920, 1080)].wait_for_selector(ahead, timeout=900_000)
+            dict(pages)[(1920, 1080)].screenshot(path=str(args.out / "early-warning-1920x1080.png"))
+            say("1920x1080: early warning on")
             # each page photographed the moment it draws billing's WAIT badge (on for ~42 s of the day)
             badge = 'section[data-queue="billing"] .badge[data-alarm="wait_window_exceeded"]'
             pending = dict(pages)

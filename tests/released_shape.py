@@ -38,6 +38,8 @@ def released_snapshot(engine: Any, now: float) -> dict[str, Any]:
     after an upgrade it starts from what the worker sees next: ``snapshot.without_learned``)."""
     snap = plain(snapshot(engine, now))
     (site,) = snap["sites"].values()
-    alarms = [{k: v for k, v in a.items() if k != "site"} for a in snap["alarms"]]
-    return without_learned({"now": snap["now"], "queues": site["queues"], "alarms": alarms,
-                            "agents": snap["agents"]})
+    # badges carry their severity since stop 19 (the early warning's badge is amber): not in the fixtures
+    alarms = [{k: v for k, v in a.items() if k not in ("site", "severity")} for a in snap["alarms"]]
+    queues = {name: {**q, "alarms": [{k: v for k, v in a.items() if k != "severity"} for a in q["alarms"]]}
+              for name, q in site["queues"].items()}
+    return without_learned({"now": snap["now"], "queues": queues, "alarms": alarms, "agents": snap["agents"]})

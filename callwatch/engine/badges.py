@@ -4,6 +4,7 @@ its alarm rules' windows), as of the snapshot's instant."""
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from callwatch.engine.core import Engine
@@ -13,6 +14,7 @@ from callwatch.engine.windows import day_start
 #: each alarm's badge: the same word on every screen (page and terminal read it from the snapshot)
 ALARM_LABELS = {
     "wait_window_exceeded": "WAIT",
+    "wait_window_forecast": "WAIT AHEAD",
     "abandonment_high": "ABANDONMENT",
     "service_level_low": "SERVICE LEVEL",
     "no_agents": "NO AGENTS",
@@ -27,7 +29,9 @@ ALARM_LABELS = {
 
 
 #: alarms whose window is a time someone waits (shown as a wait, "3:00"), not a span of figures ("30 min")
-WAIT_LIKE = ("wait_window_exceeded", "no_agents", "feed_silent")
+WAIT_LIKE = ("wait_window_exceeded", "wait_window_forecast", "no_agents", "feed_silent")
+#: alarms of warning severity: an amber badge, not a red one (a forecast, not something that happened)
+WARNING_LIKE = ("wait_window_forecast",)
 
 
 def queue_alarms(engine: Engine, queue: str, now: float, live: dict[str, Any],
@@ -45,6 +49,20 @@ def queue_alarms(engine: Engine, queue: str, now: float, live: dict[str, Any],
             f"has waited {duration_text(live['oldest_wait'])}" if over else
             f"a caller waited over the {duration_text(window)} wait window; it resolves once the last one "
             "over it is answered or gone"))
+    ahead = engine.early_warning.on(queue)
+    if ahead is not None and wait is None and ahead[0] <= now:
+        # the early warning, until what it foretold has come: once a caller is over the window the WAIT
+        # badge says so, and a second badge about the same callers would only take its room
+        since, cross = ahead
+        window = live["wait_window"]
+        rule = engine.config.alarms.for_queue(queue).wait_window_forecast
+        left = cross - now
+        when = ("" if not math.isfinite(left) else f" in about {max(round(left / 60), 1)} min" if left >= 30
+                else " any moment")
+        out.append(alarm_entry(
+            "wait_window_forecast", since, window,
+            f"a caller is predicted to pass the {duration_text(window)} wait window{when} at this rate; clears "
+            f"when every predicted wait is under {duration_text(max(window - rule.hysteresis_s, 0.0))}"))
     for name in ("abandonment_high", "service_level_low", "no_agents"):
         state = engine.thresholds.get(f"{name}:{queue}")
         if state is None or state.status != "active":
@@ -82,6 +100,7 @@ def alarm_entry(alarm: str, since: float, window_s: float | None, reason: str,
     wait, "3:00", as on its tile) and one sentence why."""
     text = None if window_s is None else duration_text(window_s) if alarm in WAIT_LIKE else span_text(window_s)
     return {"alarm": alarm, "label": ALARM_LABELS.get(alarm, alarm.upper()), "since": since,
+            "severity": "warning" if alarm in WARNING_LIKE else "critical",
             "window_s": window_s, "window_text": text,
             "reason": reason, **({"subject": subject} if subject is not None else {})}
 

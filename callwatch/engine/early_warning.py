@@ -464,6 +464,14 @@ class EarlyWarning:
                      waiting=floor.waiting_at(queue, at), agents_available=floor.agents_at(queue, at)["available"],
                      service_level=None if sl is None else round(min(max(sl, 0.0), 1.0), 6), detail=detail)
 
+    def on(self, queue: str) -> tuple[float, float] | None:
+        """The warning on for ``queue``: (since when, the instant its caller was predicted to pass the
+        window), or None. For the screens (:mod:`badges`)."""
+        q = self._queues.get(queue)
+        if q is None or q.active_since is None:
+            return None
+        return q.active_since, q.due_cross
+
     # --------------------------------------------------------- persistence
 
     def to_state(self) -> dict[str, dict[str, Any]]:

@@ -7,6 +7,7 @@ import pytest
 
 from callwatch.alarm_rules import AlarmRules
 from callwatch.config import MonitorConfig
+from callwatch.engine import Engine
 from callwatch.engine.snapshot import snapshot
 from tests.unit.helpers import BASE_TS, agent_state, call, capped_floor, ev, stepped
 
@@ -69,3 +70,33 @@ def test_integrity_signals_are_a_floor_badge_that_names_no_agent() -> None:
     assert badge["reason"] == ("1 integrity signal over the last 30 days (cap clustering): see the agents' "
                                "scorecards")
     assert "cap" not in badge["reason"].replace("cap clustering", "")
+
+
+def test_the_early_warning_is_an_amber_badge_until_the_wait_alarm_takes_over() -> None:
+    """A simulated ramp past capacity (agent states sent): while the early warning is on and no caller is
+    over the window yet, billing shows a WAIT AHEAD badge (warning severity, the wait window, when the
+    caller is predicted to pass it, and when it clears); once a caller is over, the WAIT badge alone."""
+    from producers.scenario import Scenario
+    from producers.simulator import simulate
+
+    sc = Scenario.builtin("ramp")
+    events = simulate(sc.model_copy(update={"hours": 2.5}), 3)[0]
+    engine = Engine(MonitorConfig())
+    seen_ahead = seen_wait = 0
+    for e in events:
+        engine.step(e)
+        badges = {a["alarm"]: a for a in snapshot(engine, engine.watermark)["queues"].get("billing", {})
+                  .get("alarms", [])} if engine.early_warning.on("billing") else {}
+        if "wait_window_forecast" in badges:
+            ahead = badges["wait_window_forecast"]
+            assert "wait_window_exceeded" not in badges
+            assert ahead["label"] == "WAIT AHEAD" and ahead["severity"] == "warning"
+            assert ahead["window_s"] == 180.0 and ahead["window_text"] == "3:00"
+            assert ahead["reason"].startswith("a caller is predicted to pass the 3:00 wait window")
+            assert ahead["reason"].endswith("clears when every predicted wait is under 1:00")
+            assert ahead["since"] <= engine.watermark
+            seen_ahead += 1
+        elif "wait_window_exceeded" in badges:
+            assert badges["wait_window_exceeded"]["severity"] == "critical"
+            seen_wait += 1
+    assert seen_ahead and seen_wait
