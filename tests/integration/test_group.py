@@ -92,7 +92,10 @@ def test_two_workers_one_killed_mid_stream_lose_nothing_and_add_up(
             time.sleep(0.2)
         prom, prom_port = start_prometheus(tmp_path, {"callwatch": [w.port for w in pair]})
 
-        sender = threading.Thread(target=lambda: publish(stack, _lines(log)))
+        # paced (two hours of the log in about six seconds), so that the kill below lands mid-stream
+        # however fast the workers are: unpaced, a fast worker could apply its partitions' last 70 % in
+        # the moment between the poll and the kill
+        sender = threading.Thread(target=lambda: publish(stack, _lines(log), speed=1200.0))
         sender.start()
         victim, survivor = pair
         owned = victim.partitions()
