@@ -124,8 +124,10 @@ class _Past:
                 "abandons": self.abandons, "answers": self.answers, "overs": self.overs}
 
     def expire(self, before: float) -> None:
-        for timeline in self.timelines().values():
-            timeline.expire(before)
+        # on every event of the queue: the timelines themselves, not the named dict the state is saved by
+        for timeline in (self.arrivals, self.ended, self.acw, self.waited, self.abandons, self.answers, self.overs):
+            if timeline.times and timeline.times[0] < before:
+                timeline.expire(before)
 
     def last_over(self, at: float) -> float:
         """The last time a caller over the window left, at or before ``at``."""
@@ -364,8 +366,9 @@ class EarlyWarning:
         if q.active_since is None and q.due <= ts:
             self._start(queue, q, q.due, q.due_value)  # it fell due before this change
         window = self._config(queue).wait_window_s
-        line = self._line_at(queue, ts)
-        if not line or not (rule.without_agent_states or self.agents.by_queue.get(queue)):
+        # the source's agent states first: without them (per-call records) no line needs reading
+        line = self._line_at(queue, ts) if rule.without_agent_states or self.agents.by_queue.get(queue) else []
+        if not line:
             # nobody waits: an agent is free, the next caller is answered at once — nothing to foretell;
             # or no agent states from the source: the capacity would be guessed (see the rule)
             if q.active_since is not None:
