@@ -101,7 +101,7 @@ def start() -> None:
 
 def results() -> list[tuple[float, float, float, int]]:
     """Every replication's figures in PLAN's order, waiting for those not done (started here when the
-    session's hook did not, e.g. when the test module is run by path with a -k that pytest matched late)."""
+    session's hook did not: a run whose root gives the test another node id than ``TEST``)."""
     start()
     return [f.result() for f in _futures]
 
